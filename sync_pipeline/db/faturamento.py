@@ -1,0 +1,361 @@
+"""Set-based SQL of the faturamento graph: a constant number of statements per partition.
+
+``stage_partition`` mirrors one partition's invoice lines into ``odoo_fatura_linha``;
+``apply_partition`` turns them into ``faturamento_produto``, ``cadastro_palletizacao``,
+``relatorio_faturamento_importado`` and the cancellation cascade. Each runs inside the caller's
+transaction (one per partition). Writes skip unchanged rows (IS DISTINCT FROM), so an unchanged
+source changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from sync_pipeline.db.bulk import copy_rows, create_stage
+from sync_pipeline.db.schema import odoo_fatura_linha
+from sync_pipeline.domain.faturamento import Reject
+
+STAGE_COLUMNS = [c.name for c in odoo_fatura_linha.columns]
+_STAGE_UPDATABLE = [c for c in STAGE_COLUMNS if c != "odoo_line_id"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows a partition owns: one empreendimento and a date, or everything up to the first."""
+
+    empreendimento: str
+    day: date
+    first: bool
+
+    def params(self) -> dict:
+        return {"emp": self.empreendimento, "day": self.day, "first": self.first}
+
+
+# A row belongs to the partition when its date is the partition's, or (first partition) older.
+_OWNS = "({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL)))"
+
+
+def _owns(alias: str, col: str) -> str:
+    return _OWNS.format(alias=alias, col=col)
+
+
+def stage_partition(
+    conn: Connection,
+    scope: Scope,
+    rows: list[dict],
+    rejects: list[Reject],
+    *,
+    asset: str,
+    partition_key: str,
+    run_id: str,
+) -> dict[str, int]:
+    """Mirror the partition's extracted lines and rejects; returns counts of what changed."""
+    stage = create_stage(conn, odoo_fatura_linha)
+    copy_rows(conn, stage, STAGE_COLUMNS, ([r[c] for c in STAGE_COLUMNS] for r in rows))
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _STAGE_UPDATABLE)
+    distinct = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _STAGE_UPDATABLE)
+    upserted = conn.execute(
+        text(
+            f"""
+            INSERT INTO odoo_fatura_linha AS t ({", ".join(STAGE_COLUMNS)})
+            SELECT {", ".join(STAGE_COLUMNS)} FROM {stage}
+            ON CONFLICT (odoo_line_id) DO UPDATE SET {sets} WHERE {distinct}
+            RETURNING (xmax = 0) AS inserted
+            """
+        )
+    ).scalars().all()
+    deleted = conn.execute(
+        text(
+            f"""
+            DELETE FROM odoo_fatura_linha t
+            WHERE t.empreendimento = :emp AND {_owns("t", "partition_date")}
+              AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.odoo_line_id = t.odoo_line_id)
+            """
+        ),
+        scope.params(),
+    ).rowcount
+    rejected = record_rejects(
+        conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id
+    )
+    return {
+        "inserted": sum(1 for x in upserted if x),
+        "updated": sum(1 for x in upserted if not x),
+        "deleted": deleted,
+        **rejected,
+    }
+
+
+def record_rejects(
+    conn: Connection, rejects: list[Reject], *, asset: str, partition_key: str, run_id: str
+) -> dict[str, int]:
+    """Upsert this partition's rejects; drop the ones whose record is now accepted.
+
+    A reject already recorded (same record and rule) keeps its first run: re-running an
+    unchanged partition writes nothing.
+    """
+    payload = json.dumps(
+        [
+            {
+                "model": r.model,
+                "odoo_id": r.odoo_id,
+                "parent_id": r.odoo_move_id,
+                "rule": r.rule,
+                "message": r.message,
+                "payload": r.payload,
+            }
+            for r in rejects
+        ],
+        default=str,
+    )
+    row = conn.execute(
+        text(
+            """
+            WITH incoming AS (
+                SELECT * FROM jsonb_to_recordset(CAST(:rejects AS jsonb))
+                    AS x(model text, odoo_id int, parent_id int, rule text, message text, payload jsonb)
+            ),
+            added AS (
+                INSERT INTO sync_rejeitado
+                    (model, odoo_id, parent_id, rule, message, asset, partition_key, run_id, payload)
+                SELECT model, odoo_id, parent_id, rule, message, :asset, :pk, :run_id, payload
+                FROM incoming
+                ON CONFLICT (model, odoo_id, rule) DO UPDATE
+                    SET message = EXCLUDED.message, partition_key = EXCLUDED.partition_key,
+                        payload = EXCLUDED.payload, run_id = EXCLUDED.run_id
+                    WHERE sync_rejeitado.payload IS DISTINCT FROM EXCLUDED.payload
+                       OR sync_rejeitado.partition_key IS DISTINCT FROM EXCLUDED.partition_key
+                RETURNING 1
+            ),
+            resolved AS (
+                DELETE FROM sync_rejeitado r
+                WHERE r.asset = :asset AND r.partition_key = :pk
+                  AND NOT EXISTS (
+                      SELECT 1 FROM incoming i
+                      WHERE i.model = r.model AND i.odoo_id = r.odoo_id AND i.rule = r.rule)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM resolved)
+            """
+        ),
+        {"rejects": payload, "asset": asset, "pk": partition_key, "run_id": run_id},
+    ).one()
+    return {"rejects_written": row[0], "rejects_resolved": row[1], "rejects": len(rejects)}
+
+
+# --- faturamento_produto and friends -----------------------------------------------------------------
+
+_FAT_COLUMNS = [
+    "empreendimento",
+    "numero_nf",
+    "data_fatura",
+    "cnpj_cliente",
+    "nome_cliente",
+    "municipio",
+    "estado",
+    "vendedor",
+    "equipe_vendas",
+    "origem",
+    "cod_produto",
+    "nome_produto",
+    "qtd_produto_faturado",
+    "preco_produto_faturado",
+    "valor_produto_faturado",
+    "peso_unitario_produto",
+    "peso_total",
+    "status_nf",
+    "revertida",
+    "nota_credito_id",
+    "data_reversao",
+    "odoo_move_id",
+    "odoo_write_date",
+]
+_FAT_UPDATABLE = [c for c in _FAT_COLUMNS if c not in ("odoo_move_id", "cod_produto")]
+
+# One source row per (move, product): duplicate lines of a product in one NF are summed; the
+# price is the quantity-weighted unit price.
+_SOURCE_SQL = """
+CREATE TEMPORARY TABLE fat_src ON COMMIT DROP AS
+SELECT l.empreendimento,
+       min(l.numero_nf) AS numero_nf,
+       min(l.data_fatura) AS data_fatura,
+       min(l.cnpj_cliente) AS cnpj_cliente,
+       min(l.nome_cliente) AS nome_cliente,
+       min(l.municipio) AS municipio,
+       min(l.estado) AS estado,
+       min(l.vendedor) AS vendedor,
+       min(l.equipe_vendas) AS equipe_vendas,
+       min(l.origem) AS origem,
+       l.cod_produto,
+       min(l.nome_produto) AS nome_produto,
+       sum(l.quantidade) AS qtd_produto_faturado,
+       CASE WHEN sum(l.quantidade) = 0 THEN max(l.preco_unitario)
+            ELSE round(sum(l.quantidade * l.preco_unitario) / sum(l.quantidade), 4)
+       END AS preco_produto_faturado,
+       sum(l.valor_total) AS valor_produto_faturado,
+       max(l.peso_unitario) AS peso_unitario_produto,
+       round(sum(l.quantidade) * max(l.peso_unitario), 3) AS peso_total,
+       CASE min(l.move_state) WHEN 'posted' THEN 'Lançado' WHEN 'cancel' THEN 'Cancelado'
+            ELSE 'Provisório' END AS status_nf,
+       (min(l.nota_credito_id) IS NOT NULL) AS revertida,
+       min(l.nota_credito_id) AS nota_credito_id,
+       min(l.data_reversao) AS data_reversao,
+       l.odoo_move_id,
+       max(l.odoo_write_date) AS odoo_write_date
+FROM odoo_fatura_linha l
+WHERE l.empreendimento = :emp AND {owns}
+GROUP BY l.empreendimento, l.odoo_move_id, l.cod_produto
+"""
+
+
+def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
+    """Bring one partition's faturamento tables in line with its staged lines."""
+    params = scope.params()
+    conn.execute(text(_SOURCE_SQL.format(owns=_owns("l", "partition_date"))), params)
+
+    products_created = conn.execute(
+        text(
+            """
+            INSERT INTO cadastro_palletizacao (cod_produto, nome_produto, palletizacao, peso_bruto)
+            SELECT DISTINCT ON (cod_produto) cod_produto, nome_produto, 1.0,
+                   COALESCE(NULLIF(peso_unitario_produto, 0), 1.0)
+            FROM fat_src
+            ORDER BY cod_produto
+            ON CONFLICT (cod_produto) DO NOTHING
+            """
+        )
+    ).rowcount
+
+    cols = ", ".join(_FAT_COLUMNS)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _FAT_UPDATABLE) + ", updated_at = now()"
+    distinct = " OR ".join(f"f.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _FAT_UPDATABLE)
+    counts = conn.execute(
+        text(
+            f"""
+            WITH prev AS (
+                SELECT f.odoo_move_id, f.cod_produto, f.status_nf
+                FROM faturamento_produto f JOIN fat_src s USING (odoo_move_id, cod_produto)
+            ),
+            up AS (
+                INSERT INTO faturamento_produto AS f ({cols})
+                SELECT {cols} FROM fat_src
+                ON CONFLICT (odoo_move_id, cod_produto) DO UPDATE SET {sets} WHERE {distinct}
+                RETURNING f.odoo_move_id, f.cod_produto, f.status_nf, (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE up.inserted),
+                   count(*) FILTER (WHERE NOT up.inserted),
+                   count(*) FILTER (WHERE up.status_nf = 'Cancelado'
+                                    AND prev.status_nf IS DISTINCT FROM 'Cancelado')
+            FROM up LEFT JOIN prev USING (odoo_move_id, cod_produto)
+            """
+        )
+    ).one()
+
+    # Rows of the partition that the source no longer has (a deleted draft, a removed line);
+    # an NF with a line set aside keeps its rows until the line is accepted.
+    deleted = conn.execute(
+        text(
+            f"""
+            DELETE FROM faturamento_produto f
+            WHERE f.empreendimento = :emp AND {_owns("f", "data_fatura")}
+              AND NOT EXISTS (SELECT 1 FROM fat_src s
+                              WHERE s.odoo_move_id = f.odoo_move_id AND s.cod_produto = f.cod_produto)
+              AND NOT EXISTS (SELECT 1 FROM sync_rejeitado r
+                              WHERE r.model = 'account.move.line' AND r.parent_id = f.odoo_move_id)
+            """
+        ),
+        params,
+    ).rowcount
+
+    cascade = conn.execute(text(_CANCEL_CASCADE_SQL)).one()
+
+    relatorio = conn.execute(text(_RELATORIO_SQL), params).one()
+    return {
+        "inserted": counts[0],
+        "updated": counts[1],
+        "cancelled": counts[2],
+        "deleted": deleted,
+        "products_created": products_created,
+        "movimentacao_cancelled": cascade[0],
+        "embarque_cleared": cascade[1],
+        "separacao_released": cascade[2],
+        "relatorio_upserted": relatorio[0],
+        "relatorio_deleted": relatorio[1],
+    }
+
+
+# Cancellation (§5.1) for every cancelled NF of the partition, in one statement; each UPDATE
+# only touches rows not yet in the cancelled state, so a repeat is a no-op.
+_CANCEL_CASCADE_SQL = """
+WITH canc AS (SELECT DISTINCT numero_nf FROM fat_src WHERE status_nf = 'Cancelado'),
+mov AS (
+    UPDATE movimentacao_estoque m SET status_nf = 'CANCELADO', ativo = false
+    FROM canc WHERE m.numero_nf = canc.numero_nf
+      AND (m.status_nf IS DISTINCT FROM 'CANCELADO' OR m.ativo)
+    RETURNING 1
+),
+emb AS (
+    UPDATE embarque_itens e SET nota_fiscal = NULL, erro_validacao = 'NF cancelada no Odoo'
+    FROM canc WHERE e.nota_fiscal = canc.numero_nf
+    RETURNING 1
+),
+sep AS (
+    UPDATE separacao s SET numero_nf = NULL, sincronizado_nf = false
+    FROM canc WHERE s.numero_nf = canc.numero_nf
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM mov), (SELECT count(*) FROM emb), (SELECT count(*) FROM sep)
+"""
+
+# One row per NF of the partition (valor_total = Σ valor, peso_bruto = Σ peso); NFs that left
+# the partition are removed.
+_RELATORIO_SQL = f"""
+WITH nf AS (
+    SELECT f.odoo_move_id, min(f.numero_nf) AS numero_nf, min(f.empreendimento) AS empreendimento,
+           min(f.data_fatura) AS data_fatura, min(f.cnpj_cliente) AS cnpj_cliente,
+           min(f.nome_cliente) AS nome_cliente, min(f.municipio) AS municipio,
+           min(f.estado) AS estado, min(f.vendedor) AS vendedor,
+           min(f.equipe_vendas) AS equipe_vendas, min(f.origem) AS origem,
+           sum(f.valor_produto_faturado) AS valor_total, sum(f.peso_total) AS peso_bruto,
+           min(f.status_nf) AS status_nf, bool_and(f.status_nf <> 'Cancelado') AS ativo
+    FROM faturamento_produto f
+    WHERE f.odoo_move_id IN (SELECT odoo_move_id FROM fat_src)
+    GROUP BY f.odoo_move_id
+),
+up AS (
+    INSERT INTO relatorio_faturamento_importado AS r
+        (odoo_move_id, numero_nf, empreendimento, data_fatura, cnpj_cliente, nome_cliente,
+         municipio, estado, vendedor, equipe_vendas, origem, valor_total, peso_bruto, status_nf, ativo)
+    SELECT odoo_move_id, numero_nf, empreendimento, data_fatura, cnpj_cliente, nome_cliente,
+           municipio, estado, vendedor, equipe_vendas, origem, valor_total, peso_bruto, status_nf, ativo
+    FROM nf
+    ON CONFLICT (odoo_move_id) DO UPDATE SET
+        numero_nf = EXCLUDED.numero_nf, empreendimento = EXCLUDED.empreendimento,
+        data_fatura = EXCLUDED.data_fatura, cnpj_cliente = EXCLUDED.cnpj_cliente,
+        nome_cliente = EXCLUDED.nome_cliente, municipio = EXCLUDED.municipio,
+        estado = EXCLUDED.estado, vendedor = EXCLUDED.vendedor,
+        equipe_vendas = EXCLUDED.equipe_vendas, origem = EXCLUDED.origem,
+        valor_total = EXCLUDED.valor_total, peso_bruto = EXCLUDED.peso_bruto,
+        status_nf = EXCLUDED.status_nf, ativo = EXCLUDED.ativo, updated_at = now()
+    WHERE (r.numero_nf, r.empreendimento, r.data_fatura, r.cnpj_cliente, r.nome_cliente,
+           r.municipio, r.estado, r.vendedor, r.equipe_vendas, r.origem, r.valor_total,
+           r.peso_bruto, r.status_nf, r.ativo)
+          IS DISTINCT FROM
+          (EXCLUDED.numero_nf, EXCLUDED.empreendimento, EXCLUDED.data_fatura,
+           EXCLUDED.cnpj_cliente, EXCLUDED.nome_cliente, EXCLUDED.municipio, EXCLUDED.estado,
+           EXCLUDED.vendedor, EXCLUDED.equipe_vendas, EXCLUDED.origem, EXCLUDED.valor_total,
+           EXCLUDED.peso_bruto, EXCLUDED.status_nf, EXCLUDED.ativo)
+    RETURNING 1
+),
+gone AS (
+    DELETE FROM relatorio_faturamento_importado r
+    WHERE r.empreendimento = :emp AND {_owns("r", "data_fatura")}
+      AND NOT EXISTS (SELECT 1 FROM faturamento_produto f WHERE f.odoo_move_id = r.odoo_move_id)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)
+"""

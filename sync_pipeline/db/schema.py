@@ -1,0 +1,319 @@
+"""The operational tables (DESIGN §5), the staging tables of the extract assets, and rejects.
+
+Table and column names are the operational application's contract (Portuguese, as given in the
+design). Tables the application owns may already exist with more columns: ``create_schema`` only
+creates what is missing (``checkfirst``), and the sync reads and writes only the columns named here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+
+QTY = Numeric(15, 3)
+MONEY = Numeric(15, 2)
+PRICE = Numeric(15, 4)
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+# --- staging: what the extract assets read from Odoo, one row per invoice product line ----------
+odoo_fatura_linha = Table(
+    "odoo_fatura_linha",
+    metadata,
+    Column("odoo_line_id", Integer, primary_key=True),
+    Column("odoo_move_id", Integer, nullable=False),
+    Column("empreendimento", String(64), nullable=False),
+    Column("partition_date", Date, nullable=False),
+    Column("numero_nf", String(64), nullable=False),
+    Column("move_state", String(16), nullable=False),
+    Column("data_fatura", Date),
+    Column("cnpj_cliente", String(20)),
+    Column("nome_cliente", String(255)),
+    Column("municipio", String(100)),
+    Column("estado", String(2)),
+    Column("vendedor", String(100)),
+    Column("equipe_vendas", String(100)),
+    Column("origem", String(64)),
+    Column("cod_produto", String(64), nullable=False),
+    Column("nome_produto", String(255)),
+    Column("quantidade", QTY, nullable=False),
+    Column("preco_unitario", PRICE),
+    Column("valor_total", MONEY),
+    Column("peso_unitario", QTY),
+    Column("nota_credito_id", Integer),
+    Column("data_reversao", Date),
+    Column("odoo_write_date", DateTime),
+    Index("ix_odoo_fatura_linha_partition", "empreendimento", "partition_date"),
+    Index("ix_odoo_fatura_linha_move", "odoo_move_id"),
+)
+
+# --- faturamento (§5.1) -----------------------------------------------------------------------------
+faturamento_produto = Table(
+    "faturamento_produto",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("empreendimento", String(64), nullable=False),
+    Column("numero_nf", String(64), nullable=False),
+    Column("data_fatura", Date),
+    Column("cnpj_cliente", String(20)),
+    Column("nome_cliente", String(255)),
+    Column("municipio", String(100)),
+    Column("estado", String(2)),
+    Column("vendedor", String(100)),
+    Column("equipe_vendas", String(100)),
+    Column("origem", String(64)),
+    Column("cod_produto", String(64), nullable=False),
+    Column("nome_produto", String(255)),
+    Column("qtd_produto_faturado", QTY, nullable=False),
+    Column("preco_produto_faturado", PRICE),
+    Column("valor_produto_faturado", MONEY),
+    Column("peso_unitario_produto", QTY),
+    Column("peso_total", QTY),
+    Column("status_nf", String(20), nullable=False),
+    Column("revertida", Boolean, nullable=False, server_default=text("false")),
+    Column("nota_credito_id", Integer),
+    Column("data_reversao", Date),
+    Column("odoo_move_id", Integer, nullable=False),
+    Column("odoo_write_date", DateTime),
+    *_timestamps(),
+    UniqueConstraint("numero_nf", "cod_produto", name="uq_faturamento_nf_produto"),
+    UniqueConstraint("odoo_move_id", "cod_produto", name="uq_faturamento_move_produto"),
+    Index("ix_faturamento_origem_produto", "origem", "cod_produto"),
+    Index("ix_faturamento_data_status", "data_fatura", "status_nf"),
+    Index("ix_faturamento_empreendimento_data", "empreendimento", "data_fatura"),
+)
+
+relatorio_faturamento_importado = Table(
+    "relatorio_faturamento_importado",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("numero_nf", String(64), nullable=False, unique=True),
+    Column("odoo_move_id", Integer, nullable=False, unique=True),
+    Column("empreendimento", String(64), nullable=False),
+    Column("data_fatura", Date),
+    Column("cnpj_cliente", String(20)),
+    Column("nome_cliente", String(255)),
+    Column("municipio", String(100)),
+    Column("estado", String(2)),
+    Column("vendedor", String(100)),
+    Column("equipe_vendas", String(100)),
+    Column("origem", String(64)),
+    Column("valor_total", MONEY, nullable=False),
+    Column("peso_bruto", QTY, nullable=False),
+    Column("status_nf", String(20), nullable=False),
+    Column("ativo", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    Index("ix_relatorio_empreendimento_data", "empreendimento", "data_fatura"),
+)
+
+cadastro_palletizacao = Table(
+    "cadastro_palletizacao",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cod_produto", String(64), nullable=False, unique=True),
+    Column("nome_produto", String(255)),
+    Column("palletizacao", QTY, nullable=False),
+    Column("peso_bruto", QTY, nullable=False),
+    *_timestamps(),
+)
+
+# --- operational decisions (owned by the operational application) -------------------------------
+separacao = Table(
+    "separacao",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("separacao_lote_id", String(64), nullable=False),
+    Column("num_pedido", String(64), nullable=False),
+    Column("cod_produto", String(64), nullable=False),
+    Column("qtd_saldo", QTY, nullable=False),
+    Column("status", String(20), nullable=False, server_default="ABERTO"),
+    Column("tipo_envio", String(10), server_default="total"),
+    Column("sincronizado_nf", Boolean, nullable=False, server_default=text("false")),
+    Column("numero_nf", String(64)),
+    Column("criado_em", DateTime(timezone=True), server_default=func.now()),
+    Index("ix_separacao_pedido_produto", "num_pedido", "cod_produto"),
+    Index("ix_separacao_numero_nf", "numero_nf"),
+    Index("ix_separacao_lote", "separacao_lote_id"),
+)
+
+pre_separacao_item = Table(
+    "pre_separacao_item",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("num_pedido", String(64), nullable=False),
+    Column("cod_produto", String(64), nullable=False),
+    Column("qtd_selecionada_usuario", QTY, nullable=False),
+    Column("status", String(20), nullable=False, server_default="CRIADO"),
+    Column("data_criacao", DateTime(timezone=True), server_default=func.now()),
+    Index("ix_pre_separacao_pedido_produto", "num_pedido", "cod_produto"),
+)
+
+embarque_itens = Table(
+    "embarque_itens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("embarque_id", Integer),
+    Column("separacao_lote_id", String(64)),
+    Column("pedido", String(64)),
+    Column("nota_fiscal", String(64)),
+    Column("erro_validacao", String(255)),
+    Column("status", String(20), nullable=False, server_default="ativo"),
+    Index("ix_embarque_itens_nota_fiscal", "nota_fiscal"),
+    Index("ix_embarque_itens_pedido", "pedido"),
+)
+
+movimentacao_estoque = Table(
+    "movimentacao_estoque",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cod_produto", String(64), nullable=False),
+    Column("nome_produto", String(255)),
+    Column("data_movimentacao", Date),
+    Column("tipo_movimentacao", String(32)),
+    Column("local_movimentacao", String(32)),
+    Column("qtd_movimentacao", QTY),
+    Column("numero_nf", String(64)),
+    Column("num_pedido", String(64)),
+    Column("separacao_lote_id", String(64)),
+    Column("status_nf", String(20)),
+    Column("ativo", Boolean, nullable=False, server_default=text("true")),
+    Column("criado_em", DateTime(timezone=True), server_default=func.now()),
+    Index("ix_movimentacao_numero_nf", "numero_nf"),
+)
+
+# --- carteira (§5.2, §5.3) -------------------------------------------------------------------------
+carteira_principal = Table(
+    "carteira_principal",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("empreendimento", String(64), nullable=False),
+    Column("num_pedido", String(64), nullable=False),
+    Column("cod_produto", String(64), nullable=False),
+    Column("data_pedido", Date),
+    Column("status_pedido", String(30)),
+    Column("cnpj_cpf", String(20)),
+    Column("raz_social", String(255)),
+    Column("municipio", String(100)),
+    Column("estado", String(2)),
+    Column("vendedor", String(100)),
+    Column("equipe_vendas", String(100)),
+    Column("pedido_cliente", String(100)),
+    Column("data_entrega_pedido", Date),
+    Column("nome_produto", String(255)),
+    Column("qtd_produto_pedido", QTY, nullable=False),
+    Column("qtd_saldo_produto_pedido", QTY, nullable=False),
+    Column("qtd_cancelada_produto_pedido", QTY, server_default=text("0")),
+    Column("preco_produto_pedido", PRICE),
+    Column("odoo_order_id", Integer),
+    Column("odoo_write_date", DateTime),
+    *_timestamps(),
+    UniqueConstraint("num_pedido", "cod_produto", name="uq_carteira_pedido_produto"),
+    Index("ix_carteira_empreendimento_data", "empreendimento", "data_pedido"),
+)
+
+carteira_diff = Table(
+    "carteira_diff",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("partition_key", String(128), nullable=False),
+    Column("num_pedido", String(64), nullable=False),
+    Column("cod_produto", String(64), nullable=False),
+    Column("tipo", String(16), nullable=False),
+    Column("qtd_antes", QTY),
+    Column("qtd_depois", QTY),
+    Column("delta", QTY),
+    Column("absorcao", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_carteira_diff_run", "run_id"),
+    Index("ix_carteira_diff_pedido_produto", "num_pedido", "cod_produto"),
+)
+
+alerta_separacao_cotada = Table(
+    "alerta_separacao_cotada",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("separacao_lote_id", String(64)),
+    Column("num_pedido", String(64), nullable=False),
+    Column("cod_produto", String(64), nullable=False),
+    Column("tipo_alteracao", String(20), nullable=False),
+    Column("qtd_anterior", QTY),
+    Column("qtd_nova", QTY),
+    Column("qtd_diferenca", QTY),
+    Column("nivel", String(10), nullable=False, server_default="CRITICO"),
+    Column("run_id", String(64)),
+    Column("reconhecido", Boolean, nullable=False, server_default=text("false")),
+    Column("criado_em", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_alerta_run", "run_id"),
+)
+
+# --- rejects (§6.7) ---------------------------------------------------------------------------------
+sync_rejeitado = Table(
+    "sync_rejeitado",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(64), nullable=False),
+    Column("odoo_id", Integer, nullable=False),
+    Column("parent_id", Integer),  # e.g. the account.move of a rejected line
+    Column("rule", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("asset", String(64), nullable=False),
+    Column("partition_key", String(128), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("payload", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("model", "odoo_id", "rule", name="uq_sync_rejeitado_record_rule"),
+    Index("ix_sync_rejeitado_partition", "asset", "partition_key"),
+    Index("ix_sync_rejeitado_run", "run_id"),
+)
+
+OPERATIONAL_TABLES = (
+    "faturamento_produto",
+    "relatorio_faturamento_importado",
+    "cadastro_palletizacao",
+    "separacao",
+    "pre_separacao_item",
+    "embarque_itens",
+    "movimentacao_estoque",
+    "carteira_principal",
+    "carteira_diff",
+    "alerta_separacao_cotada",
+    "sync_rejeitado",
+)
+
+
+def create_schema(conn: Connection) -> list[str]:
+    """Create missing tables and indexes; return the names of tables that were created."""
+    existing = set(
+        conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+    )
+    # A transaction-level advisory lock: two first runs starting together create the schema once.
+    conn.execute(text("SELECT pg_advisory_xact_lock(872301)"))
+    metadata.create_all(conn, checkfirst=True)
+    return [t for t in metadata.tables if t not in existing]

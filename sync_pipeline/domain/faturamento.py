@@ -1,0 +1,231 @@
+"""Faturamento rules (DESIGN §5.1) as plain code: from Odoo invoices to staged invoice lines.
+
+No Dagster and no I/O here: the extract asset passes in what it read from Odoo, gets back the rows
+to stage and the records set aside (rejects) with the rule each one broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+STATUS_NF = {"draft": "Provisório", "posted": "Lançado", "cancel": "Cancelado"}
+CANCELADO = "Cancelado"
+
+# Rules a record can break; the rejects table stores these names.
+RULE_NO_PRODUCT = "linha_sem_produto"
+RULE_NEGATIVE_QTY = "quantidade_negativa"
+RULE_UNKNOWN_COMPANY = "empresa_desconhecida"
+RULE_BAD_DATE = "data_invalida"
+RULE_BAD_NUMBER = "valor_invalido"
+
+
+@dataclass(frozen=True)
+class Reject:
+    model: str
+    odoo_id: int
+    rule: str
+    message: str
+    payload: Mapping[str, object]
+    partition_day: date | None = None
+    odoo_move_id: int | None = None
+
+
+@dataclass
+class StagedInvoices:
+    """Rows for ``odoo_fatura_linha`` grouped by partition date, plus what was set aside."""
+
+    rows_by_day: dict[date, list[dict]] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.rows_by_day.values())
+
+
+def m2o_id(value: object) -> int | None:
+    """Odoo many2one: ``[id, display_name]`` or ``False``."""
+    if isinstance(value, (list, tuple)) and value:
+        return int(value[0])
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def m2o_name(value: object) -> str | None:
+    if isinstance(value, (list, tuple)) and len(value) > 1 and value[1]:
+        return str(value[1])
+    return None
+
+
+def text_or_none(value: object) -> str | None:
+    return None if value is False or value is None or value == "" else str(value)
+
+
+def parse_day(value: object) -> date:
+    """An Odoo date (``YYYY-MM-DD``); raises ValueError for anything else."""
+    if isinstance(value, str) and len(value) == 10:
+        return date.fromisoformat(value)
+    raise ValueError(f"not a date: {value!r}")
+
+
+def parse_datetime(value: object) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value))
+
+
+def decimal(value: object, places: str) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise InvalidOperation(f"not a number: {value!r}")
+    return Decimal(str(value)).quantize(Decimal(places))
+
+
+def cod_produto(product: Mapping[str, object] | None, product_id: int) -> str:
+    """``default_code``, or ``ODOO-<id>`` for products without one (DESIGN §4)."""
+    code = text_or_none(product.get("default_code")) if product else None
+    return code.strip() if code else f"ODOO-{product_id}"
+
+
+def numero_nf(move: Mapping[str, object]) -> str:
+    """The NF number; a draft without one gets the provisional ``RASCUNHO-<move id>``."""
+    name = text_or_none(move.get("name"))
+    if move.get("state") == "draft" and (not name or name == "/"):
+        return f"RASCUNHO-{move['id']}"
+    return name if name and name != "/" else f"RASCUNHO-{move['id']}"
+
+
+def document_day(move: Mapping[str, object]) -> date:
+    """Invoice date; a draft has none yet, so its accounting date."""
+    return parse_day(move.get("invoice_date") or move.get("date"))
+
+
+def stage_invoice_lines(
+    *,
+    empreendimento: str,
+    company_id: int,
+    moves: Iterable[Mapping[str, object]],
+    lines: Iterable[Mapping[str, object]],
+    products: Mapping[int, Mapping[str, object]],
+    partners: Mapping[int, Mapping[str, object]],
+    state_codes: Mapping[int, str],
+    refunds: Iterable[Mapping[str, object]],
+    partition_day_of,
+) -> StagedInvoices:
+    """Map invoice product lines to staged rows; set aside each line that breaks a rule."""
+    out = StagedInvoices()
+    move_by_id: dict[int, Mapping[str, object]] = {}
+    move_day: dict[int, date] = {}
+    for move in moves:
+        move_id = int(move["id"])  # type: ignore[arg-type]
+        move_by_id[move_id] = move
+        try:
+            move_day[move_id] = document_day(move)
+        except ValueError:
+            pass
+
+    reversal: dict[int, tuple[int, date | None]] = {}
+    for refund in sorted(refunds, key=lambda r: int(r["id"])):  # type: ignore[arg-type]
+        target = m2o_id(refund.get("reversed_entry_id"))
+        if target is None:
+            continue
+        try:
+            when: date | None = document_day(refund)
+        except ValueError:
+            when = None
+        reversal[target] = (int(refund["id"]), when)  # type: ignore[arg-type]
+
+    for line in lines:
+        line_id = int(line["id"])  # type: ignore[arg-type]
+        move_id = m2o_id(line.get("move_id"))
+        move = move_by_id.get(move_id) if move_id is not None else None
+        if move is None:
+            continue  # a line of a move outside this slice
+        payload = {"line": dict(line), "move": {k: move.get(k) for k in ("id", "name", "state", "company_id", "invoice_date", "date")}}
+
+        def reject(rule: str, message: str, day: date | None = None) -> None:
+            out.rejects.append(
+                Reject("account.move.line", line_id, rule, message, payload, day, move_id)
+            )
+
+        if move_id not in move_day:
+            reject(
+                RULE_BAD_DATE,
+                f"invoice line {line_id} of {move.get('name')} (account.move {move_id}): "
+                f"invoice_date/date {move.get('invoice_date') or move.get('date')!r} is not a date",
+            )
+            continue
+        day = partition_day_of(move_day[move_id])
+        move_company = m2o_id(move.get("company_id"))
+        line_company = m2o_id(line.get("company_id")) if "company_id" in line else move_company
+        if move_company != company_id or line_company != company_id:
+            reject(
+                RULE_UNKNOWN_COMPANY,
+                f"invoice line {line_id} of {move.get('name')}: company {line_company or move_company!r} "
+                f"is not empreendimento {empreendimento} (company {company_id})",
+                day,
+            )
+            continue
+        product_id = m2o_id(line.get("product_id"))
+        if product_id is None:
+            reject(
+                RULE_NO_PRODUCT,
+                f"invoice line {line_id} of {move.get('name')} has no product",
+                day,
+            )
+            continue
+        try:
+            quantity = decimal(line.get("quantity"), "0.001")
+            price_unit = decimal(line.get("price_unit"), "0.0001")
+            total = decimal(line.get("price_total"), "0.01")
+        except InvalidOperation:
+            reject(
+                RULE_BAD_NUMBER,
+                f"invoice line {line_id} of {move.get('name')}: quantity/price is not a number",
+                day,
+            )
+            continue
+        if quantity < 0:
+            reject(
+                RULE_NEGATIVE_QTY,
+                f"invoice line {line_id} of {move.get('name')} has negative quantity {quantity}",
+                day,
+            )
+            continue
+        product = products.get(product_id, {})
+        partner_id = m2o_id(move.get("partner_id"))
+        partner = partners.get(partner_id, {}) if partner_id else {}
+        state_id = m2o_id(partner.get("state_id")) if partner else None
+        weight = product.get("weight")
+        refund_id, refund_day = reversal.get(move_id, (None, None))
+        invoice_day = move_day[move_id]
+        out.rows_by_day.setdefault(day, []).append(
+            {
+                "odoo_line_id": line_id,
+                "odoo_move_id": move_id,
+                "empreendimento": empreendimento,
+                "partition_date": day,
+                "numero_nf": numero_nf(move),
+                "move_state": str(move.get("state")),
+                "data_fatura": invoice_day,
+                "cnpj_cliente": text_or_none(partner.get("vat")) if partner else None,
+                "nome_cliente": text_or_none(partner.get("name")) if partner else m2o_name(move.get("partner_id")),
+                "municipio": text_or_none(partner.get("city")) if partner else None,
+                "estado": state_codes.get(state_id) if state_id else None,
+                "vendedor": m2o_name(move.get("invoice_user_id")),
+                "equipe_vendas": m2o_name(move.get("team_id")),
+                "origem": text_or_none(move.get("invoice_origin")),
+                "cod_produto": cod_produto(product, product_id),
+                "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
+                "quantidade": quantity,
+                "preco_unitario": price_unit,
+                "valor_total": total,
+                "peso_unitario": decimal(weight, "0.001") if weight not in (None, False) else Decimal("0.000"),
+                "nota_credito_id": refund_id,
+                "data_reversao": refund_day,
+                "odoo_write_date": parse_datetime(move.get("write_date")),
+            }
+        )
+    return out

@@ -1,0 +1,531 @@
+"""The Odoo client: the only code that talks to Odoo (no Dagster here; resources/odoo.py wraps it).
+
+It reads in pages of ``page_size`` ids ordered by id, overlaps pages in a bounded thread pool, asks
+only for the fields it is given, retries transient failures with exponential backoff and full jitter,
+checks the shape of every answer, and counts its calls so tests and benchmarks can assert them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Self
+
+from sync_pipeline.odoo.errors import (
+    OdooAuthError,
+    OdooError,
+    OdooProtocolError,
+    OdooServerError,
+    OdooTransientError,
+)
+from sync_pipeline.odoo.transport import PROTOCOLS, make_transport
+
+_module_logger = logging.getLogger(__name__)
+
+BACKOFF_CAP_SECONDS = 30.0
+FIELDS_GET_ATTRIBUTES = ["string", "type", "relation", "required", "readonly", "store"]
+
+# Methods that change nothing on the server (or set the same values again): repeating one whose
+# answer was lost is harmless. Any other method is repeated only if the request never left.
+REPEATABLE_METHODS = frozenset(
+    {
+        "authenticate",
+        "search",
+        "search_read",
+        "search_count",
+        "read",
+        "read_group",
+        "formatted_read_group",
+        "fields_get",
+        "name_search",
+        "default_get",
+        "check_access_rights",
+        "context_get",
+        "write",
+    }
+)
+
+# Odoo's XML-RPC marshaller cannot send None, so methods returning nothing fault after committing.
+_NONE_FAULT = "cannot marshal None unless allow_none is enabled"
+
+
+class CallStats:
+    """Thread-safe counters of the calls one client made.
+
+    ``total`` and ``by_call`` count calls (a retried call once); ``retries`` counts the extra
+    attempts, ``errors`` the calls that finally failed, ``seconds`` the time spent waiting on calls.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_call: Counter[str] = Counter()
+            self._retries = 0
+            self._errors = 0
+            self._seconds = 0.0
+
+    def record_call(self, call: str) -> None:
+        with self._lock:
+            self._by_call[call] += 1
+
+    def record_retry(self) -> None:
+        with self._lock:
+            self._retries += 1
+
+    def record_end(self, seconds: float, failed: bool) -> None:
+        with self._lock:
+            self._seconds += seconds
+            self._errors += int(failed)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._by_call.values())
+
+    @property
+    def by_call(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._by_call)
+
+    @property
+    def retries(self) -> int:
+        with self._lock:
+            return self._retries
+
+    @property
+    def errors(self) -> int:
+        with self._lock:
+            return self._errors
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": sum(self._by_call.values()),
+                "by_call": dict(sorted(self._by_call.items())),
+                "retries": self._retries,
+                "errors": self._errors,
+                "seconds": round(self._seconds, 3),
+            }
+
+    def __repr__(self) -> str:
+        return f"CallStats({self.snapshot()})"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class OdooClient:
+    """A connection to one Odoo database over ``xmlrpc``, ``jsonrpc`` (default) or ``json2``.
+
+    ``with OdooClient(...) as odoo:`` closes its thread pool and HTTP sessions at the end.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        db: str,
+        username: str,
+        api_key: str,
+        protocol: str = "jsonrpc",
+        page_size: int = 1000,
+        max_workers: int = 4,
+        timeout_seconds: float = 60.0,
+        max_retries: int = 5,
+        backoff_seconds: float = 0.5,
+        logger: logging.Logger | None = None,
+    ):
+        if protocol not in PROTOCOLS:
+            raise ValueError(
+                f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}"
+            )
+        if (
+            page_size < 1
+            or max_workers < 1
+            or max_retries < 0
+            or timeout_seconds <= 0
+            or backoff_seconds < 0
+        ):
+            raise ValueError(
+                "OdooClient needs page_size >= 1, max_workers >= 1, max_retries >= 0, timeout_seconds > 0 "
+                "and backoff_seconds >= 0"
+            )
+        self.url = url.rstrip("/")
+        self.db = db
+        self.username = username
+        self.protocol = protocol
+        self.page_size = int(page_size)
+        self.max_workers = int(max_workers)
+        self.max_retries = int(max_retries)
+        self.backoff_seconds = float(backoff_seconds)
+        self.log = logger or _module_logger
+        self.stats = CallStats()
+        self._transport = make_transport(
+            protocol, self.url, db, username, api_key, timeout_seconds
+        )
+        self._uid: int | None = None
+        self._uid_lock = threading.Lock()
+        self._fields_cache: dict[str, dict[str, dict]] = {}
+        self._fields_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"OdooClient(url={self.url!r}, db={self.db!r}, username={self.username!r}, "
+            f"protocol={self.protocol!r}, page_size={self.page_size})"
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the page pool and close the HTTP sessions; the client reopens them if used again."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._transport.close()
+
+    # -- calls -----------------------------------------------------------------------------------
+    @property
+    def uid(self) -> int:
+        """The user id, from one authentication on first use (counted as a call)."""
+        if self._uid is None:
+            with self._uid_lock:
+                if self._uid is None:
+                    self._uid = self._retrying(
+                        self._transport.auth_call, "authenticate", self._authenticate
+                    )
+        return self._uid
+
+    def _authenticate(self) -> int:
+        uid = self._transport.authenticate()
+        if uid is False or uid is None:
+            raise OdooAuthError(
+                self._transport.auth_call,
+                self.protocol,
+                f"authentication failed for login {self.username!r} on database {self.db!r} "
+                "(wrong database, login or API key)",
+            )
+        if not _is_int(uid) or uid <= 0:
+            raise OdooProtocolError(
+                self._transport.auth_call,
+                self.protocol,
+                f"uid {uid!r} is not a user id",
+            )
+        return uid
+
+    def execute(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call any model method (``execute_kw``); transient failures are retried."""
+        uid = self.uid if self._transport.needs_uid else None
+        return self._retrying(
+            f"{model}.{method}",
+            method,
+            lambda: self._transport.execute_kw(uid, model, method, list(args), kwargs),
+        )
+
+    def _retrying(self, call: str, method: str, attempt_call: Callable[[], Any]) -> Any:
+        self.stats.record_call(call)
+        started = time.monotonic()
+        failed = True
+        try:
+            attempt = 0
+            while True:
+                try:
+                    result = attempt_call()
+                    failed = False
+                    return result
+                except OdooTransientError as exc:
+                    if exc.request_sent and method not in REPEATABLE_METHODS:
+                        raise OdooTransientError(
+                            call,
+                            self.protocol,
+                            f"{exc.detail}; not retried: {method} changes data and the server may have "
+                            "applied it, re-read before repeating",
+                            attempts=attempt + 1,
+                        ) from exc
+                    if attempt >= self.max_retries:
+                        raise OdooTransientError(
+                            call,
+                            self.protocol,
+                            f"{exc.detail}; gave up after {attempt + 1} attempts",
+                            request_sent=exc.request_sent,
+                            attempts=attempt + 1,
+                        ) from exc
+                    delay = random.uniform(
+                        0.0, min(BACKOFF_CAP_SECONDS, self.backoff_seconds * 2**attempt)
+                    )
+                    attempt += 1
+                    self.stats.record_retry()
+                    self.log.warning(
+                        "Odoo %s via %s failed (%s); retry %d/%d in %.2fs",
+                        call,
+                        self.protocol,
+                        exc.detail,
+                        attempt,
+                        self.max_retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+        finally:
+            self.stats.record_end(time.monotonic() - started, failed)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def search(
+        self,
+        model: str,
+        domain: list,
+        *,
+        order: str = "id",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[int]:
+        kwargs = self._window(order, limit, offset)
+        ids = self.execute(model, "search", list(domain), **kwargs)
+        if not isinstance(ids, list) or not all(_is_int(i) for i in ids):
+            raise self._bad_shape(model, "search", "a list of ids", ids)
+        return ids
+
+    def search_count(self, model: str, domain: list) -> int:
+        count = self.execute(model, "search_count", list(domain))
+        if not _is_int(count) or count < 0:
+            raise self._bad_shape(model, "search_count", "a count", count)
+        return count
+
+    def search_read(
+        self,
+        model: str,
+        domain: list,
+        fields: Sequence[str],
+        *,
+        order: str = "id",
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict]:
+        fields = self._explicit(model, "search_read", fields)
+        records = self.execute(
+            model,
+            "search_read",
+            list(domain),
+            fields=fields,
+            **self._window(order, limit, offset),
+        )
+        self._check_records(model, "search_read", records, fields)
+        return records
+
+    def read(self, model: str, ids: Iterable[int], fields: Sequence[str]) -> list[dict]:
+        """Records of ``ids`` (de-duplicated), in pages read in parallel; ordered by id."""
+        records = [
+            record for page in self.read_pages(model, ids, fields) for record in page
+        ]
+        records.sort(key=lambda record: record["id"])
+        return records
+
+    def read_pages(
+        self, model: str, ids: Iterable[int], fields: Sequence[str]
+    ) -> Iterator[list[dict]]:
+        """Pages of records in id order, at most ``max_workers`` pages in flight (flat memory)."""
+        fields = self._explicit(model, "read", fields)
+        unique = set(ids)
+        if not all(_is_int(i) for i in unique):
+            raise ValueError(
+                f"{model}.read: ids must be integers, got {sorted(map(repr, unique))[:5]}"
+            )
+        unique = sorted(unique)
+        pages = [
+            unique[start : start + self.page_size]
+            for start in range(0, len(unique), self.page_size)
+        ]
+        return self._map_pages(lambda page: self._read_page(model, page, fields), pages)
+
+    def _read_page(self, model: str, ids: list[int], fields: list[str]) -> list[dict]:
+        records = self.execute(model, "read", ids, fields=fields)
+        self._check_records(model, "read", records, fields)
+        unknown = {record["id"] for record in records} - set(ids)
+        if unknown:
+            raise self._bad_shape(
+                model, "read", "only the requested ids", sorted(unknown)[:10]
+            )
+        # Odoo silently leaves out records deleted since they were found.
+        return records
+
+    def fetch_all(self, model: str, domain: list, fields: Sequence[str]) -> list[dict]:
+        """Every record matching ``domain``: one ``search`` for the ids, then ``read`` pages in parallel."""
+        return self.read(model, self.search(model, domain, order="id"), fields)
+
+    def read_related(
+        self, model: str, ids: Iterable[Any], fields: Sequence[str]
+    ) -> dict[int, dict]:
+        """Records by id for the ids a many2one/many2many pointed at (``[id, name]`` pairs, ints or
+        False); each id read once, in batched pages."""
+        wanted: set[int] = set()
+        for value in ids:
+            if isinstance(value, list | tuple):
+                value = value[0] if value else False
+            if value is False or value is None:
+                continue
+            if not _is_int(value):
+                raise ValueError(f"{model}.read: {value!r} is not a record id")
+            wanted.add(value)
+        return {record["id"]: record for record in self.read(model, wanted, fields)}
+
+    def fields_get(self, model: str) -> dict[str, dict]:
+        """The model's fields with their attributes; asked once per client (once per run)."""
+        with self._fields_lock:
+            cached = self._fields_cache.get(model)
+            if cached is None:
+                cached = self.execute(
+                    model, "fields_get", attributes=FIELDS_GET_ATTRIBUTES
+                )
+                if not isinstance(cached, dict) or not all(
+                    isinstance(v, dict) for v in cached.values()
+                ):
+                    raise self._bad_shape(
+                        model, "fields_get", "an object of field descriptions", cached
+                    )
+                self._fields_cache[model] = cached
+            return cached
+
+    def has_field(self, model: str, field: str) -> bool:
+        return field in self.fields_get(model)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def create(self, model: str, vals: dict) -> int:
+        created = self.execute(model, "create", [vals])
+        if isinstance(created, list) and len(created) == 1:
+            created = created[0]
+        if not _is_int(created):
+            raise self._bad_shape(model, "create", "the new record's id", created)
+        return created
+
+    def write(self, model: str, ids: Sequence[int], vals: dict) -> bool:
+        done = self.execute(model, "write", list(ids), vals)
+        if done is not True:
+            raise self._bad_shape(model, "write", "true", done)
+        return done
+
+    def unlink(self, model: str, ids: Sequence[int]) -> bool:
+        done = self.execute(model, "unlink", list(ids))
+        if done is not True:
+            raise self._bad_shape(model, "unlink", "true", done)
+        return done
+
+    def call_action(
+        self, model: str, method: str, ids: Sequence[int], context: dict | None = None
+    ) -> Any:
+        """Run a button/action method (``action_post``, ``button_draft``...) on ``ids``.
+
+        Returns what the method returned (e.g. a wizard action), or None. Over XML-RPC, Odoo commits a
+        method that returns nothing and then faults marshalling its None: that fault is success.
+        """
+        kwargs = {"context": context} if context else {}
+        try:
+            return self.execute(model, method, list(ids), **kwargs)
+        except OdooServerError as exc:
+            if _NONE_FAULT in exc.detail or _NONE_FAULT in exc.debug:
+                self.log.debug(
+                    "Odoo %s.%s via %s returned None (XML-RPC fault ignored)",
+                    model,
+                    method,
+                    self.protocol,
+                )
+                return None
+            raise
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _map_pages(
+        self, work: Callable[[list[int]], list[dict]], pages: list[list[int]]
+    ) -> Iterator[list[dict]]:
+        if len(pages) <= 1 or self.max_workers == 1:
+            for page in pages:
+                yield work(page)
+            return
+        pool = self._executor()
+        in_flight: list[Future] = []
+        upcoming = iter(pages)
+        try:
+            for page in itertools.islice(upcoming, self.max_workers):
+                in_flight.append(pool.submit(work, page))
+            while in_flight:
+                result = in_flight.pop(0).result()
+                following = next(upcoming, None)
+                if following is not None:
+                    in_flight.append(pool.submit(work, following))
+                yield result
+        finally:
+            for future in in_flight:  # failed fast, or the caller stopped reading
+                future.cancel()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_workers, thread_name_prefix="odoo-page"
+                )
+            return self._pool
+
+    @staticmethod
+    def _window(order: str, limit: int | None, offset: int) -> dict[str, Any]:
+        window: dict[str, Any] = {"order": order}
+        if offset:
+            window["offset"] = offset
+        if limit is not None:
+            window["limit"] = limit
+        return window
+
+    @staticmethod
+    def _explicit(model: str, method: str, fields: Sequence[str]) -> list[str]:
+        if (
+            isinstance(fields, str)
+            or not fields
+            or not all(isinstance(f, str) and f for f in fields)
+        ):
+            raise ValueError(
+                f"{model}.{method}: give the fields to read explicitly (never all fields)"
+            )
+        return list(fields)
+
+    def _check_records(
+        self, model: str, method: str, records: Any, fields: list[str]
+    ) -> None:
+        if not isinstance(records, list):
+            raise self._bad_shape(model, method, "a list of records", records)
+        for record in records:
+            if not isinstance(record, dict) or not _is_int(record.get("id")):
+                raise self._bad_shape(model, method, "records with integer ids", record)
+            missing = [name for name in fields if name not in record]
+            if missing:
+                raise self._bad_shape(
+                    model, method, f"records with fields {missing}", record
+                )
+
+    def _bad_shape(
+        self, model: str, method: str, expected: str, got: Any
+    ) -> OdooProtocolError:
+        shown = repr(got)
+        if len(shown) > 160:
+            shown = shown[:160] + "..."
+        return OdooProtocolError(
+            f"{model}.{method}", self.protocol, f"expected {expected}, got {shown}"
+        )
+
+
+__all__ = ["REPEATABLE_METHODS", "CallStats", "OdooClient", "OdooError"]

@@ -1,0 +1,460 @@
+"""The HTTP layer under the Odoo client: one class per external API protocol of a real Odoo.
+
+- ``xmlrpc``: ``/xmlrpc/2/common`` (authenticate) and ``/xmlrpc/2/object`` (execute_kw); faults
+  carry Odoo's integer codes (1 application error, 2 UserError/warning, 3 AccessDenied, 4 AccessError).
+- ``jsonrpc``: ``/jsonrpc`` with a JSON-RPC 2.0 ``call`` envelope; errors carry ``data.name``.
+- ``json2`` (Odoo 19): ``/json/2/<model>/<method>`` with a bearer API key and named arguments only;
+  errors by HTTP status with a JSON body ``{"name", "message", ...}``.
+
+A transport makes exactly one HTTP request per call and turns every failure into an ``OdooError``
+naming the call; retrying is the client's business. Each thread gets its own ``requests.Session``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import threading
+import xml.parsers.expat
+import xmlrpc.client
+from typing import Any, ClassVar
+
+import requests
+import urllib3
+
+from sync_pipeline.odoo.errors import (
+    OdooAccessError,
+    OdooAuthError,
+    OdooError,
+    OdooProtocolError,
+    OdooServerError,
+    OdooTransientError,
+)
+
+PROTOCOLS = ("xmlrpc", "jsonrpc", "json2")
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+USER_AGENT = "sync_pipeline-odoo-client"
+
+# Errors that mean the answer was lost on the way (or never came): worth another attempt.
+_DROPPED = (
+    requests.exceptions.ConnectionError,  # refused, reset, SSL closed, remote disconnected
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # dropped mid-body (IncompleteRead)
+    http.client.IncompleteRead,
+    http.client.RemoteDisconnected,
+    ConnectionError,
+    TimeoutError,
+)
+
+# What xmlrpc.client raises on a body that is not a complete methodResponse (HTML, cut short).
+_UNREADABLE_XML = (
+    xml.parsers.expat.ExpatError,
+    xmlrpc.client.ResponseError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+)
+
+# Positional arguments of the ORM methods, by name, for JSON-2 (which takes named arguments only).
+# A method not listed is a record method: its one positional argument is ``ids``.
+JSON2_POSITIONAL = {
+    "search_read": ("domain", "fields", "offset", "limit", "order"),
+    "search": ("domain", "offset", "limit", "order"),
+    "search_count": ("domain", "limit"),
+    "read": ("ids", "fields", "load"),
+    "write": ("ids", "vals"),
+    "create": ("vals_list",),
+    "unlink": ("ids",),
+    "copy": ("ids", "default"),
+    "fields_get": ("allfields", "attributes"),
+    "read_group": ("domain", "fields", "groupby", "offset", "limit", "orderby", "lazy"),
+    "formatted_read_group": (
+        "domain",
+        "groupby",
+        "aggregates",
+        "having",
+        "offset",
+        "limit",
+        "order",
+    ),
+    "name_search": ("name", "domain", "operator", "limit"),
+    "default_get": ("fields_list",),
+    "check_access_rights": ("operation", "raise_exception"),
+}
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request certainly did not reach the server (refused, connect timeout)."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        err = pending.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(
+            err,
+            (
+                requests.exceptions.ConnectTimeout,
+                urllib3.exceptions.NewConnectionError,
+                ConnectionRefusedError,
+            ),
+        ):
+            return True
+        pending.extend(
+            e
+            for e in (err.__cause__, err.__context__, getattr(err, "reason", None))
+            if e is not None
+        )
+        pending.extend(
+            a for a in getattr(err, "args", ()) if isinstance(a, BaseException)
+        )
+    return False
+
+
+class OdooTransport:
+    """One protocol's requests and answers. ``execute_kw`` returns the decoded result or raises."""
+
+    protocol: ClassVar[str]
+    needs_uid: ClassVar[bool] = True
+    auth_call: ClassVar[str] = "common.authenticate"
+
+    def __init__(
+        self,
+        url: str,
+        db: str,
+        username: str,
+        api_key: str,
+        timeout_seconds: float = 60.0,
+    ):
+        self.url = url.rstrip("/")
+        self.db = db
+        self.username = username
+        self._api_key = api_key
+        self.timeout_seconds = float(timeout_seconds)
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, db={self.db!r}, username={self.username!r})"
+
+    # -- what the client calls -------------------------------------------------------------------
+    def authenticate(self) -> Any:
+        """The raw answer to authentication: a uid, or False when the credentials are refused."""
+        raise NotImplementedError
+
+    def execute_kw(
+        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
+    ) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close every thread's session (their pooled connections)."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _post(
+        self, call: str, path: str, *, body: bytes, headers: dict[str, str]
+    ) -> requests.Response:
+        """One POST; transport failures and 429/502/503/504 become OdooTransientError."""
+        timeout = (min(10.0, self.timeout_seconds), self.timeout_seconds)
+        try:
+            response = self._session().post(
+                self.url + path, data=body, headers=headers, timeout=timeout
+            )
+        except _DROPPED as exc:
+            raise OdooTransientError(
+                call,
+                self.protocol,
+                self._scrub(f"{type(exc).__name__}: {exc}"),
+                request_sent=not _never_sent(exc),
+            ) from None
+        except (
+            requests.exceptions.RequestException
+        ) as exc:  # e.g. undecodable gzip: a broken answer
+            raise OdooProtocolError(
+                call, self.protocol, self._scrub(f"{type(exc).__name__}: {exc}")
+            ) from None
+        if response.status_code in TRANSIENT_STATUSES:
+            raise OdooTransientError(
+                call,
+                self.protocol,
+                f"HTTP {response.status_code} {response.reason or ''}".strip(),
+                request_sent=response.status_code != 503,
+            )
+        return response
+
+    def _scrub(self, text: str) -> str:
+        """Never let the API key into a message, whatever the server echoed."""
+        if self._api_key and len(self._api_key) >= 3:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    def _excerpt(self, response: requests.Response) -> str:
+        text = response.content[:160].decode("utf-8", "replace")
+        return self._scrub(repr(text)) + ("..." if len(response.content) > 160 else "")
+
+    def _not_protocol(
+        self, call: str, response: requests.Response, what: str
+    ) -> OdooProtocolError:
+        return OdooProtocolError(
+            call,
+            self.protocol,
+            f"{what} (HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')}, "
+            f"{len(response.content)} bytes): {self._excerpt(response)}",
+            status=response.status_code,
+        )
+
+    def _json_body(self, call: str, response: requests.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise self._not_protocol(call, response, "answer is not JSON") from None
+
+    def _classify(
+        self, call: str, name: str, message: str, debug: str, status: int | None = None
+    ) -> OdooError:
+        """An Odoo exception (by dotted name, else HTTP status) as the client's error class."""
+        message = self._scrub(message or name or "unknown error")
+        short = name.rsplit(".", 1)[-1]
+        if short in ("AccessDenied", "Unauthorized") or status == 401:
+            return OdooAuthError(call, self.protocol, message)
+        if short == "AccessError" or status == 403:
+            return OdooAccessError(call, self.protocol, message)
+        return OdooServerError(
+            call, self.protocol, message, odoo_name=name, debug=self._scrub(debug or "")
+        )
+
+
+class XmlRpcTransport(OdooTransport):
+    protocol = "xmlrpc"
+
+    _HEADERS: ClassVar[dict[str, str]] = {"Content-Type": "text/xml; charset=utf-8"}
+
+    def authenticate(self) -> Any:
+        return self._call(
+            self.auth_call,
+            "/xmlrpc/2/common",
+            "authenticate",
+            (self.db, self.username, self._api_key, {}),
+        )
+
+    def execute_kw(
+        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
+    ) -> Any:
+        params = (self.db, uid, self._api_key, model, method, list(args), dict(kwargs))
+        return self._call(f"{model}.{method}", "/xmlrpc/2/object", "execute_kw", params)
+
+    def _call(self, call: str, path: str, rpc_method: str, params: tuple) -> Any:
+        body = xmlrpc.client.dumps(
+            params, methodname=rpc_method, allow_none=True
+        ).encode("utf-8")
+        response = self._post(call, path, body=body, headers=self._HEADERS)
+        if response.status_code != 200:
+            raise self._not_protocol(call, response, "not an XML-RPC answer")
+        try:
+            values, _ = xmlrpc.client.loads(response.content, use_builtin_types=True)
+        except xmlrpc.client.Fault as fault:
+            raise self._fault(call, fault) from None
+        except _UNREADABLE_XML:
+            raise self._not_protocol(
+                call, response, "answer is not a complete XML-RPC methodResponse"
+            ) from None
+        if len(values) != 1:
+            raise self._not_protocol(
+                call, response, f"XML-RPC answer has {len(values)} values instead of 1"
+            )
+        return values[0]
+
+    def _fault(self, call: str, fault: xmlrpc.client.Fault) -> OdooError:
+        code, text = fault.faultCode, str(fault.faultString or "")
+        if code == 3:
+            return self._classify(call, "odoo.exceptions.AccessDenied", text, "")
+        if code == 4:
+            return self._classify(call, "odoo.exceptions.AccessError", text, "")
+        if code == 2:
+            return self._classify(call, "odoo.exceptions.UserError", text, "")
+        # Application error: the fault string is the server traceback; its last line names the error.
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else f"fault {code}"
+        name, sep, message = last.partition(": ")
+        if not sep or " " in name:
+            name, message = "", last
+        return self._classify(call, name, message or last, text)
+
+
+class JsonRpcTransport(OdooTransport):
+    protocol = "jsonrpc"
+
+    _HEADERS: ClassVar[dict[str, str]] = {
+        "Content-Type": "application/json; charset=utf-8"
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._ids = itertools.count(1)
+
+    def authenticate(self) -> Any:
+        return self._call(
+            self.auth_call,
+            "common",
+            "authenticate",
+            [self.db, self.username, self._api_key, {}],
+        )
+
+    def execute_kw(
+        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
+    ) -> Any:
+        params = [self.db, uid, self._api_key, model, method, list(args), dict(kwargs)]
+        return self._call(f"{model}.{method}", "object", "execute_kw", params)
+
+    def _call(self, call: str, service: str, rpc_method: str, args: list) -> Any:
+        request_id = next(self._ids)
+        envelope = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"service": service, "method": rpc_method, "args": args},
+            "id": request_id,
+        }
+        response = self._post(
+            call,
+            "/jsonrpc",
+            body=json.dumps(envelope).encode("utf-8"),
+            headers=self._HEADERS,
+        )
+        answer = self._json_body(call, response)
+        if not isinstance(answer, dict):
+            raise self._not_protocol(call, response, "JSON-RPC answer is not an object")
+        if isinstance(answer.get("error"), dict):
+            error = answer["error"]
+            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            if error.get("code") == 100:  # Odoo's "Session Expired"
+                name = "odoo.exceptions.AccessDenied"
+            else:
+                name = str(data.get("name") or "")
+            message = str(data.get("message") or error.get("message") or "")
+            raise self._classify(call, name, message, str(data.get("debug") or ""))
+        if response.status_code != 200:
+            raise self._not_protocol(call, response, "not a JSON-RPC answer")
+        if answer.get("jsonrpc") != "2.0" or answer.get("id") != request_id:
+            raise self._not_protocol(
+                call,
+                response,
+                f"not the JSON-RPC 2.0 answer to request {request_id}",
+            )
+        # Odoo leaves "result" out when the method returned None; the client checks the shape.
+        return answer.get("result")
+
+
+class Json2Transport(OdooTransport):
+    protocol = "json2"
+    needs_uid = False
+    auth_call = "res.users.search"
+
+    def authenticate(self) -> Any:
+        """JSON-2 authenticates every request by its bearer key; the uid is the key owner's, by login."""
+        ids = self.execute_kw(
+            None, "res.users", "search", [[["login", "=", self.username]]], {"limit": 1}
+        )
+        if isinstance(ids, list) and len(ids) == 1:
+            return ids[0]
+        return False if ids == [] else ids
+
+    def execute_kw(
+        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
+    ) -> Any:
+        call = f"{model}.{method}"
+        body = self.named_arguments(call, method, args, kwargs)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Authorization": f"bearer {self._api_key}",
+            "X-Odoo-Database": self.db,
+        }
+        response = self._post(
+            call,
+            f"/json/2/{model}/{method}",
+            body=json.dumps(body).encode("utf-8"),
+            headers=headers,
+        )
+        if response.status_code == 200:
+            return self._json_body(call, response)
+        try:
+            error = json.loads(response.content)
+        except ValueError:
+            error = None
+        if isinstance(error, dict) and ("name" in error or "message" in error):
+            raise self._classify(
+                call,
+                str(error.get("name") or ""),
+                str(error.get("message") or ""),
+                str(error.get("debug") or ""),
+                status=response.status_code,
+            )
+        if response.status_code in (401, 403):
+            raise self._classify(
+                call,
+                "",
+                f"HTTP {response.status_code}",
+                "",
+                status=response.status_code,
+            )
+        raise self._not_protocol(
+            call, response, "error answer is not a JSON-2 error object"
+        )
+
+    @staticmethod
+    def named_arguments(
+        call: str, method: str, args: list, kwargs: dict
+    ) -> dict[str, Any]:
+        """Positional ORM arguments under their JSON-2 names, merged with the named ones."""
+        names = JSON2_POSITIONAL.get(method, ("ids",))
+        if len(args) > len(names):
+            raise TypeError(
+                f"{call} via json2: {len(args)} positional arguments, JSON-2 names only {names}"
+            )
+        body = dict(zip(names, args, strict=False))
+        clash = body.keys() & kwargs.keys()
+        if clash:
+            raise TypeError(f"{call} via json2: arguments given twice: {sorted(clash)}")
+        body.update(kwargs)
+        return body
+
+
+TRANSPORTS: dict[str, type[OdooTransport]] = {
+    cls.protocol: cls for cls in (XmlRpcTransport, JsonRpcTransport, Json2Transport)
+}
+
+
+def make_transport(
+    protocol: str,
+    url: str,
+    db: str,
+    username: str,
+    api_key: str,
+    timeout_seconds: float = 60.0,
+) -> OdooTransport:
+    try:
+        cls = TRANSPORTS[protocol]
+    except KeyError:
+        raise ValueError(
+            f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}"
+        ) from None
+    return cls(url, db, username, api_key, timeout_seconds)

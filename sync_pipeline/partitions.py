@@ -1,0 +1,105 @@
+"""The one partitioning shared by every partitioned asset: empreendimento (dynamic) × date (daily).
+
+Keys read ``<date>|<empreendimento>`` (dimensions sort by name); always go through
+``keys_by_dimension``. Empreendimento keys derive from the Odoo company id, so renaming a company
+never creates a new partition; SYNC_EMPREENDIMENTO_KEYS may give readable keys instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from dagster import (
+    DailyPartitionsDefinition,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+)
+
+from sync_pipeline import settings
+
+EMPREENDIMENTO = "empreendimento"
+DATE = "date"
+
+empreendimento_partitions = DynamicPartitionsDefinition(name=EMPREENDIMENTO)
+date_partitions = DailyPartitionsDefinition(
+    start_date=settings.start_date().isoformat(),
+    timezone=settings.timezone_name(),
+    end_offset=1,  # today is a partition too: invoices posted today must show within a minute
+)
+sync_partitions = MultiPartitionsDefinition(
+    {DATE: date_partitions, EMPREENDIMENTO: empreendimento_partitions}
+)
+
+_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
+
+
+def empreendimento_key(company_id: int) -> str:
+    """Stable partition key of an Odoo company (``empresa-<id>`` unless mapped)."""
+    mapped = settings.empreendimento_key_map().get(company_id)
+    if mapped:
+        key = _UNSAFE.sub("-", mapped.lower()).strip("-")
+        if key:
+            return key
+    return f"empresa-{company_id}"
+
+
+def company_id_for(key: str) -> int:
+    for company_id, mapped in settings.empreendimento_key_map().items():
+        if empreendimento_key(company_id) == key:
+            return company_id
+    if key.startswith("empresa-") and key[len("empresa-") :].isdigit():
+        return int(key[len("empresa-") :])
+    raise ValueError(f"empreendimento partition {key!r} maps to no Odoo company")
+
+
+@dataclass(frozen=True, order=True)
+class SyncPartition:
+    """One (empreendimento, date) slice; ``first`` also owns every document dated before it."""
+
+    empreendimento: str
+    day: date
+
+    @property
+    def key(self) -> str:
+        return MultiPartitionKey({DATE: self.day.isoformat(), EMPREENDIMENTO: self.empreendimento})
+
+    @property
+    def is_first(self) -> bool:
+        return self.day <= settings.start_date()
+
+    @classmethod
+    def parse(cls, key: str) -> SyncPartition:
+        if isinstance(key, MultiPartitionKey):
+            dims = key.keys_by_dimension
+        else:
+            dims = sync_partitions.get_partition_key_from_str(key).keys_by_dimension
+        return cls(empreendimento=dims[EMPREENDIMENTO], day=date.fromisoformat(dims[DATE]))
+
+
+def partition_day(document_day: date) -> date:
+    """The partition date of a document: its own date, or the first partition if older."""
+    return max(document_day, settings.start_date())
+
+
+def date_range(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def chunk_partitions(partitions: list[SyncPartition], max_days: int) -> list[list[SyncPartition]]:
+    """Group partitions per empreendimento into chunks spanning at most ``max_days`` dates."""
+    chunks: list[list[SyncPartition]] = []
+    current: list[SyncPartition] = []
+    for p in sorted(partitions):
+        if current and (
+            p.empreendimento != current[0].empreendimento
+            or (p.day - current[0].day).days >= max_days
+        ):
+            chunks.append(current)
+            current = []
+        current.append(p)
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,321 @@
+"""Odoo search domains: normalization to a tree and set-based evaluation over records.
+
+Pure: records are reached through an accessor, so the evaluator is tested without a simulator.
+
+    accessor.field(model, name) -> object with ``.type`` and ``.relation`` (or None if unknown)
+    accessor.getter(model, name) -> callable(id) -> raw value (m2o int|None, x2many list of ids,
+                                    char/date str|None, numbers, booleans)
+    accessor.display_getter(model) -> callable(id) -> display name
+
+Semantics follow Odoo's ``expression.py``: prefix ``&``/``|``/``!`` with implicit ``&`` between
+top-level terms; negative operators on a non-False value also match empty values (SQL
+``... OR col IS NULL``); many2one compared by id, or by display name when given a string; dotted
+paths mean "some related record matches"; a date-only value on a datetime field means the start of
+that day (end of day for ``>`` and ``<=``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Iterable, Protocol
+
+TRUE_LEAF = (1, "=", 1)
+FALSE_LEAF = (0, "=", 1)
+OPERATORS = (
+    "=", "!=", "<=", "<", ">", ">=", "=?", "=like", "=ilike", "like", "not like", "ilike",
+    "not ilike", "in", "not in", "child_of", "parent_of",
+)  # fmt: skip
+NEGATIVE = {"!=": "=", "not like": "like", "not ilike": "ilike", "not in": "in"}
+NAME_OPERATORS = ("=", "like", "ilike", "=like", "=ilike", "in")
+X2MANY = ("one2many", "many2many")
+
+
+class Accessor(Protocol):
+    def field(self, model: str, name: str) -> Any: ...
+    def getter(self, model: str, name: str): ...
+    def display_getter(self, model: str): ...
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str  # "and" | "or" | "not" | "leaf" | "const"
+    children: tuple = ()
+    path: str = ""
+    operator: str = ""
+    value: Any = None
+
+
+TRUE = Node("const", value=True)
+FALSE = Node("const", value=False)
+
+
+def _is_leaf(term) -> bool:
+    return isinstance(term, (list, tuple)) and len(term) == 3 and not isinstance(term, str)
+
+
+def _leaf(term) -> Node:
+    left, op, value = term
+    if tuple(term) == TRUE_LEAF or (left is True and op == "=" and value is True):
+        return TRUE
+    if tuple(term) == FALSE_LEAF:
+        return FALSE
+    op = op.lower() if isinstance(op, str) else op
+    if not isinstance(left, str) or op not in OPERATORS:
+        raise ValueError(f"Invalid leaf {tuple(term)!r}")
+    if isinstance(value, tuple):
+        value = list(value)
+    return Node("leaf", path=left, operator=op, value=value)
+
+
+def normalize(domain) -> Node:
+    """Parse a domain (list in prefix notation) into a tree of and/or/not/leaf nodes."""
+    if domain is None or domain is False:
+        return TRUE
+    if not isinstance(domain, (list, tuple)):
+        raise ValueError(f"Invalid domain {domain!r}")
+    terms = list(domain)
+    if _is_leaf(terms) and isinstance(terms[0], str) and terms[1] in OPERATORS:
+        terms = [terms]  # a single leaf given without the enclosing list
+    pos = 0
+
+    def parse() -> Node:
+        nonlocal pos
+        if pos >= len(terms):
+            raise ValueError(f"Invalid domain {domain!r}: missing operand")
+        term = terms[pos]
+        pos += 1
+        if term in ("&", "|"):
+            left, right = parse(), parse()
+            return Node("and" if term == "&" else "or", (left, right))
+        if term == "!":
+            return Node("not", (parse(),))
+        if _is_leaf(term):
+            return _leaf(term)
+        raise ValueError(f"Invalid domain term {term!r}")
+
+    nodes = []
+    while pos < len(terms):
+        nodes.append(parse())
+    if not nodes:
+        return TRUE
+    return nodes[0] if len(nodes) == 1 else Node("and", tuple(nodes))
+
+
+def validate(node: Node, model: str, acc: Accessor) -> None:
+    """Raise ValueError like Odoo for a leaf naming a field the model does not have."""
+    if node.kind == "leaf":
+        current = model
+        for name in node.path.split("."):
+            fld = acc.field(current, name)
+            if fld is None:
+                leaf = (node.path, node.operator, node.value)
+                raise ValueError(f"Invalid field {current}.{name} in leaf {leaf!r}")
+            current = fld.relation
+    for child in node.children:
+        validate(child, model, acc)
+
+
+def search_ids(domain, model: str, ids: Iterable[int], acc: Accessor) -> set[int]:
+    """The ids among ``ids`` whose record satisfies ``domain``."""
+    node = domain if isinstance(domain, Node) else normalize(domain)
+    validate(node, model, acc)
+    return filter_ids(node, model, set(ids), acc)
+
+
+def filter_ids(node: Node, model: str, ids: set[int], acc: Accessor) -> set[int]:
+    if not ids:
+        return set()
+    kind = node.kind
+    if kind == "const":
+        return set(ids) if node.value else set()
+    if kind == "and":
+        current = ids
+        for child in sorted(node.children, key=_cost):
+            current = filter_ids(child, model, current, acc)
+            if not current:
+                break
+        return current
+    if kind == "or":
+        result: set[int] = set()
+        for child in node.children:
+            result |= filter_ids(child, model, ids - result, acc)
+        return result
+    if kind == "not":
+        return ids - filter_ids(node.children[0], model, ids, acc)
+    return _filter_leaf(node, model, ids, acc)
+
+
+def _cost(node: Node) -> int:
+    """Cheap leaves first in a conjunction: ``id`` leaves narrow the set without reading records."""
+    if node.kind == "leaf":
+        return 0 if node.path == "id" else (2 if "." in node.path else 1)
+    return 3
+
+
+def _filter_leaf(node: Node, model: str, ids: set[int], acc: Accessor) -> set[int]:
+    path, op, value = node.path, node.operator, node.value
+    if op == "=?":
+        if value is None or value is False:
+            return set(ids)
+        op = "="
+    if op in ("child_of", "parent_of"):
+        op = "in"
+    head, _, rest = path.partition(".")
+    fld = acc.field(model, head)
+    get = acc.getter(model, head)
+    if rest:
+        sub = Node("leaf", path=rest, operator=op, value=value)
+        if fld.type == "many2one":
+            targets = {t for t in map(get, ids) if t is not None}
+            ok = filter_ids(sub, fld.relation, targets, acc)
+            return {i for i in ids if get(i) in ok}
+        targets = set()
+        for i in ids:
+            targets.update(get(i) or ())
+        ok = filter_ids(sub, fld.relation, targets, acc)
+        return {i for i in ids if not ok.isdisjoint(get(i) or ())}
+    if head == "id":
+        if op in ("=", "in") and value is not False:
+            return ids & (set(value) if isinstance(value, list) else {value})
+        return _filter_scalar(ids, get, op, value, "integer")
+    if fld.type == "many2one":
+        return _filter_many2one(ids, get, op, value, fld, acc)
+    if fld.type in X2MANY:
+        return _filter_x2many(ids, get, op, value, fld, acc)
+    return _filter_scalar(ids, get, op, value, fld.type)
+
+
+def _is_name_value(value) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and any(isinstance(v, str) for v in value)
+
+
+def _filter_many2one(ids, get, op, value, fld, acc) -> set[int]:
+    if _is_name_value(value) and (op in NAME_OPERATORS or op in NEGATIVE):
+        positive = NEGATIVE.get(op, op)
+        name_of = acc.display_getter(fld.relation)
+        targets = {t for t in map(get, ids) if t is not None}
+        ok = {t for t in targets if _scalar_match(positive, name_of(t), value, "char")}
+        if op in NEGATIVE:
+            return {i for i in ids if get(i) not in ok}
+        return {i for i in ids if get(i) in ok}
+    return _filter_scalar(ids, get, op, value, "many2one")
+
+
+def _filter_x2many(ids, get, op, value, fld, acc) -> set[int]:
+    if value is False or value is None or value == []:
+        if op in ("=", "in"):
+            return {i for i in ids if not get(i)}
+        if op in ("!=", "not in"):
+            return {i for i in ids if get(i)}
+    positive = NEGATIVE.get(op, op)
+    if _is_name_value(value):
+        name_of = acc.display_getter(fld.relation)
+        targets = set()
+        for i in ids:
+            targets.update(get(i) or ())
+        ok = {t for t in targets if _scalar_match(positive, name_of(t), value, "char")}
+    elif positive in ("=", "in"):
+        ok = set(value) if isinstance(value, list) else {value}
+    else:
+        targets = set()
+        for i in ids:
+            targets.update(get(i) or ())
+        ok = {t for t in targets if _scalar_match(positive, t, value, "integer")}
+    if op in NEGATIVE:
+        return {i for i in ids if ok.isdisjoint(get(i) or ())}
+    return {i for i in ids if not ok.isdisjoint(get(i) or ())}
+
+
+def _filter_scalar(ids, get, op, value, ftype) -> set[int]:
+    if ftype in ("integer", "many2one") and op in ("=", "in") and value is not False:
+        # fast path: set membership, no per-record comparison beyond a lookup
+        wanted = set(value) if isinstance(value, list) else {value}
+        has_false = False in wanted
+        return {i for i in ids if get(i) in wanted or (has_false and get(i) is None)}
+    value = _prepare(value, op, ftype)
+    return {i for i in ids if _scalar_match(op, get(i), value, ftype)}
+
+
+def _prepare(value, op, ftype):
+    if isinstance(value, datetime):
+        value = value.strftime("%Y-%m-%d %H:%M:%S")
+    elif isinstance(value, date):
+        value = value.isoformat()
+    if ftype == "datetime" and isinstance(value, str) and len(value) == 10:
+        value += " 23:59:59" if op in (">", "<=") else " 00:00:00"
+    elif ftype == "date" and isinstance(value, str) and len(value) > 10:
+        value = value[:10]
+    elif ftype == "datetime" and isinstance(value, str):
+        value = value.replace("T", " ")[:19]
+    return value
+
+
+def _empty(raw, ftype) -> bool:
+    if raw is None or raw is False:
+        return True
+    if ftype in ("integer", "float", "monetary"):
+        return False
+    return raw == "" or raw == []
+
+
+@lru_cache(maxsize=512)
+def _like_regex(pattern: str, insensitive: bool) -> re.Pattern:
+    parts = []
+    for ch in pattern:
+        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.compile("".join(parts) + r"\Z", re.S | (re.I if insensitive else 0))
+
+
+def _scalar_match(op: str, raw, value, ftype: str) -> bool:
+    if op in ("in", "not in"):
+        values = value if isinstance(value, (list, set)) else [value]
+        values = [_prepare(v, "=", ftype) for v in values]
+        has_false = any(v is False or v is None for v in values)
+        if _empty(raw, ftype) and ftype not in ("boolean",):
+            hit = has_false
+        else:
+            hit = raw in values or (ftype == "boolean" and not raw and has_false)
+        return hit if op == "in" else not hit
+    if value is False or value is None:
+        if op == "=":
+            return _empty(raw, ftype) or (ftype in ("integer", "float", "monetary") and raw == 0)
+        if op == "!=":
+            return not _scalar_match("=", raw, False, ftype)
+        if op in ("like", "ilike", "=like", "=ilike"):
+            return True
+        if op in ("not like", "not ilike"):
+            return False
+        return False
+    if op == "=":
+        if ftype == "boolean":
+            return bool(raw) == bool(value)
+        return raw == value
+    if op == "!=":
+        if ftype == "boolean":
+            return bool(raw) != bool(value)
+        return raw is None or raw != value
+    if op in ("like", "ilike", "=like", "=ilike", "not like", "not ilike"):
+        if raw is None or raw is False:
+            return op.startswith("not")
+        pattern = str(value) if op.startswith("=") else f"%{value}%"
+        hit = _like_regex(pattern, "ilike" in op).match(str(raw)) is not None
+        return not hit if op.startswith("not") else hit
+    if raw is None or (ftype == "boolean" and raw is False):
+        return False
+    try:
+        if op == "<":
+            return raw < value
+        if op == "<=":
+            return raw <= value
+        if op == ">":
+            return raw > value
+        if op == ">=":
+            return raw >= value
+    except TypeError:
+        return False
+    raise ValueError(f"Invalid operator {op!r}")

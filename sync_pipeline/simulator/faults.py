@@ -1,0 +1,184 @@
+"""Fault injection for the Odoo simulator's HTTP server.
+
+A :class:`FaultConfig` decides, once per RPC request, whether the answer is delayed, replaced by
+a proxy error, cut short or never sent, so clients and benchmarks meet the failures of a real
+deployment (a proxy in front of a busy Odoo) on demand. Random faults use a seeded RNG, so a
+run with the same seed and the same sequence of calls injects the same faults.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+FAULT_KINDS = ("502", "503", "504", "drop", "reset", "garbage", "truncate", "timeout")
+
+# Settable through FaultConfig.update() and POST /sim/faults.
+SETTINGS = (
+    "latency_per_call",
+    "latency_per_row",
+    "error_rate",
+    "drop_rate",
+    "slow_page_every",
+    "slow_page_delay",
+    "timeout_delay",
+    "seed",
+)
+
+
+@dataclass
+class _Injection:
+    kind: str
+    remaining: int
+    model: str | None
+    method: str | None
+
+    def matches(self, model: str | None, method: str | None) -> bool:
+        return (self.model is None or self.model == model) and (self.method is None or self.method == method)
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """What to do with one RPC request: ``kind`` is None for a normal answer."""
+
+    kind: str | None
+    extra_delay: float = 0.0
+
+
+class FaultConfig:
+    """Thread-safe fault settings plus a one-shot queue of injected faults.
+
+    - ``latency_per_call`` / ``latency_per_row``: seconds slept per call and per returned row.
+    - ``error_rate``: fraction of calls answered 502 or 503 with an HTML body (like a proxy).
+    - ``drop_rate``: fraction of calls whose response is cut after the headers and part of the body.
+    - ``slow_page_every`` / ``slow_page_delay``: every Nth call sleeps ``slow_page_delay`` extra.
+    - ``timeout_delay``: seconds an injected ``"timeout"`` waits before answering.
+    - :meth:`inject` queues one-shot faults of :data:`FAULT_KINDS`, optionally for one model/method.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency_per_call: float = 0.0,
+        latency_per_row: float = 0.0,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        slow_page_every: int = 0,
+        slow_page_delay: float = 0.0,
+        timeout_delay: float = 60.0,
+        seed: int = 0,
+    ):
+        self._lock = threading.Lock()
+        self._queue: list[_Injection] = []
+        self._injected: Counter[str] = Counter()
+        self._calls = 0
+        self.latency_per_call = 0.0
+        self.latency_per_row = 0.0
+        self.error_rate = 0.0
+        self.drop_rate = 0.0
+        self.slow_page_every = 0
+        self.slow_page_delay = 0.0
+        self.timeout_delay = 60.0
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self.update(
+            latency_per_call=latency_per_call,
+            latency_per_row=latency_per_row,
+            error_rate=error_rate,
+            drop_rate=drop_rate,
+            slow_page_every=slow_page_every,
+            slow_page_delay=slow_page_delay,
+            timeout_delay=timeout_delay,
+        )
+
+    def update(self, **settings: Any) -> None:
+        """Set any of :data:`SETTINGS`; ``seed`` also restarts the RNG."""
+        unknown = set(settings) - set(SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+        with self._lock:
+            for name, value in settings.items():
+                if name in ("slow_page_every", "seed"):
+                    value = int(value)
+                else:
+                    value = float(value)
+                if value < 0:
+                    raise ValueError(f"{name} must be >= 0, got {value}")
+                if name in ("error_rate", "drop_rate") and value > 1:
+                    raise ValueError(f"{name} is a fraction in [0, 1], got {value}")
+                setattr(self, name, value)
+                if name == "seed":
+                    self._rng = random.Random(value)
+
+    def inject(self, kind: str, count: int = 1, model: str | None = None, method: str | None = None) -> None:
+        """Queue ``count`` one-shot faults of ``kind`` for the next matching calls."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        with self._lock:
+            self._queue.append(_Injection(kind, int(count), model, method))
+
+    def clear(self) -> None:
+        """Drop queued faults and switch every random fault and delay off."""
+        with self._lock:
+            self._queue.clear()
+        self.update(
+            latency_per_call=0.0,
+            latency_per_row=0.0,
+            error_rate=0.0,
+            drop_rate=0.0,
+            slow_page_every=0,
+            slow_page_delay=0.0,
+        )
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(injection.remaining for injection in self._queue)
+
+    def decide(self, model: str | None, method: str | None) -> FaultDecision:
+        """Consume the fault (if any) for one RPC call to ``model.method``."""
+        with self._lock:
+            self._calls += 1
+            extra = 0.0
+            if self.slow_page_every and self._calls % self.slow_page_every == 0:
+                extra = self.slow_page_delay
+                self._injected["slow_page"] += 1
+            kind = None
+            for injection in self._queue:
+                if injection.matches(model, method):
+                    kind = injection.kind
+                    injection.remaining -= 1
+                    if not injection.remaining:
+                        self._queue.remove(injection)
+                    break
+            if kind is None and self.error_rate and self._rng.random() < self.error_rate:
+                kind = self._rng.choice(("502", "503"))
+            if kind is None and self.drop_rate and self._rng.random() < self.drop_rate:
+                kind = "drop"
+            if kind is not None:
+                self._injected[kind] += 1
+            return FaultDecision(kind, extra)
+
+    def response_delay(self, rows: int) -> float:
+        """Seconds to sleep before answering a call that returned ``rows`` rows."""
+        return self.latency_per_call + rows * self.latency_per_row
+
+    def settings(self) -> dict[str, Any]:
+        with self._lock:
+            return {name: getattr(self, name) for name in SETTINGS}
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "injected": dict(self._injected),
+                "pending": sum(injection.remaining for injection in self._queue),
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._injected.clear()
+            self._calls = 0

@@ -1,0 +1,454 @@
+"""The generic ORM methods every simulated model answers: search, read, create, write, unlink..."""
+
+from __future__ import annotations
+
+from . import actions, compute, domain
+from .errors import MissingError, ValidationError
+from .fields import coerce, external
+from .models import SPECS
+
+MAGIC = ("id", "create_date", "write_date", "create_uid", "write_uid", "display_name")
+
+
+def as_ids(ids) -> list[int]:
+    if ids is False or ids is None:
+        return []
+    if isinstance(ids, int):
+        return [ids]
+    return [int(i) for i in ids]
+
+
+def check_exist(env, model: str, ids) -> None:
+    records = env.sim.store[model].records
+    missing = [i for i in ids if i not in records]
+    if missing:
+        raise MissingError(
+            "Record does not exist or has been deleted.\n"
+            f"(Record: {model}({', '.join(map(str, missing))},), User: {env.uid})"
+        )
+
+
+def _field(model: str, name: str):
+    fld = SPECS[model].fields.get(name)
+    if fld is None:
+        raise ValueError(f"Invalid field {name!r} on model {model!r}")
+    return fld
+
+
+# -- reading ------------------------------------------------------------------------------------
+def getter(sim, model: str, name: str):
+    """A callable id -> raw value of ``model.name``, stored or not."""
+    fld = SPECS[model].fields[name]
+    records = sim.store[model].records
+    if name == "id":
+        return lambda rec_id: rec_id
+    if name == "display_name":
+        return sim.display_getter(model)
+    if fld.type == "one2many":
+        comodel = sim.store[fld.relation]
+        index, keep = comodel.indexes[fld.inverse_name], fld.extra.get("filter")
+        if keep:
+            key, allowed = keep
+            crecs = comodel.records
+            return lambda rec_id: sorted(
+                i for i in index.get(rec_id, ()) if crecs[i].get(key) in allowed
+            )
+        return lambda rec_id: sorted(index.get(rec_id, ()))
+    if fld.inverse_of:
+        index = sim.store[fld.relation].indexes[fld.inverse_of]
+        return lambda rec_id: sorted(index.get(rec_id, ()))
+    if fld.related and not fld.store:
+        first, _, rest = fld.related.partition(".")
+        link = getter(sim, model, first)
+        target = getter(sim, SPECS[model].fields[first].relation, rest)
+        return lambda rec_id: None if link(rec_id) is None else target(link(rec_id))
+    special = compute.NONSTORED.get((model, name))
+    if special is not None:
+        return lambda rec_id: special(sim, rec_id)
+    return lambda rec_id: records[rec_id].get(name)
+
+
+def read(env, model, ids, fields=None, load="_classic_read"):
+    ids = as_ids(ids)
+    check_exist(env, model, ids)
+    spec = SPECS[model]
+    names = list(fields) if fields else list(spec.fields)
+    for name in names:
+        _field(model, name)
+    if "id" not in names:
+        names.insert(0, "id")
+    sim = env.sim
+    columns = []
+    for name in names:
+        fld = spec.fields[name]
+        get = getter(sim, model, name)
+        names_of = None
+        if fld.type == "many2one" and load:
+            display = sim.display_getter(fld.relation)
+            names_of = lambda _model, rec_id, display=display: display(rec_id)  # noqa: E731
+        columns.append((name, fld, get, names_of))
+    return [{name: external(fld, get(i), names_of) for name, fld, get, names_of in columns} for i in ids]
+
+
+def _with_active(env, model, dom):
+    if "active" not in SPECS[model].fields or not env.context.get("active_test", True):
+        return dom
+    node = domain.normalize(dom)
+    if _mentions(node, "active"):
+        return node
+    return domain.Node("and", (domain.normalize([("active", "=", True)]), node))
+
+
+def _mentions(node, name) -> bool:
+    if node.kind == "leaf":
+        return node.path.split(".")[0] == name
+    return any(_mentions(child, name) for child in node.children)
+
+
+def search_ids(env, model, dom, offset=0, limit=None, order=None) -> list[int]:
+    table = env.sim.store[model]
+    node = _with_active(env, model, dom or [])
+    found = domain.search_ids(node, model, table.records.keys(), env.sim)
+    ordered = sort_ids(env.sim, model, found, order or SPECS[model].order)
+    end = None if limit is None or limit is False else offset + int(limit)
+    return ordered[offset or 0 : end]
+
+
+def sort_ids(sim, model, ids, order: str) -> list[int]:
+    keys = []
+    for part in str(order).split(","):
+        words = part.strip().replace('"', "").split()
+        if not words:
+            continue
+        name, direction = words[0], (words[1].lower() if len(words) > 1 else "asc")
+        if direction not in ("asc", "desc"):
+            raise ValueError(f"Invalid order {order!r}")
+        fld = SPECS[model].fields.get(name)
+        if fld is None or fld.type in ("one2many", "many2many"):
+            raise ValueError(f"Invalid field {name!r} on model {model!r}")
+        keys.append((name, fld, direction == "desc"))
+    ids = sorted(ids)
+    if [(k[0], k[2]) for k in keys] == [("id", False)]:
+        return ids
+    records = sim.store[model].records
+    for name, fld, reverse in reversed(keys):
+        if name == "id":
+            ids.sort(reverse=reverse)
+            continue
+        if fld.type == "many2one":
+            display = sim.display_getter(fld.relation)
+            cache: dict = {}
+
+            def value(i, name=name, display=display, cache=cache):
+                target = records[i].get(name)
+                if target is None:
+                    return None
+                if target not in cache:
+                    cache[target] = display(target)
+                return cache[target]
+        else:
+            value = getter(sim, model, name)
+        decorated = [(_sort_key(value(i)), i) for i in ids]
+        decorated.sort(key=lambda pair: pair[0], reverse=reverse)
+        ids = [i for _, i in decorated]
+    return ids
+
+
+def _sort_key(value):
+    return (1, 0) if value is None else (0, value)
+
+
+def search(env, model, domain=None, offset=0, limit=None, order=None, count=False):
+    ids = search_ids(env, model, domain, offset, limit, order)
+    return len(ids) if count else ids
+
+
+def search_count(env, model, domain=None, limit=None):
+    ids = search_ids(env, model, domain, 0, limit, "id")
+    return len(ids)
+
+
+def search_read(env, model, domain=None, fields=None, offset=0, limit=None, order=None, **kw):
+    for name in fields or ():
+        _field(model, name)
+    ids = search_ids(env, model, domain, offset, limit, order)
+    return read(env, model, ids, fields, kw.get("load", "_classic_read"))
+
+
+def fields_get(env, model, allfields=None, attributes=None):
+    spec = SPECS[model]
+    names = allfields or list(spec.fields)
+    out = {}
+    for name in names:
+        if name not in spec.fields:
+            continue
+        desc = spec.fields[name].describe()
+        out[name] = {k: v for k, v in desc.items() if not attributes or k in attributes}
+    return out
+
+
+def name_search(env, model, name="", args=None, operator="ilike", limit=100):
+    dom = list(args or [])
+    if name:
+        dom = ["&", ("display_name", operator, name)] + (dom or [(1, "=", 1)])
+    ids = search_ids(env, model, dom, 0, limit)
+    display = env.sim.display_getter(model)
+    return [[i, display(i)] for i in ids]
+
+
+# -- writing ------------------------------------------------------------------------------------
+def default_raw(env, model, vals=None) -> dict:
+    raw = {}
+    for fld in SPECS[model].fields.values():
+        if fld.store and fld.type != "one2many" and not fld.inverse_of and fld.name != "id":
+            raw[fld.name] = fld.empty()
+    raw.update({"create_date": env.now, "write_date": env.now})
+    raw.update({"create_uid": env.uid, "write_uid": env.uid})
+    raw.update(vals or {})
+    return raw
+
+
+def create(env, model, vals_list=None, **kw):
+    if vals_list is None:
+        vals_list = kw.pop("vals", None) or kw.pop("values", None)
+    single = isinstance(vals_list, dict)
+    ids = [_create_one(env, model, dict(vals)) for vals in ([vals_list] if single else vals_list)]
+    return ids[0] if single else ids
+
+
+def _create_one(env, model, vals) -> int:
+    vals = actions.before_create(env, model, vals)
+    scalars, x2many = _split_vals(env, model, vals)
+    table = env.sim.store[model]
+    raw = default_raw(env, model, scalars)
+    raw.pop("id", None)
+    for fname, path in _stored_related(model):
+        raw[fname] = _follow(env.sim, model, raw, path)
+    rec_id = table.insert(raw)
+    for fld, commands in x2many:
+        _apply_x2many(env, model, rec_id, fld, commands)
+    env.mark(model, [rec_id])
+    actions.after_create(env, model, rec_id)
+    return rec_id
+
+
+def write(env, model, ids, vals=None, **kw):
+    ids = as_ids(ids)
+    vals = dict(vals if vals is not None else kw.get("values", {}))
+    check_exist(env, model, ids)
+    actions.before_write(env, model, ids, vals)
+    scalars, x2many = _split_vals(env, model, vals)
+    for rec_id in ids:
+        write_raw(env, model, rec_id, scalars)
+        env.sim.store[model].update(rec_id, {"write_date": env.now, "write_uid": env.uid})
+        for fld, commands in x2many:
+            _apply_x2many(env, model, rec_id, fld, commands)
+        env.mark(model, [rec_id])
+    return True
+
+
+def write_raw(env, model, rec_id, changes, touch=True) -> dict:
+    """Store ``changes``; keep stored related fields of referring records up to date."""
+    store = env.sim.store
+    table = store[model]
+    changed = table.update(rec_id, changes)
+    if not changed:
+        return changed
+    if touch:
+        table.update(rec_id, {"write_date": env.now, "write_uid": env.uid})
+    spec_fields = SPECS[model].fields
+    if any(not spec_fields[name].computed for name in changed):
+        env.mark(model, [rec_id])
+    for name, old in changed.items():
+        if spec_fields[name].type == "many2many" and old:
+            env.mark(spec_fields[name].relation, old)  # records no longer linked see it too
+    for fname in changed:
+        for child_model, link, rel_field in store.related_deps.get((model, fname), ()):
+            new = table.records[rec_id][fname]
+            for child_id in list(store[child_model].referrers(link, rec_id)):
+                write_raw(env, child_model, child_id, {rel_field: new})
+    for fname, path in _stored_related(model):
+        if path.split(".")[0] in changed:
+            write_raw(env, model, rec_id, {fname: _follow(env.sim, model, table.records[rec_id], path)})
+    return changed
+
+
+def _stored_related(model):
+    return [(f.name, f.related) for f in SPECS[model].fields.values() if f.related and f.store]
+
+
+def _follow(sim, model, raw, path):
+    link, _, rest = path.partition(".")
+    target = raw.get(link)
+    if target is None:
+        return None
+    return getter(sim, SPECS[model].fields[link].relation, rest)(target)
+
+
+def _split_vals(env, model, vals):
+    spec = SPECS[model]
+    scalars, x2many = {}, []
+    for fname, value in vals.items():
+        fld = _field(model, fname)
+        if fname in MAGIC or (fld.related and fld.store) or fld.inverse_of:
+            continue
+        if fld.type == "one2many" or fld.type == "many2many":
+            x2many.append((fld, value))
+            continue
+        if fld.computed and fname not in actions.WRITABLE_COMPUTED.get(model, ()):
+            continue
+        raw = coerce(fld, value)
+        if fld.type == "selection" and raw is not None and raw not in dict(fld.selection):
+            raise ValueError(f"Wrong value for {model}.{fname}: {value!r}")
+        if fld.type == "many2one" and raw is not None and raw not in env.sim.store[fld.relation].records:
+            raise ValidationError(
+                f"The operation cannot be completed: {spec.description} references a missing "
+                f"record {fld.relation}({raw},) in field {fname!r}."
+            )
+        scalars[fname] = raw
+    return scalars, x2many
+
+
+def _normalize_commands(value) -> list[tuple]:
+    if value is False or value is None:
+        return [(5,)]
+    commands = []
+    if value and all(isinstance(v, int) for v in value):
+        return [(6, 0, list(value))]
+    for cmd in value:
+        if isinstance(cmd, int):
+            commands.append((4, cmd))
+        else:
+            commands.append(tuple(cmd))
+    return commands
+
+
+def _apply_x2many(env, model, rec_id, fld, value) -> None:
+    commands = _normalize_commands(value)
+    if fld.type == "one2many":
+        _apply_one2many(env, model, rec_id, fld, commands)
+        return
+    current = list(env.sim.store[model].records[rec_id].get(fld.name) or [])
+    for cmd in commands:
+        code = cmd[0]
+        if code == 0:
+            current.append(create(env, fld.relation, dict(cmd[2])))
+        elif code == 1:
+            write(env, fld.relation, [cmd[1]], cmd[2])
+        elif code in (2, 3):
+            if code == 2:
+                unlink(env, fld.relation, [cmd[1]])
+            current = [i for i in current if i != cmd[1]]
+        elif code == 4:
+            check_exist(env, fld.relation, [cmd[1]])
+            if cmd[1] not in current:
+                current.append(cmd[1])
+        elif code == 5:
+            current = []
+        elif code == 6:
+            ids = as_ids(cmd[2])
+            check_exist(env, fld.relation, ids)
+            current = list(dict.fromkeys(ids))
+        else:
+            raise ValueError(f"Invalid x2many command {cmd!r}")
+    write_raw(env, model, rec_id, {fld.name: current}, touch=False)
+
+
+def _apply_one2many(env, model, rec_id, fld, commands) -> None:
+    comodel, inverse = fld.relation, fld.inverse_name
+    required = SPECS[comodel].fields[inverse].required
+    children = getter(env.sim, model, fld.name)
+
+    def detach(child_ids):
+        if required:
+            unlink(env, comodel, child_ids)
+        else:
+            for child in child_ids:
+                write(env, comodel, [child], {inverse: False})
+
+    for cmd in commands:
+        code = cmd[0]
+        if code == 0:
+            vals = dict(cmd[2])
+            vals[inverse] = rec_id
+            keep = fld.extra.get("filter")
+            if keep and keep[0] not in vals:
+                vals[keep[0]] = keep[1][0]
+            create(env, comodel, vals)
+        elif code == 1:
+            write(env, comodel, [cmd[1]], cmd[2])
+        elif code == 2:
+            unlink(env, comodel, [cmd[1]])
+        elif code == 3:
+            detach([cmd[1]])
+        elif code == 4:
+            write(env, comodel, [cmd[1]], {inverse: rec_id})
+        elif code == 5:
+            detach(children(rec_id))
+        elif code == 6:
+            ids = as_ids(cmd[2])
+            detach([i for i in children(rec_id) if i not in ids])
+            for child in ids:
+                write(env, comodel, [child], {inverse: rec_id})
+        else:
+            raise ValueError(f"Invalid one2many command {cmd!r}")
+    env.mark(model, [rec_id])
+
+
+def unlink(env, model, ids):
+    ids = as_ids(ids)
+    check_exist(env, model, ids)
+    actions.before_unlink(env, model, ids)
+    delete(env, model, ids)
+    return True
+
+
+def insert(env, model, vals) -> int:
+    """Store a record from raw values, without the business checks of ``create``."""
+    raw = default_raw(env, model, vals)
+    for fname, path in _stored_related(model):
+        raw[fname] = _follow(env.sim, model, raw, path)
+    rec_id = env.sim.store[model].insert(raw)
+    env.mark(model, [rec_id])
+    return rec_id
+
+
+def delete(env, model, ids) -> None:
+    """Remove records with Odoo's cascades (required one2many children go too, links are cut)."""
+    store = env.sim.store
+    for rec_id in ids:
+        if rec_id not in store[model].records:
+            continue
+        for fld in SPECS[model].fields.values():
+            if fld.type == "one2many" and not fld.extra.get("filter"):
+                children = list(store[fld.relation].referrers(fld.inverse_name, rec_id))
+                if SPECS[fld.relation].fields[fld.inverse_name].required:
+                    delete(env, fld.relation, children)
+                else:
+                    for child in children:
+                        write_raw(env, fld.relation, child, {fld.inverse_name: None})
+            elif fld.inverse_of:
+                owners = store[fld.relation]
+                for owner in list(owners.referrers(fld.inverse_of, rec_id)):
+                    members = [i for i in owners.records[owner][fld.inverse_of] if i != rec_id]
+                    write_raw(env, fld.relation, owner, {fld.inverse_of: members})
+        for fld in SPECS[model].fields.values():
+            if fld.type == "many2many" and not fld.inverse_of:
+                env.mark(fld.relation, store[model].records[rec_id].get(fld.name) or ())
+            elif fld.type == "many2one" and store[model].records[rec_id].get(fld.name):
+                env.mark(fld.relation, [store[model].records[rec_id][fld.name]])
+        store[model].delete(rec_id)
+        env.dirty.get(model, set()).discard(rec_id)
+
+
+METHODS = {
+    "search": search,
+    "search_read": search_read,
+    "search_count": search_count,
+    "read": read,
+    "fields_get": fields_get,
+    "name_search": name_search,
+    "create": create,
+    "write": write,
+    "unlink": unlink,
+}

@@ -1,0 +1,104 @@
+"""Run the Odoo simulator as a standalone server.
+
+    python -m sync_pipeline.simulator.serve --port 8069 --scale 1 --seed 0
+
+Prints the URL, database, credentials and generated counts, then serves until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from datetime import date
+
+from .faults import FaultConfig
+from .server import SimulatorServer
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8069,
+    scale: float = 1.0,
+    seed: int = 0,
+    days: int = 60,
+    companies: int = 3,
+    start_date: date | None = None,
+    latency_per_call: float = 0.0,
+    latency_per_row: float = 0.0,
+) -> None:
+    """Generate a dataset, serve it over XML-RPC/JSON-RPC/JSON-2 and block until signalled."""
+    from .core import OdooSimulator
+    from .generator import generate
+
+    sim = OdooSimulator()
+    counts = generate(
+        sim,
+        seed=seed,
+        scale=scale,
+        start_date=start_date or date(2025, 1, 1),
+        days=days,
+        companies=companies,
+    )
+    faults = FaultConfig(latency_per_call=latency_per_call, latency_per_row=latency_per_row)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        stop.set()
+
+    # Installed explicitly: a background process may inherit SIGTERM/SIGINT as ignored.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = SimulatorServer(sim, host=host, port=port, faults=faults)
+    server.start()
+    try:
+        lines = [
+            "Odoo simulator ready",
+            f"  url:      {server.url}",
+            f"  database: {sim.db_name}",
+            "  login:    admin",
+            "  password: admin (also the API key for JSON-2: Authorization: bearer admin)",
+            f"  version:  {sim.version}",
+            f"  latency:  {latency_per_call}s per call, {latency_per_row}s per row",
+            "  generated:",
+        ]
+        lines += [f"    {name}: {value}" for name, value in counts.items()]
+        print("\n".join(lines), flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("Odoo simulator stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve a simulated Odoo over its external APIs.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8069)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--companies", type=int, default=3)
+    parser.add_argument("--start-date", type=date.fromisoformat, default=None)
+    parser.add_argument("--latency-per-call", type=float, default=0.0)
+    parser.add_argument("--latency-per-row", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    serve(
+        host=args.host,
+        port=args.port,
+        scale=args.scale,
+        seed=args.seed,
+        days=args.days,
+        companies=args.companies,
+        start_date=args.start_date,
+        latency_per_call=args.latency_per_call,
+        latency_per_row=args.latency_per_row,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

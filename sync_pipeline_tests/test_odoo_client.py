@@ -1,0 +1,369 @@
+"""The Odoo client against the simulator over real HTTP, for each of the three protocols.
+
+Faults are injected in the simulator's server (``FaultConfig.inject``), never mocked: a 502 here
+is an nginx-like HTML page on a real socket, a drop is a connection closed mid-body.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date
+
+import pytest
+
+from sync_pipeline.odoo.client import OdooClient
+from sync_pipeline.odoo.errors import (
+    OdooAccessError,
+    OdooAuthError,
+    OdooProtocolError,
+    OdooServerError,
+    OdooTransientError,
+)
+from sync_pipeline.odoo.transport import Json2Transport
+from sync_pipeline.resources.odoo import OdooResource
+from sync_pipeline.simulator.core import OdooSimulator
+from sync_pipeline.simulator.faults import FaultConfig
+from sync_pipeline.simulator.generator import generate
+from sync_pipeline.simulator.server import SimulatorServer
+
+PROTOCOLS = ["xmlrpc", "jsonrpc", "json2"]
+API_KEY = "sk-test-7f3c9d2e41b8a6"  # distinctive, so a leak into logs or reprs is found
+LINE_FIELDS = ["order_id", "product_id", "product_uom_qty", "qty_invoiced", "price_unit"]
+PARTNER_FIELDS = ["name", "vat", "city"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    sim = OdooSimulator(api_keys=(API_KEY,))
+    generate(sim, seed=11, scale=1, start_date=date(2025, 1, 1), days=20, companies=2)
+    srv = SimulatorServer(sim, port=0, faults=FaultConfig(timeout_delay=2.0)).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(server):
+    server.faults.clear()
+    server.reset_stats()
+    yield
+    server.faults.clear()
+
+
+def make_client(server, protocol: str, **options) -> OdooClient:
+    options.setdefault("backoff_seconds", 0.01)
+    return OdooClient(server.url, server.sim.db_name, "admin", API_KEY, protocol=protocol, **options)
+
+
+def reads_of(client: OdooClient, call: str) -> int:
+    return client.stats.by_call[call]
+
+
+def server_calls(server, protocol: str, model: str, method: str) -> int:
+    return server.stats()["calls"].get(protocol, {}).get(model, {}).get(method, 0)
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def client(server, protocol):
+    with make_client(server, protocol) as odoo:
+        yield odoo
+
+
+# -- same answers whatever the protocol ------------------------------------------------------------
+
+
+def test_all_protocols_answer_the_same(server):
+    answers = {}
+    for name in PROTOCOLS:
+        with make_client(server, name, page_size=50) as odoo:
+            ids = odoo.search("sale.order.line", [], order="id")
+            answers[name] = {
+                "count": odoo.search_count("sale.order.line", []),
+                "ids": ids,
+                "search_read": odoo.search_read("sale.order.line", [], LINE_FIELDS, limit=40),
+                "read": odoo.read("sale.order.line", ids[:120], LINE_FIELDS),
+                "fields": sorted(odoo.fields_get("sale.order.line")),
+                "posted": odoo.search_read(
+                    "account.move",
+                    ["&", ("state", "=", "posted"), ("move_type", "=", "out_invoice")],
+                    ["name", "invoice_date", "partner_id"],
+                    order="id desc",
+                    limit=5,
+                ),
+            }
+    assert answers["xmlrpc"]["count"] > 120, "the generator should give more lines than one page"
+    assert answers["xmlrpc"] == answers["jsonrpc"] == answers["json2"]
+    first = answers["jsonrpc"]["search_read"][0]
+    assert set(first) == {"id", *LINE_FIELDS}
+    assert isinstance(first["order_id"], list) and len(first["order_id"]) == 2  # many2one [id, name]
+
+
+# -- round trips: pages, batches, cache --------------------------------------------------------------
+
+
+def test_fetch_all_is_one_search_and_one_read_per_page(server, protocol):
+    with make_client(server, protocol, page_size=37, max_workers=4) as odoo:
+        expected = odoo.search_count("sale.order.line", [])
+        odoo.stats.reset()
+        server.reset_stats()
+        records = odoo.fetch_all("sale.order.line", [], LINE_FIELDS)
+        pages = math.ceil(expected / 37)
+        assert len(records) == expected
+        assert [r["id"] for r in records] == sorted(r["id"] for r in records)
+        assert odoo.stats.by_call == {"sale.order.line.search": 1, "sale.order.line.read": pages}
+        assert odoo.stats.total == 1 + pages
+        assert odoo.stats.retries == 0
+        assert server_calls(server, protocol, "sale.order.line", "read") == pages
+        assert server_calls(server, protocol, "sale.order.line", "search") == 1
+
+
+def test_authentication_happens_once(server, protocol):
+    with make_client(server, protocol) as odoo:
+        odoo.search("res.partner", [], limit=1)
+        odoo.search("res.partner", [], limit=1)
+        assert isinstance(odoo.uid, int) and odoo.uid > 0
+        auth_calls = odoo.stats.by_call["common.authenticate"]
+        if protocol == "json2":  # the bearer key authenticates every request; uid asked once
+            assert odoo.stats.by_call["res.users.search"] == 1 and auth_calls == 0
+        else:
+            assert auth_calls == 1
+
+
+def test_read_related_reads_each_id_once_in_pages(server, protocol):
+    with make_client(server, protocol, page_size=10) as odoo:
+        lines = odoo.search_read("sale.order.line", [], ["product_id", "order_id"])
+        odoo.stats.reset()
+        product_refs = [line["product_id"] for line in lines] + [False]
+        wanted = {ref[0] for ref in product_refs if ref}
+        products = odoo.read_related("product.product", product_refs, ["default_code", "name"])
+        assert set(products) == wanted
+        assert all(products[pid]["id"] == pid for pid in wanted)
+        assert odoo.stats.by_call == {"product.product.read": math.ceil(len(wanted) / 10)}
+
+
+def test_read_of_no_ids_makes_no_call(client):
+    assert client.read("res.partner", [], PARTNER_FIELDS) == []
+    assert client.read_related("res.partner", [False, None], PARTNER_FIELDS) == {}
+    assert client.stats.total == 0
+
+
+def test_fields_are_always_explicit(client):
+    with pytest.raises(ValueError, match="explicitly"):
+        client.search_read("res.partner", [], [])
+    with pytest.raises(ValueError, match="explicitly"):
+        client.read("res.partner", [1], "name")
+    assert client.stats.total == 0
+
+
+def test_fields_get_is_asked_once(client, protocol):
+    fields = client.fields_get("sale.order")
+    assert fields["partner_id"]["type"] == "many2one"
+    assert fields["partner_id"]["relation"] == "res.partner"
+    assert client.has_field("sale.order", "date_order")
+    assert not client.has_field("sale.order", "l10n_br_no_such_field")
+    client.fields_get("sale.order")
+    assert client.stats.by_call["sale.order.fields_get"] == 1
+
+
+# -- transient failures: retried, counted, logged ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["502", "503", "504", "drop", "reset"])
+def test_transient_failures_are_retried(server, protocol, kind, caplog):
+    with make_client(server, protocol) as odoo:
+        expected = odoo.search_read("res.partner", [], PARTNER_FIELDS, limit=20)
+        odoo.stats.reset()
+        server.faults.inject(kind, count=2, model="res.partner", method="search_read")
+        with caplog.at_level(logging.WARNING, logger="sync_pipeline.odoo.client"):
+            got = odoo.search_read("res.partner", [], PARTNER_FIELDS, limit=20)
+        assert got == expected
+        assert odoo.stats.retries == 2
+        assert odoo.stats.by_call == {"res.partner.search_read": 1}
+        assert server.faults.pending() == 0
+        retry_lines = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+        assert len(retry_lines) == 2
+        assert "retry 1/5" in retry_lines[0] and "retry 2/5" in retry_lines[1]
+        assert all(f"res.partner.search_read via {protocol}" in line for line in retry_lines)
+        assert API_KEY not in caplog.text
+
+
+def test_timeouts_are_retried(server, protocol):
+    with make_client(server, protocol, timeout_seconds=0.5) as odoo:
+        odoo.search("res.partner", [], limit=1)  # authenticated before the fault
+        server.faults.inject("timeout", count=1, model="res.partner", method="search_count")
+        assert odoo.search_count("res.partner", []) > 0
+        assert odoo.stats.retries == 1
+
+
+def test_retries_exhausted_raise_transient_error(server, protocol, caplog):
+    with make_client(server, protocol, max_retries=2) as odoo:
+        odoo.search("res.partner", [], limit=1)
+        server.faults.inject("503", count=10, model="res.partner", method="search_read")
+        with pytest.raises(OdooTransientError) as raised:
+            odoo.search_read("res.partner", [], PARTNER_FIELDS)
+        assert f"res.partner.search_read via {protocol}" in str(raised.value)
+        assert "3 attempts" in str(raised.value)
+        assert raised.value.attempts == 3
+        assert odoo.stats.retries == 2
+        assert odoo.stats.errors == 1
+        assert server.faults.pending() == 7
+        assert API_KEY not in caplog.text
+
+
+def test_writes_are_not_repeated_once_the_server_may_have_applied_them(server, protocol):
+    with make_client(server, protocol) as odoo:
+        before = odoo.search_count("res.partner", [])
+        server.faults.inject("drop", count=1, model="res.partner", method="create")
+        with pytest.raises(OdooTransientError, match="not retried"):
+            odoo.create("res.partner", {"name": f"Drop test {protocol}"})
+        assert odoo.stats.retries == 0
+        # the server committed it: repeating blindly would have created it twice
+        assert odoo.search_count("res.partner", []) == before + 1
+
+
+def test_writes_are_repeated_when_the_proxy_refused_them(server, protocol):
+    with make_client(server, protocol) as odoo:
+        odoo.search("res.partner", [], limit=1)
+        server.faults.inject("503", count=1, model="res.partner", method="create")
+        new_id = odoo.create("res.partner", {"name": f"Proxy test {protocol}"})
+        assert odoo.read("res.partner", [new_id], ["name"])[0]["name"] == f"Proxy test {protocol}"
+        assert odoo.stats.retries == 1
+
+
+# -- everything else fails fast ------------------------------------------------------------------
+
+
+def test_access_error_is_not_retried(server, client, protocol):
+    client.search("res.partner", [], limit=1)
+    client.stats.reset()
+    server.reset_stats()
+    with pytest.raises(OdooAccessError) as raised:
+        client.execute("res.partner", "_compute_display_name", [1])
+    assert f"res.partner._compute_display_name via {protocol}" in str(raised.value)
+    assert client.stats.total == 1 and client.stats.retries == 0
+    assert server_calls(server, protocol, "res.partner", "_compute_display_name") == 1
+
+
+def test_validation_error_is_not_retried(server, client, protocol):
+    order_id = client.search("sale.order", [("state", "=", "sale")], limit=1)[0]
+    client.stats.reset()
+    server.reset_stats()
+    with pytest.raises(OdooServerError) as raised:
+        client.write("sale.order", [order_id], {"partner_id": 987654321})
+    assert f"sale.order.write via {protocol}" in str(raised.value)
+    assert "missing record" in str(raised.value)
+    # XML-RPC only says "warning" (fault code 2), the other protocols name the exception
+    expected = "UserError" if protocol == "xmlrpc" else "ValidationError"
+    assert raised.value.odoo_name == f"odoo.exceptions.{expected}"
+    assert client.stats.total == 1 and client.stats.retries == 0
+    assert server_calls(server, protocol, "sale.order", "write") == 1
+
+
+def test_missing_model_is_a_server_error(client, protocol):
+    with pytest.raises(OdooServerError, match=f"no.such.model.search via {protocol}"):
+        client.search("no.such.model", [])
+    assert client.stats.retries == 0
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncate"])
+def test_garbage_answers_are_protocol_errors(server, client, protocol, kind):
+    client.search("res.partner", [], limit=1)
+    client.stats.reset()
+    server.faults.inject(kind, count=1, model="res.partner", method="search_read")
+    with pytest.raises(OdooProtocolError) as raised:
+        client.search_read("res.partner", [], PARTNER_FIELDS)
+    assert f"res.partner.search_read via {protocol}" in str(raised.value)
+    assert client.stats.retries == 0 and client.stats.errors == 1
+    assert API_KEY not in str(raised.value)
+    # the next call is fine
+    assert client.search_read("res.partner", [], PARTNER_FIELDS, limit=2)
+
+
+def test_wrong_api_key_is_an_auth_error(server, protocol, caplog):
+    wrong = "sk-wrong-0f9e8d7c6b5a"
+    with OdooClient(server.url, server.sim.db_name, "admin", wrong, protocol=protocol) as odoo:
+        with pytest.raises(OdooAuthError) as raised:
+            odoo.search("res.partner", [], limit=1)
+        assert f"via {protocol}" in str(raised.value)
+        assert wrong not in str(raised.value) and wrong not in repr(odoo)
+        assert odoo.stats.retries == 0 and odoo.stats.total == 1
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def test_button_draft_returning_none_is_success(server, protocol):
+    with make_client(server, protocol) as odoo:
+        invoice_id = odoo.search(
+            "account.move",
+            [("state", "=", "posted"), ("move_type", "=", "out_invoice")],
+            limit=1,
+        )[0]
+        assert odoo.call_action("account.move", "button_draft", [invoice_id]) is None
+        assert odoo.read("account.move", [invoice_id], ["state"])[0]["state"] == "draft"
+        assert odoo.stats.by_call["account.move.button_draft"] == 1
+        assert odoo.stats.retries == 0 and odoo.stats.errors == 0
+        odoo.call_action("account.move", "action_post", [invoice_id])
+        assert odoo.read("account.move", [invoice_id], ["state"])[0]["state"] == "posted"
+
+
+def test_create_write_unlink(client, protocol):
+    partner_id = client.create("res.partner", {"name": f"Cliente {protocol}", "city": "Recife"})
+    assert client.write("res.partner", [partner_id], {"city": "Olinda"}) is True
+    assert client.read("res.partner", [partner_id], ["city"]) == [{"id": partner_id, "city": "Olinda"}]
+    assert client.unlink("res.partner", [partner_id]) is True
+    assert client.search("res.partner", [("id", "=", partner_id)]) == []
+
+
+# -- secrets and configuration -------------------------------------------------------------------
+
+
+def test_api_key_never_in_reprs(server, protocol):
+    odoo = make_client(server, protocol)
+    resource = OdooResource(
+        url=server.url, db=server.sim.db_name, username="admin", api_key=API_KEY, protocol=protocol
+    )
+    for shown in (repr(odoo), str(odoo), repr(odoo._transport), repr(resource), repr(odoo.stats)):
+        assert API_KEY not in shown
+    odoo.close()
+
+
+def test_resource_gives_a_new_client_per_call(server):
+    resource = OdooResource(url=server.url, db=server.sim.db_name, username="admin", api_key=API_KEY)
+    first, second = resource.get_client(), resource.get_client()
+    assert first is not second and first.protocol == "jsonrpc"
+    first.search("res.partner", [], limit=1)
+    assert first.stats.total == 2 and second.stats.total == 0
+    first.close()
+    second.close()
+
+
+def test_resource_refuses_an_unknown_protocol():
+    resource = OdooResource(url="http://127.0.0.1:1", db="odoo", username="admin", api_key="x", protocol="soap")
+    with pytest.raises(Exception, match="xmlrpc, jsonrpc, json2"):
+        resource.get_client()
+
+
+def test_json2_named_arguments():
+    named = Json2Transport.named_arguments
+    assert named("m.search_read", "search_read", [[("a", "=", 1)]], {"fields": ["x"], "limit": 5}) == {
+        "domain": [("a", "=", 1)],
+        "fields": ["x"],
+        "limit": 5,
+    }
+    assert named("m.read", "read", [[1, 2]], {"fields": ["x"]}) == {"ids": [1, 2], "fields": ["x"]}
+    assert named("m.write", "write", [[1], {"x": 2}], {}) == {"ids": [1], "vals": {"x": 2}}
+    assert named("m.create", "create", [[{"x": 1}]], {}) == {"vals_list": [{"x": 1}]}
+    assert named("m.button_draft", "button_draft", [[3]], {"context": {"a": 1}}) == {
+        "ids": [3],
+        "context": {"a": 1},
+    }
+    with pytest.raises(TypeError, match="m.button_draft via json2"):
+        named("m.button_draft", "button_draft", [[3], "extra"], {})
