@@ -34,10 +34,9 @@ MAX_CHANGES_PER_TICK = 2000
 
 
 def _sensor_client(odoo: OdooResource, context: SensorEvaluationContext):
-    bounded = odoo.model_copy(
-        update={"timeout_seconds": SENSOR_ODOO_TIMEOUT, "max_retries": SENSOR_ODOO_RETRIES}
+    return odoo.get_client(
+        logger=context.log, timeout_seconds=SENSOR_ODOO_TIMEOUT, max_retries=SENSOR_ODOO_RETRIES
     )
-    return bounded.get_client(logger=context.log)
 
 
 def _missing_empreendimentos(context: SensorEvaluationContext, keys: set[str]) -> list[str]:

@@ -16,7 +16,10 @@ from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
 from sync_pipeline.simulator.core import OdooSimulator
 from sync_pipeline.simulator.faults import FaultConfig
-from sync_pipeline.simulator.generator import generate
+try:
+    from sync_pipeline.simulator.generator import generate
+except ImportError:  # pragma: no cover
+    generate = None
 from sync_pipeline.simulator.server import SimulatorServer
 
 START = date(2025, 1, 1)

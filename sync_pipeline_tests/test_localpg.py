@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from sync_pipeline.db.localpg import (
     LocalPostgres,
-    _pid_alive,
     ensure_dagster_schema,
     main,
+    pid_alive,
     port_is_free,
     schema_from_url,
 )
@@ -131,7 +131,7 @@ def test_stop_frees_the_port_and_is_idempotent(cluster: LocalPostgres) -> None:
 
     assert not cluster.is_running()
     assert port_is_free(cluster.port)
-    assert not _pid_alive(pid)  # gone, or an unreaped zombie
+    assert not pid_alive(pid)  # gone, or an unreaped zombie
     cluster.stop()  # already stopped: a no-op
 
 

@@ -10,6 +10,7 @@ import logging
 import math
 from datetime import date
 
+import dagster as dg
 import pytest
 
 from sync_pipeline.odoo.client import OdooClient
@@ -327,9 +328,7 @@ def test_create_write_unlink(client, protocol):
 
 def test_api_key_never_in_reprs(server, protocol):
     odoo = make_client(server, protocol)
-    resource = OdooResource(
-        url=server.url, db=server.sim.db_name, username="admin", api_key=API_KEY, protocol=protocol
-    )
+    resource = OdooResource(url=server.url, db=server.sim.db_name, username="admin", api_key=API_KEY, protocol=protocol)
     for shown in (repr(odoo), str(odoo), repr(odoo._transport), repr(resource), repr(odoo.stats)):
         assert API_KEY not in shown
     odoo.close()
@@ -343,6 +342,34 @@ def test_resource_gives_a_new_client_per_call(server):
     assert first.stats.total == 2 and second.stats.total == 0
     first.close()
     second.close()
+
+
+def test_resource_in_an_asset_logs_retries_to_the_run(server, protocol):
+    seen = {}
+
+    @dg.asset
+    def partners(context, odoo: OdooResource) -> dg.MaterializeResult:
+        with odoo.get_client(logger=context.log) as client:
+            rows = client.fetch_all("res.partner", [], PARTNER_FIELDS)
+            seen.update(client.stats.snapshot())
+        return dg.MaterializeResult(metadata={"rows": len(rows), "odoo_calls": seen["total"]})
+
+    server.faults.inject("502", count=1, model="res.partner", method="search")
+    resource = OdooResource(
+        url=server.url,
+        db=server.sim.db_name,
+        username="admin",
+        api_key=API_KEY,
+        protocol=protocol,
+        backoff_seconds=0.01,
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([partners], resources={"odoo": resource}, instance=instance)
+        assert result.success
+        logs = [event.user_message for event in instance.all_logs(result.run_id) if "retry 1/5" in event.user_message]
+    assert len(logs) == 1 and f"res.partner.search via {protocol}" in logs[0]
+    assert seen["retries"] == 1
+    assert seen["by_call"]["res.partner.search"] == 1
 
 
 def test_resource_refuses_an_unknown_protocol():

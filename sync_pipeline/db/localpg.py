@@ -65,7 +65,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) != 0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,7 +82,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _pid_is_postmaster_of(pid: int, data_dir: Path) -> bool:
     """Whether pid is a live postgres whose command line names data_dir (not a recycled pid)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     cmdline_file = Path(f"/proc/{pid}/cmdline")
     if not cmdline_file.exists():  # no /proc (macOS): trust the pid
@@ -384,10 +384,10 @@ class LocalPostgres:
     def _wait_pid_gone(pid: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.1)
-        return not _pid_alive(pid)
+        return not pid_alive(pid)
 
     def _wait_port_free(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s

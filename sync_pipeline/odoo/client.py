@@ -150,16 +150,8 @@ class OdooClient:
         logger: logging.Logger | None = None,
     ):
         if protocol not in PROTOCOLS:
-            raise ValueError(
-                f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}"
-            )
-        if (
-            page_size < 1
-            or max_workers < 1
-            or max_retries < 0
-            or timeout_seconds <= 0
-            or backoff_seconds < 0
-        ):
+            raise ValueError(f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        if page_size < 1 or max_workers < 1 or max_retries < 0 or timeout_seconds <= 0 or backoff_seconds < 0:
             raise ValueError(
                 "OdooClient needs page_size >= 1, max_workers >= 1, max_retries >= 0, timeout_seconds > 0 "
                 "and backoff_seconds >= 0"
@@ -174,9 +166,7 @@ class OdooClient:
         self.backoff_seconds = float(backoff_seconds)
         self.log = logger or _module_logger
         self.stats = CallStats()
-        self._transport = make_transport(
-            protocol, self.url, db, username, api_key, timeout_seconds
-        )
+        self._transport = make_transport(protocol, self.url, db, username, api_key, timeout_seconds)
         self._uid: int | None = None
         self._uid_lock = threading.Lock()
         self._fields_cache: dict[str, dict[str, dict]] = {}
@@ -211,9 +201,7 @@ class OdooClient:
         if self._uid is None:
             with self._uid_lock:
                 if self._uid is None:
-                    self._uid = self._retrying(
-                        self._transport.auth_call, "authenticate", self._authenticate
-                    )
+                    self._uid = self._retrying(self._transport.auth_call, "authenticate", self._authenticate)
         return self._uid
 
     def _authenticate(self) -> int:
@@ -235,12 +223,20 @@ class OdooClient:
 
     def execute(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call any model method (``execute_kw``); transient failures are retried."""
+        return self._execute(model, method, list(args), kwargs)
+
+    def _execute(self, model: str, method: str, args: list, kwargs: dict, *, none_fault_ok: bool = False) -> Any:
         uid = self.uid if self._transport.needs_uid else None
-        return self._retrying(
-            f"{model}.{method}",
-            method,
-            lambda: self._transport.execute_kw(uid, model, method, list(args), kwargs),
-        )
+
+        def attempt() -> Any:
+            try:
+                return self._transport.execute_kw(uid, model, method, args, kwargs)
+            except OdooServerError as exc:
+                if none_fault_ok and (_NONE_FAULT in exc.detail or _NONE_FAULT in exc.debug):
+                    return None  # committed; only the None answer could not be marshalled
+                raise
+
+        return self._retrying(f"{model}.{method}", method, attempt)
 
     def _retrying(self, call: str, method: str, attempt_call: Callable[[], Any]) -> Any:
         self.stats.record_call(call)
@@ -270,9 +266,7 @@ class OdooClient:
                             request_sent=exc.request_sent,
                             attempts=attempt + 1,
                         ) from exc
-                    delay = random.uniform(
-                        0.0, min(BACKOFF_CAP_SECONDS, self.backoff_seconds * 2**attempt)
-                    )
+                    delay = random.uniform(0.0, min(BACKOFF_CAP_SECONDS, self.backoff_seconds * 2**attempt))
                     attempt += 1
                     self.stats.record_retry()
                     self.log.warning(
@@ -333,27 +327,18 @@ class OdooClient:
 
     def read(self, model: str, ids: Iterable[int], fields: Sequence[str]) -> list[dict]:
         """Records of ``ids`` (de-duplicated), in pages read in parallel; ordered by id."""
-        records = [
-            record for page in self.read_pages(model, ids, fields) for record in page
-        ]
+        records = [record for page in self.read_pages(model, ids, fields) for record in page]
         records.sort(key=lambda record: record["id"])
         return records
 
-    def read_pages(
-        self, model: str, ids: Iterable[int], fields: Sequence[str]
-    ) -> Iterator[list[dict]]:
+    def read_pages(self, model: str, ids: Iterable[int], fields: Sequence[str]) -> Iterator[list[dict]]:
         """Pages of records in id order, at most ``max_workers`` pages in flight (flat memory)."""
         fields = self._explicit(model, "read", fields)
         unique = set(ids)
         if not all(_is_int(i) for i in unique):
-            raise ValueError(
-                f"{model}.read: ids must be integers, got {sorted(map(repr, unique))[:5]}"
-            )
+            raise ValueError(f"{model}.read: ids must be integers, got {sorted(map(repr, unique))[:5]}")
         unique = sorted(unique)
-        pages = [
-            unique[start : start + self.page_size]
-            for start in range(0, len(unique), self.page_size)
-        ]
+        pages = [unique[start : start + self.page_size] for start in range(0, len(unique), self.page_size)]
         return self._map_pages(lambda page: self._read_page(model, page, fields), pages)
 
     def _read_page(self, model: str, ids: list[int], fields: list[str]) -> list[dict]:
@@ -361,9 +346,7 @@ class OdooClient:
         self._check_records(model, "read", records, fields)
         unknown = {record["id"] for record in records} - set(ids)
         if unknown:
-            raise self._bad_shape(
-                model, "read", "only the requested ids", sorted(unknown)[:10]
-            )
+            raise self._bad_shape(model, "read", "only the requested ids", sorted(unknown)[:10])
         # Odoo silently leaves out records deleted since they were found.
         return records
 
@@ -371,9 +354,7 @@ class OdooClient:
         """Every record matching ``domain``: one ``search`` for the ids, then ``read`` pages in parallel."""
         return self.read(model, self.search(model, domain, order="id"), fields)
 
-    def read_related(
-        self, model: str, ids: Iterable[Any], fields: Sequence[str]
-    ) -> dict[int, dict]:
+    def read_related(self, model: str, ids: Iterable[Any], fields: Sequence[str]) -> dict[int, dict]:
         """Records by id for the ids a many2one/many2many pointed at (``[id, name]`` pairs, ints or
         False); each id read once, in batched pages."""
         wanted: set[int] = set()
@@ -392,15 +373,9 @@ class OdooClient:
         with self._fields_lock:
             cached = self._fields_cache.get(model)
             if cached is None:
-                cached = self.execute(
-                    model, "fields_get", attributes=FIELDS_GET_ATTRIBUTES
-                )
-                if not isinstance(cached, dict) or not all(
-                    isinstance(v, dict) for v in cached.values()
-                ):
-                    raise self._bad_shape(
-                        model, "fields_get", "an object of field descriptions", cached
-                    )
+                cached = self.execute(model, "fields_get", attributes=FIELDS_GET_ATTRIBUTES)
+                if not isinstance(cached, dict) or not all(isinstance(v, dict) for v in cached.values()):
+                    raise self._bad_shape(model, "fields_get", "an object of field descriptions", cached)
                 self._fields_cache[model] = cached
             return cached
 
@@ -428,32 +403,17 @@ class OdooClient:
             raise self._bad_shape(model, "unlink", "true", done)
         return done
 
-    def call_action(
-        self, model: str, method: str, ids: Sequence[int], context: dict | None = None
-    ) -> Any:
+    def call_action(self, model: str, method: str, ids: Sequence[int], context: dict | None = None) -> Any:
         """Run a button/action method (``action_post``, ``button_draft``...) on ``ids``.
 
         Returns what the method returned (e.g. a wizard action), or None. Over XML-RPC, Odoo commits a
         method that returns nothing and then faults marshalling its None: that fault is success.
         """
         kwargs = {"context": context} if context else {}
-        try:
-            return self.execute(model, method, list(ids), **kwargs)
-        except OdooServerError as exc:
-            if _NONE_FAULT in exc.detail or _NONE_FAULT in exc.debug:
-                self.log.debug(
-                    "Odoo %s.%s via %s returned None (XML-RPC fault ignored)",
-                    model,
-                    method,
-                    self.protocol,
-                )
-                return None
-            raise
+        return self._execute(model, method, list(ids), kwargs, none_fault_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _map_pages(
-        self, work: Callable[[list[int]], list[dict]], pages: list[list[int]]
-    ) -> Iterator[list[dict]]:
+    def _map_pages(self, work: Callable[[list[int]], list[dict]], pages: list[list[int]]) -> Iterator[list[dict]]:
         if len(pages) <= 1 or self.max_workers == 1:
             for page in pages:
                 yield work(page)
@@ -477,9 +437,7 @@ class OdooClient:
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.max_workers, thread_name_prefix="odoo-page"
-                )
+                self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="odoo-page")
             return self._pool
 
     @staticmethod
@@ -493,19 +451,11 @@ class OdooClient:
 
     @staticmethod
     def _explicit(model: str, method: str, fields: Sequence[str]) -> list[str]:
-        if (
-            isinstance(fields, str)
-            or not fields
-            or not all(isinstance(f, str) and f for f in fields)
-        ):
-            raise ValueError(
-                f"{model}.{method}: give the fields to read explicitly (never all fields)"
-            )
+        if isinstance(fields, str) or not fields or not all(isinstance(f, str) and f for f in fields):
+            raise ValueError(f"{model}.{method}: give the fields to read explicitly (never all fields)")
         return list(fields)
 
-    def _check_records(
-        self, model: str, method: str, records: Any, fields: list[str]
-    ) -> None:
+    def _check_records(self, model: str, method: str, records: Any, fields: list[str]) -> None:
         if not isinstance(records, list):
             raise self._bad_shape(model, method, "a list of records", records)
         for record in records:
@@ -513,19 +463,14 @@ class OdooClient:
                 raise self._bad_shape(model, method, "records with integer ids", record)
             missing = [name for name in fields if name not in record]
             if missing:
-                raise self._bad_shape(
-                    model, method, f"records with fields {missing}", record
-                )
+                raise self._bad_shape(model, method, f"records with fields {missing}", record)
 
-    def _bad_shape(
-        self, model: str, method: str, expected: str, got: Any
-    ) -> OdooProtocolError:
+    def _bad_shape(self, model: str, method: str, expected: str, got: Any) -> OdooProtocolError:
+        self.stats.record_end(0.0, failed=True)  # the call answered, but not what it must
         shown = repr(got)
         if len(shown) > 160:
             shown = shown[:160] + "..."
-        return OdooProtocolError(
-            f"{model}.{method}", self.protocol, f"expected {expected}, got {shown}"
-        )
+        return OdooProtocolError(f"{model}.{method}", self.protocol, f"expected {expected}, got {shown}")
 
 
 __all__ = ["REPEATABLE_METHODS", "CallStats", "OdooClient", "OdooError"]

@@ -71,8 +71,6 @@ class OdooProtocolError(OdooError):
     """A complete HTTP answer that is not the protocol: HTML, truncated JSON/XML, a JSON-RPC envelope
     without result or error, or a result of the wrong shape for the method called."""
 
-    def __init__(
-        self, call: str, protocol: str, detail: str, *, status: int | None = None
-    ):
+    def __init__(self, call: str, protocol: str, detail: str, *, status: int | None = None):
         super().__init__(call, protocol, detail)
         self.status = status

@@ -104,14 +104,8 @@ def _never_sent(exc: BaseException) -> bool:
             ),
         ):
             return True
-        pending.extend(
-            e
-            for e in (err.__cause__, err.__context__, getattr(err, "reason", None))
-            if e is not None
-        )
-        pending.extend(
-            a for a in getattr(err, "args", ()) if isinstance(a, BaseException)
-        )
+        pending.extend(e for e in (err.__cause__, err.__context__, getattr(err, "reason", None)) if e is not None)
+        pending.extend(a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
     return False
 
 
@@ -147,9 +141,7 @@ class OdooTransport:
         """The raw answer to authentication: a uid, or False when the credentials are refused."""
         raise NotImplementedError
 
-    def execute_kw(
-        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
-    ) -> Any:
+    def execute_kw(self, uid: int | None, model: str, method: str, args: list, kwargs: dict) -> Any:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -171,15 +163,11 @@ class OdooTransport:
                 self._sessions.append(session)
         return session
 
-    def _post(
-        self, call: str, path: str, *, body: bytes, headers: dict[str, str]
-    ) -> requests.Response:
+    def _post(self, call: str, path: str, *, body: bytes, headers: dict[str, str]) -> requests.Response:
         """One POST; transport failures and 429/502/503/504 become OdooTransientError."""
         timeout = (min(10.0, self.timeout_seconds), self.timeout_seconds)
         try:
-            response = self._session().post(
-                self.url + path, data=body, headers=headers, timeout=timeout
-            )
+            response = self._session().post(self.url + path, data=body, headers=headers, timeout=timeout)
         except _DROPPED as exc:
             raise OdooTransientError(
                 call,
@@ -187,12 +175,8 @@ class OdooTransport:
                 self._scrub(f"{type(exc).__name__}: {exc}"),
                 request_sent=not _never_sent(exc),
             ) from None
-        except (
-            requests.exceptions.RequestException
-        ) as exc:  # e.g. undecodable gzip: a broken answer
-            raise OdooProtocolError(
-                call, self.protocol, self._scrub(f"{type(exc).__name__}: {exc}")
-            ) from None
+        except requests.exceptions.RequestException as exc:  # e.g. undecodable gzip: a broken answer
+            raise OdooProtocolError(call, self.protocol, self._scrub(f"{type(exc).__name__}: {exc}")) from None
         if response.status_code in TRANSIENT_STATUSES:
             raise OdooTransientError(
                 call,
@@ -212,14 +196,13 @@ class OdooTransport:
         text = response.content[:160].decode("utf-8", "replace")
         return self._scrub(repr(text)) + ("..." if len(response.content) > 160 else "")
 
-    def _not_protocol(
-        self, call: str, response: requests.Response, what: str
-    ) -> OdooProtocolError:
+    def _not_protocol(self, call: str, response: requests.Response, what: str) -> OdooProtocolError:
         return OdooProtocolError(
             call,
             self.protocol,
-            f"{what} (HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')}, "
-            f"{len(response.content)} bytes): {self._excerpt(response)}",
+            f"{what}; HTTP {response.status_code}, "
+            f"{response.headers.get('Content-Type', 'no content type')}, "
+            f"{len(response.content)} bytes: {self._excerpt(response)}",
             status=response.status_code,
         )
 
@@ -227,11 +210,11 @@ class OdooTransport:
         try:
             return json.loads(response.content)
         except ValueError:
-            raise self._not_protocol(call, response, "answer is not JSON") from None
+            raise self._not_protocol(
+                call, response, "answer is not valid JSON (not the protocol, or cut short)"
+            ) from None
 
-    def _classify(
-        self, call: str, name: str, message: str, debug: str, status: int | None = None
-    ) -> OdooError:
+    def _classify(self, call: str, name: str, message: str, debug: str, status: int | None = None) -> OdooError:
         """An Odoo exception (by dotted name, else HTTP status) as the client's error class."""
         message = self._scrub(message or name or "unknown error")
         short = name.rsplit(".", 1)[-1]
@@ -239,9 +222,7 @@ class OdooTransport:
             return OdooAuthError(call, self.protocol, message)
         if short == "AccessError" or status == 403:
             return OdooAccessError(call, self.protocol, message)
-        return OdooServerError(
-            call, self.protocol, message, odoo_name=name, debug=self._scrub(debug or "")
-        )
+        return OdooServerError(call, self.protocol, message, odoo_name=name, debug=self._scrub(debug or ""))
 
 
 class XmlRpcTransport(OdooTransport):
@@ -257,16 +238,12 @@ class XmlRpcTransport(OdooTransport):
             (self.db, self.username, self._api_key, {}),
         )
 
-    def execute_kw(
-        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
-    ) -> Any:
+    def execute_kw(self, uid: int | None, model: str, method: str, args: list, kwargs: dict) -> Any:
         params = (self.db, uid, self._api_key, model, method, list(args), dict(kwargs))
         return self._call(f"{model}.{method}", "/xmlrpc/2/object", "execute_kw", params)
 
     def _call(self, call: str, path: str, rpc_method: str, params: tuple) -> Any:
-        body = xmlrpc.client.dumps(
-            params, methodname=rpc_method, allow_none=True
-        ).encode("utf-8")
+        body = xmlrpc.client.dumps(params, methodname=rpc_method, allow_none=True).encode("utf-8")
         response = self._post(call, path, body=body, headers=self._HEADERS)
         if response.status_code != 200:
             raise self._not_protocol(call, response, "not an XML-RPC answer")
@@ -276,12 +253,10 @@ class XmlRpcTransport(OdooTransport):
             raise self._fault(call, fault) from None
         except _UNREADABLE_XML:
             raise self._not_protocol(
-                call, response, "answer is not a complete XML-RPC methodResponse"
+                call, response, "answer is not a complete XML-RPC methodResponse (not the protocol, or cut short)"
             ) from None
         if len(values) != 1:
-            raise self._not_protocol(
-                call, response, f"XML-RPC answer has {len(values)} values instead of 1"
-            )
+            raise self._not_protocol(call, response, f"XML-RPC answer has {len(values)} values instead of 1")
         return values[0]
 
     def _fault(self, call: str, fault: xmlrpc.client.Fault) -> OdooError:
@@ -298,15 +273,15 @@ class XmlRpcTransport(OdooTransport):
         name, sep, message = last.partition(": ")
         if not sep or " " in name:
             name, message = "", last
+        elif "." not in name:
+            name = f"builtins.{name}"  # as JSON-RPC and JSON-2 name them
         return self._classify(call, name, message or last, text)
 
 
 class JsonRpcTransport(OdooTransport):
     protocol = "jsonrpc"
 
-    _HEADERS: ClassVar[dict[str, str]] = {
-        "Content-Type": "application/json; charset=utf-8"
-    }
+    _HEADERS: ClassVar[dict[str, str]] = {"Content-Type": "application/json; charset=utf-8"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -320,9 +295,7 @@ class JsonRpcTransport(OdooTransport):
             [self.db, self.username, self._api_key, {}],
         )
 
-    def execute_kw(
-        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
-    ) -> Any:
+    def execute_kw(self, uid: int | None, model: str, method: str, args: list, kwargs: dict) -> Any:
         params = [self.db, uid, self._api_key, model, method, list(args), dict(kwargs)]
         return self._call(f"{model}.{method}", "object", "execute_kw", params)
 
@@ -371,16 +344,12 @@ class Json2Transport(OdooTransport):
 
     def authenticate(self) -> Any:
         """JSON-2 authenticates every request by its bearer key; the uid is the key owner's, by login."""
-        ids = self.execute_kw(
-            None, "res.users", "search", [[["login", "=", self.username]]], {"limit": 1}
-        )
+        ids = self.execute_kw(None, "res.users", "search", [[["login", "=", self.username]]], {"limit": 1})
         if isinstance(ids, list) and len(ids) == 1:
             return ids[0]
         return False if ids == [] else ids
 
-    def execute_kw(
-        self, uid: int | None, model: str, method: str, args: list, kwargs: dict
-    ) -> Any:
+    def execute_kw(self, uid: int | None, model: str, method: str, args: list, kwargs: dict) -> Any:
         call = f"{model}.{method}"
         body = self.named_arguments(call, method, args, kwargs)
         headers = {
@@ -416,20 +385,14 @@ class Json2Transport(OdooTransport):
                 "",
                 status=response.status_code,
             )
-        raise self._not_protocol(
-            call, response, "error answer is not a JSON-2 error object"
-        )
+        raise self._not_protocol(call, response, "error answer is not a JSON-2 error object")
 
     @staticmethod
-    def named_arguments(
-        call: str, method: str, args: list, kwargs: dict
-    ) -> dict[str, Any]:
+    def named_arguments(call: str, method: str, args: list, kwargs: dict) -> dict[str, Any]:
         """Positional ORM arguments under their JSON-2 names, merged with the named ones."""
         names = JSON2_POSITIONAL.get(method, ("ids",))
         if len(args) > len(names):
-            raise TypeError(
-                f"{call} via json2: {len(args)} positional arguments, JSON-2 names only {names}"
-            )
+            raise TypeError(f"{call} via json2: {len(args)} positional arguments, JSON-2 names only {names}")
         body = dict(zip(names, args, strict=False))
         clash = body.keys() & kwargs.keys()
         if clash:
@@ -454,7 +417,5 @@ def make_transport(
     try:
         cls = TRANSPORTS[protocol]
     except KeyError:
-        raise ValueError(
-            f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}"
-        ) from None
+        raise ValueError(f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}") from None
     return cls(url, db, username, api_key, timeout_seconds)

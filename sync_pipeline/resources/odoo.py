@@ -30,15 +30,21 @@ class OdooResource(dg.ConfigurableResource):
     page_size: int = Field(default=1000, description="Records per read page (ids ordered)")
     max_workers: int = Field(default=4, description="Pages read in parallel")
     timeout_seconds: float = Field(default=60.0, description="Read timeout of one call")
-    max_retries: int = Field(
-        default=5, description="Retries of a call failing transiently (502/503/504, drops)"
-    )
-    backoff_seconds: float = Field(
-        default=0.5, description="First retry delay; doubles per attempt, with full jitter"
-    )
+    max_retries: int = Field(default=5, description="Retries of a call failing transiently (502/503/504, drops)")
+    backoff_seconds: float = Field(default=0.5, description="First retry delay; doubles per attempt, with full jitter")
 
-    def get_client(self, logger: logging.Logger | None = None) -> OdooClient:
-        """A new client (its own call counts); pass ``context.log`` to log retries in the run."""
+    def get_client(
+        self,
+        logger: logging.Logger | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        max_retries: int | None = None,
+    ) -> OdooClient:
+        """A new client (its own call counts); pass ``context.log`` to log retries in the run.
+
+        ``timeout_seconds``/``max_retries`` override the configuration for callers that must
+        stay bounded (a sensor tick has 60 s in all).
+        """
         if self.protocol not in PROTOCOLS:
             raise dg.DagsterInvalidConfigError(
                 f"OdooResource.protocol is {self.protocol!r}: expected one of "
@@ -54,8 +60,8 @@ class OdooResource(dg.ConfigurableResource):
             protocol=self.protocol,
             page_size=self.page_size,
             max_workers=self.max_workers,
-            timeout_seconds=self.timeout_seconds,
-            max_retries=self.max_retries,
+            timeout_seconds=self.timeout_seconds if timeout_seconds is None else timeout_seconds,
+            max_retries=self.max_retries if max_retries is None else max_retries,
             backoff_seconds=self.backoff_seconds,
             logger=logger,
         )

@@ -32,16 +32,20 @@ def setup_company(env, company_id: int) -> None:
         accounts[key] = insert(
             env,
             "account.account",
-            dict(code=code, name=name, account_type=account_type, reconcile=reconcile,
-                 company_id=company_id),
+            dict(code=code, name=name, account_type=account_type, reconcile=reconcile, company_id=company_id),
         )
     for jtype, prefix, name in JOURNALS:
         default = {"sale": "income", "purchase": "expense", "bank": "bank"}.get(jtype)
         insert(
             env,
             "account.journal",
-            dict(name=name, code=f"{prefix}{company_id}", type=jtype, company_id=company_id,
-                 default_account_id=accounts.get(default)),
+            dict(
+                name=name,
+                code=f"{prefix}{company_id}",
+                type=jtype,
+                company_id=company_id,
+                default_account_id=accounts.get(default),
+            ),
         )
 
 
@@ -81,15 +85,22 @@ def sync_invoice_lines(env, move_id: int) -> None:
             vals = dict(price_subtotal=0.0, price_total=0.0, balance=0.0, debit=0.0, credit=0.0)
         elif line["display_type"] == "product":
             subtotal, _tax, total, taxes = line_amounts(
-                line["quantity"], line["price_unit"], line["discount"],
+                line["quantity"],
+                line["price_unit"],
+                line["discount"],
                 tax_pcts(store, line["tax_ids"]),
-            )  # fmt: skip
-            for tax_id, amount in zip(line["tax_ids"], taxes):
+            )
+            for tax_id, amount in zip(line["tax_ids"], taxes, strict=True):
                 tax_totals[tax_id] = tax_totals.get(tax_id, 0.0) + amount
             untaxed += subtotal
             balance = money(sign * subtotal)
-            vals = dict(price_subtotal=subtotal, price_total=total, balance=balance,
-                        debit=max(balance, 0.0), credit=max(-balance, 0.0))
+            vals = dict(
+                price_subtotal=subtotal,
+                price_total=total,
+                balance=balance,
+                debit=max(balance, 0.0),
+                credit=max(-balance, 0.0),
+            )
             if not line["account_id"]:
                 vals["account_id"] = company_account(env, company, "income" if customer else "expense")
         else:
@@ -105,9 +116,16 @@ def sync_invoice_lines(env, move_id: int) -> None:
             continue
         total_tax += amount
         balance = money(sign * amount)
-        vals = dict(display_type="tax", tax_line_id=tax_id, name=taxes[tax_id]["name"],
-                    balance=balance, debit=max(balance, 0.0), credit=max(-balance, 0.0),
-                    account_id=tax_account, partner_id=move["partner_id"])
+        vals = dict(
+            display_type="tax",
+            tax_line_id=tax_id,
+            name=taxes[tax_id]["name"],
+            balance=balance,
+            debit=max(balance, 0.0),
+            credit=max(-balance, 0.0),
+            account_id=tax_account,
+            partner_id=move["partner_id"],
+        )
         line = existing_tax.pop(tax_id, None)
         if line:
             write_raw(env, "account.move.line", line["id"], vals)
@@ -120,9 +138,15 @@ def sync_invoice_lines(env, move_id: int) -> None:
     term_account = company_account(env, company, "asset_receivable" if customer else "liability_payable")
     for n, (amount, due) in enumerate(instalments):
         balance = money(-sign * amount)
-        vals = dict(display_type="payment_term", date_maturity=due, balance=balance,
-                    debit=max(balance, 0.0), credit=max(-balance, 0.0), partner_id=move["partner_id"],
-                    name=f"installment #{n + 1}" if len(instalments) > 1 else None)
+        vals = dict(
+            display_type="payment_term",
+            date_maturity=due,
+            balance=balance,
+            debit=max(balance, 0.0),
+            credit=max(-balance, 0.0),
+            partner_id=move["partner_id"],
+            name=f"installment #{n + 1}" if len(instalments) > 1 else None,
+        )
         if n < len(term_lines):
             if not term_lines[n]["account_id"]:
                 vals["account_id"] = term_account
@@ -174,10 +198,18 @@ def reconcile(env, debit_line_ids, credit_line_ids) -> list[int]:
             open_amount[c] = money(open_amount[c] - amount)
             max_date = max(amls[d]["date"] or "", amls[c]["date"] or "")
             partials.append(
-                insert(env, "account.partial.reconcile",
-                       dict(debit_move_id=d, credit_move_id=c, amount=amount, max_date=max_date,
-                            company_id=amls[d]["company_id"]))
-            )  # fmt: skip
+                insert(
+                    env,
+                    "account.partial.reconcile",
+                    dict(
+                        debit_move_id=d,
+                        credit_move_id=c,
+                        amount=amount,
+                        max_date=max_date,
+                        company_id=amls[d]["company_id"],
+                    ),
+                )
+            )
             if not open_amount[d]:
                 break
     env.mark("account.move.line", debits + credits)
@@ -197,6 +229,8 @@ def unreconcile(env, move_id: int) -> None:
         doomed |= partials.referrers("credit_move_id", line_id)
     for p in doomed:
         rec = partials.records[p]
-        env.mark("account.move", [amls.records[rec["debit_move_id"]]["move_id"],
-                                  amls.records[rec["credit_move_id"]]["move_id"]])
+        env.mark(
+            "account.move",
+            [amls.records[rec["debit_move_id"]]["move_id"], amls.records[rec["credit_move_id"]]["move_id"]],
+        )
     delete(env, "account.partial.reconcile", sorted(doomed))

@@ -14,12 +14,24 @@ from .accounting import (
 from .errors import UserError
 
 INVOICE_TYPES = ("out_invoice", "out_refund", "in_invoice", "in_refund")
-JOURNAL_TYPE = {"out_invoice": "sale", "out_refund": "sale", "in_invoice": "purchase",
-                "in_refund": "purchase", "entry": "general"}  # fmt: skip
+JOURNAL_TYPE = {
+    "out_invoice": "sale",
+    "out_refund": "sale",
+    "in_invoice": "purchase",
+    "in_refund": "purchase",
+    "entry": "general",
+}
 # computed fields a client may still set (journal entries typed by hand carry their own amounts)
 WRITABLE_COMPUTED = {"account.move.line": ("debit", "credit")}
-POSTED_MOVE_FIELDS_OK = {"ref", "invoice_origin", "invoice_user_id", "team_id", "narration",
-                         "payment_reference", "to_check"}  # fmt: skip
+POSTED_MOVE_FIELDS_OK = {
+    "ref",
+    "invoice_origin",
+    "invoice_user_id",
+    "team_id",
+    "narration",
+    "payment_reference",
+    "to_check",
+}
 
 
 def _records(env, model):
@@ -88,8 +100,7 @@ def before_write(env, model, ids, vals):
         blocked = set(vals) - POSTED_MOVE_FIELDS_OK
         if blocked and any(moves[i]["state"] == "posted" for i in ids):
             raise UserError(
-                "You cannot modify a posted entry (fields: "
-                f"{', '.join(sorted(blocked))}). Reset it to draft first."
+                f"You cannot modify a posted entry (fields: {', '.join(sorted(blocked))}). Reset it to draft first."
             )
     elif model == "account.move.line":
         _check_lines_editable(env, ids)
@@ -107,10 +118,7 @@ def before_unlink(env, model, ids):
     if model == "sale.order":
         orders = _records(env, "sale.order")
         if any(orders[i]["state"] not in ("draft", "cancel") for i in ids):
-            raise UserError(
-                "You can not delete a sent quotation or a confirmed sales order. "
-                "You must first cancel it."
-            )
+            raise UserError("You can not delete a sent quotation or a confirmed sales order. You must first cancel it.")
     elif model == "sale.order.line":
         lines = _records(env, "sale.order.line")
         if any(lines[i]["state"] == "sale" and not lines[i]["display_type"] for i in ids):
@@ -123,8 +131,7 @@ def before_unlink(env, model, ids):
         moves = _records(env, "account.move")
         if any(moves[i]["state"] == "posted" for i in ids):
             raise UserError(
-                "You cannot delete an entry which has been posted once. "
-                "Reset it to draft first, or cancel it."
+                "You cannot delete an entry which has been posted once. Reset it to draft first, or cancel it."
             )
     elif model == "account.move.line":
         _check_lines_editable(env, ids)
@@ -170,8 +177,11 @@ def action_cancel(env, ids):
         }
     drafts = []
     for order_id in ids:
-        drafts += [m for m in env.sim.getter("sale.order", "invoice_ids")(order_id)
-                   if _records(env, "account.move")[m]["state"] == "draft"]  # fmt: skip
+        drafts += [
+            m
+            for m in env.sim.getter("sale.order", "invoice_ids")(order_id)
+            if _records(env, "account.move")[m]["state"] == "draft"
+        ]
     if drafts:
         button_cancel(env, sorted(set(drafts)))
     _write(env, "sale.order", ids, {"state": "cancel"})
@@ -207,8 +217,7 @@ def action_post(env, ids):
         if move["state"] == "posted":
             raise UserError(f"The entry {label} (id {move_id}) is already posted.")
         if move["move_type"] in INVOICE_TYPES and not move["partner_id"]:
-            raise UserError("The field 'Customer' is required, please complete it to validate "
-                            "the Customer Invoice.")  # fmt: skip
+            raise UserError("The field 'Customer' is required, please complete it to validate the Customer Invoice.")
         if not lines.referrers("move_id", move_id):
             raise UserError("You need to add a line before posting.")
     for move_id in ids:
@@ -236,10 +245,13 @@ def _reconcile_moves(env, first_id, second_id):
     amls = env.sim.store["account.move.line"]
 
     def open_terms(move_id, debit):
-        return [i for i in sorted(amls.referrers("move_id", move_id))
-                if amls.records[i]["display_type"] == "payment_term"
-                and amls.records[i]["amount_residual"]
-                and (amls.records[i]["balance"] > 0) == debit]  # fmt: skip
+        return [
+            i
+            for i in sorted(amls.referrers("move_id", move_id))
+            if amls.records[i]["display_type"] == "payment_term"
+            and amls.records[i]["amount_residual"]
+            and (amls.records[i]["balance"] > 0) == debit
+        ]
 
     debits = open_terms(first_id, True) + open_terms(second_id, True)
     credits = open_terms(first_id, False) + open_terms(second_id, False)

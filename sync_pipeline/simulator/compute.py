@@ -8,17 +8,19 @@ as Odoo's recompute writes do.
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 INVOICE_TYPES = ("out_invoice", "out_refund", "in_invoice", "in_refund")
 # sign of a product line's balance: customer invoices credit income, vendor bills debit expense
 PRODUCT_SIGN = {"out_invoice": -1, "in_refund": -1, "out_refund": 1, "in_invoice": 1}
-CENT = Decimal("0.01")
 
 
 def money(value: float) -> float:
-    return float(Decimal(repr(value)).quantize(CENT, rounding=ROUND_HALF_UP))
+    """Round to cents, half away from zero, as Odoo's float_round does for currency amounts."""
+    scaled = abs(value) * 100.0
+    cents = math.floor(scaled + 0.5 + 1e-7 * max(1.0, scaled))
+    return math.copysign(cents / 100.0, value) if cents else 0.0
 
 
 def line_amounts(qty, price, discount, tax_pcts):
@@ -71,10 +73,22 @@ def _write(env, model, rec_id, values):
     return write_raw(env, model, rec_id, values)
 
 
+LINE_SHAPING_FIELDS = {
+    "invoice_date",
+    "date",
+    "invoice_payment_term_id",
+    "partner_id",
+    "move_type",
+    "company_id",
+    "journal_id",
+}
+
+
 def _recompute_move_lines(env, ids):
     records = env.sim.store["account.move.line"].records
     moves = {records[i]["move_id"] for i in ids if i in records}
     env.mark("account.move", moves)
+    env.resync_moves |= moves
 
 
 def _recompute_moves(env, ids):
@@ -92,19 +106,20 @@ def _recompute_move(env, move_id):
     amls = store["account.move.line"]
     line_ids = sorted(amls.referrers("move_id", move_id))
     is_invoice = move["move_type"] in INVOICE_TYPES
-    if is_invoice:
+    if is_invoice and move_id in env.resync_moves:
+        env.resync_moves.discard(move_id)
         sync_invoice_lines(env, move_id)
         line_ids = sorted(amls.referrers("move_id", move_id))
     lines = [amls.records[i] for i in line_ids]
     for line in lines:
+        line_vals = {}
         if not is_invoice:
-            balance = money(line["debit"] - line["credit"])
-            _write(env, "account.move.line", line["id"], {"balance": balance})
-        line_vals = {"amount_currency": line["balance"]}
+            line_vals["balance"] = money(line["debit"] - line["credit"])
+        line_vals["amount_currency"] = line_vals.get("balance", line["balance"])
         if not line["partner_id"] and move["partner_id"]:
             line_vals["partner_id"] = move["partner_id"]
+        line_vals.update(_residual(env, line, line_vals["amount_currency"]))
         _write(env, "account.move.line", line["id"], line_vals)
-        _recompute_residual(env, line)
     product = [ln for ln in lines if ln["display_type"] == "product"]
     terms = [ln for ln in lines if ln["display_type"] == "payment_term"]
     vals = {}
@@ -122,8 +137,10 @@ def _recompute_move(env, move_id):
             amount_untaxed_signed=money(out_sign * untaxed),
             amount_total_signed=money(out_sign * (untaxed + tax)),
             amount_residual_signed=money(out_sign * residual),
-            invoice_date_due=max((ln["date_maturity"] for ln in terms if ln["date_maturity"]),
-                                 default=move["invoice_date"] or move["date"]),
+            invoice_date_due=max(
+                (ln["date_maturity"] for ln in terms if ln["date_maturity"]),
+                default=move["invoice_date"] or move["date"],
+            ),
         )
         if move["invoice_date"] and move["date"] != move["invoice_date"]:
             vals["date"] = move["invoice_date"]
@@ -133,24 +150,25 @@ def _recompute_move(env, move_id):
         vals.update(amount_total=total, amount_total_signed=total, amount_untaxed=total)
     vals["commercial_partner_id"] = move["partner_id"]
     _write(env, "account.move", move_id, vals)
+    stale = env.dirty.get("account.move.line")
+    if stale:
+        stale.difference_update(amls.referrers("move_id", move_id))  # just recomputed with the move
     sale_lines = set()
     for line in product:
         sale_lines.update(line["sale_line_ids"])
     env.mark("sale.order.line", sale_lines)
 
 
-def _recompute_residual(env, line):
+def _residual(env, line, balance) -> dict:
     store = env.sim.store
     account = store["account.account"].records.get(line["account_id"])
     if not account or not account["reconcile"]:
-        _write(env, "account.move.line", line["id"], {"amount_residual": 0.0, "reconciled": False})
-        return
+        return {"amount_residual": 0.0, "reconciled": False}
     partials = store["account.partial.reconcile"]
     matched = sum(partials.records[p]["amount"] for p in partials.referrers("debit_move_id", line["id"]))
     matched -= sum(partials.records[p]["amount"] for p in partials.referrers("credit_move_id", line["id"]))
-    residual = money(line["balance"] - matched)
-    values = {"amount_residual": residual, "reconciled": residual == 0 and line["balance"] != 0}
-    _write(env, "account.move.line", line["id"], values)
+    residual = money(balance - matched)
+    return {"amount_residual": residual, "reconciled": residual == 0 and balance != 0}
 
 
 def _payment_state(env, move, total, residual, terms):
@@ -169,10 +187,7 @@ def _payment_state(env, move, total, residual, terms):
         for p in partials.referrers("credit_move_id", line["id"]):
             counterparts.add(amls[partials.records[p]["debit_move_id"]]["move_id"])
     moves = store["account.move"].records
-    reversal = all(
-        moves[m]["reversed_entry_id"] == move["id"] or move["reversed_entry_id"] == m
-        for m in counterparts
-    )
+    reversal = all(moves[m]["reversed_entry_id"] == move["id"] or move["reversed_entry_id"] == m for m in counterparts)
     return "reversed" if counterparts and reversal else "paid"
 
 
@@ -198,9 +213,7 @@ def _recompute_sale_lines(env, ids):
             subtotal = tax = total = 0.0
         else:
             pcts = tax_pcts(store, line["tax_id"])
-            subtotal, tax, total, _ = line_amounts(
-                line["product_uom_qty"], line["price_unit"], line["discount"], pcts
-            )
+            subtotal, tax, total, _ = line_amounts(line["product_uom_qty"], line["price_unit"], line["discount"], pcts)
         confirmed = line["state"] == "sale"
         to_invoice = round(line["product_uom_qty"] - qty_inv, 6) if confirmed else 0.0
         if line["display_type"] or not confirmed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from . import actions, compute, orm, readgroup
 from .errors import AccessDenied, AccessError, UnknownMethod, UnknownModel
@@ -31,7 +31,7 @@ class SimClock:
     def now(self) -> datetime:
         if self._fixed is not None:
             return self._fixed
-        real = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+        real = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
         return real + self._offset
 
     def set(self, dt: datetime) -> None:
@@ -54,6 +54,7 @@ class Env:
     now: str
     dirty: dict = field(default_factory=dict)  # model -> set of ids whose computed fields are stale
     touch_orders: set = field(default_factory=set)  # orders whose lines' invoiced quantity moved
+    resync_moves: set = field(default_factory=set)  # invoices whose tax/payment term lines are stale
 
     def mark(self, model: str, ids) -> None:
         self.dirty.setdefault(model, set()).update(ids)
@@ -120,9 +121,7 @@ class OdooSimulator:
             if spec is None:
                 raise UnknownModel(f"Object {model} doesn't exist")
             if method.startswith("_"):
-                raise AccessError(
-                    f"Private methods (such as '{model}.{method}') cannot be called remotely."
-                )
+                raise AccessError(f"Private methods (such as '{model}.{method}') cannot be called remotely.")
             kwargs = dict(kwargs or {})
             env = self.env(uid, kwargs.pop("context", None))
             handler = orm.METHODS.get(method) or readgroup.METHODS.get(method)
@@ -181,6 +180,12 @@ class OdooSimulator:
 
     def getter(self, model: str, name: str):
         return orm.getter(self, model, name)
+
+    def all_ids(self, model: str):
+        return self.store[model].records.keys()
+
+    def lookup(self, model: str, name: str, targets) -> set[int] | None:
+        return self.store.lookup(model, name, targets)
 
     def display_getter(self, model: str):
         spec = SPECS[model]

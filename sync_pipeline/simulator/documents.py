@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .models import (
+    ACCOUNT_TYPES,
     INVOICE_LINE_TYPES,
     INVOICE_STATUS,
     LINE_DISPLAY_TYPES,
@@ -10,7 +11,6 @@ from .models import (
     MOVE_TYPES,
     PAYMENT_STATES,
     SALE_STATES,
-    ACCOUNT_TYPES,
     F,
     _by_name,
     _move_display,

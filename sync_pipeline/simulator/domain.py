@@ -6,6 +6,8 @@ Pure: records are reached through an accessor, so the evaluator is tested withou
     accessor.getter(model, name) -> callable(id) -> raw value (m2o int|None, x2many list of ids,
                                     char/date str|None, numbers, booleans)
     accessor.display_getter(model) -> callable(id) -> display name
+    accessor.lookup(model, name, targets) -> ids whose many2one/many2many ``name`` is in targets,
+                                            or None when there is no index (optional method)
 
 Semantics follow Odoo's ``expression.py``: prefix ``&``/``|``/``!`` with implicit ``&`` between
 top-level terms; negative operators on a non-False value also match empty values (SQL
@@ -17,17 +19,33 @@ that day (end of day for ``>`` and ``<=``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 TRUE_LEAF = (1, "=", 1)
 FALSE_LEAF = (0, "=", 1)
 OPERATORS = (
-    "=", "!=", "<=", "<", ">", ">=", "=?", "=like", "=ilike", "like", "not like", "ilike",
-    "not ilike", "in", "not in", "child_of", "parent_of",
-)  # fmt: skip
+    "=",
+    "!=",
+    "<=",
+    "<",
+    ">",
+    ">=",
+    "=?",
+    "=like",
+    "=ilike",
+    "like",
+    "not like",
+    "ilike",
+    "not ilike",
+    "in",
+    "not in",
+    "child_of",
+    "parent_of",
+)
 NEGATIVE = {"!=": "=", "not like": "like", "not ilike": "ilike", "not in": "in"}
 NAME_OPERATORS = ("=", "like", "ilike", "=like", "=ilike", "in")
 X2MANY = ("one2many", "many2many")
@@ -118,19 +136,34 @@ def validate(node: Node, model: str, acc: Accessor) -> None:
         validate(child, model, acc)
 
 
-def search_ids(domain, model: str, ids: Iterable[int], acc: Accessor) -> set[int]:
+class Universe:
+    """All ids of a model, not materialized: a search over a whole table starts from it, so a leaf
+    answered by an index never walks the table."""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def materialize(self) -> set[int]:
+        return set(self.keys)
+
+
+def search_ids(domain, model: str, ids: Iterable[int] | Universe, acc: Accessor) -> set[int]:
     """The ids among ``ids`` whose record satisfies ``domain``."""
     node = domain if isinstance(domain, Node) else normalize(domain)
     validate(node, model, acc)
-    return filter_ids(node, model, set(ids), acc)
+    found = filter_ids(node, model, ids if isinstance(ids, Universe) else set(ids), acc)
+    return found.materialize() if isinstance(found, Universe) else found
 
 
-def filter_ids(node: Node, model: str, ids: set[int], acc: Accessor) -> set[int]:
+def filter_ids(node: Node, model: str, ids, acc: Accessor):
     if not ids:
         return set()
     kind = node.kind
     if kind == "const":
-        return set(ids) if node.value else set()
+        return ids if node.value else set()
     if kind == "and":
         current = ids
         for child in sorted(node.children, key=_cost):
@@ -138,6 +171,12 @@ def filter_ids(node: Node, model: str, ids: set[int], acc: Accessor) -> set[int]
             if not current:
                 break
         return current
+    if isinstance(ids, Universe):
+        if kind == "leaf":
+            found = _indexed_leaf(node, model, ids, acc)
+            if found is not None:
+                return found
+        ids = ids.materialize()
     if kind == "or":
         result: set[int] = set()
         for child in node.children:
@@ -146,6 +185,32 @@ def filter_ids(node: Node, model: str, ids: set[int], acc: Accessor) -> set[int]
     if kind == "not":
         return ids - filter_ids(node.children[0], model, ids, acc)
     return _filter_leaf(node, model, ids, acc)
+
+
+def _indexed_leaf(node: Node, model: str, universe: Universe, acc: Accessor):
+    """Answer a leaf over a whole table from an index, or None when that is not possible."""
+    op, value = node.operator, node.value
+    if op not in ("=", "in") or value is False or _is_name_value(value):
+        return None
+    wanted = value if isinstance(value, list) else [value]
+    if False in wanted or None in wanted:
+        return None
+    head, _, rest = node.path.partition(".")
+    if head == "id" and not rest:
+        return {v for v in wanted if v in universe.keys}
+    fld = acc.field(model, head)
+    if fld.type != "many2one":
+        return None
+    if not rest:
+        return _lookup(acc, model, head, wanted)
+    all_ids = getattr(acc, "all_ids", None)
+    if all_ids is None:
+        return None
+    ok = filter_ids(
+        Node("leaf", path=rest, operator=op, value=value), fld.relation, Universe(all_ids(fld.relation)), acc
+    )
+    ok = ok.materialize() if isinstance(ok, Universe) else ok
+    return _lookup(acc, model, head, ok)
 
 
 def _cost(node: Node) -> int:
@@ -171,6 +236,9 @@ def _filter_leaf(node: Node, model: str, ids: set[int], acc: Accessor) -> set[in
         if fld.type == "many2one":
             targets = {t for t in map(get, ids) if t is not None}
             ok = filter_ids(sub, fld.relation, targets, acc)
+            found = _lookup(acc, model, head, ok)
+            if found is not None:
+                return ids & found
             return {i for i in ids if get(i) in ok}
         targets = set()
         for i in ids:
@@ -182,10 +250,15 @@ def _filter_leaf(node: Node, model: str, ids: set[int], acc: Accessor) -> set[in
             return ids & (set(value) if isinstance(value, list) else {value})
         return _filter_scalar(ids, get, op, value, "integer")
     if fld.type == "many2one":
-        return _filter_many2one(ids, get, op, value, fld, acc)
+        return _filter_many2one(ids, get, op, value, fld, acc, model, head)
     if fld.type in X2MANY:
         return _filter_x2many(ids, get, op, value, fld, acc)
     return _filter_scalar(ids, get, op, value, fld.type)
+
+
+def _lookup(acc, model, name, targets):
+    lookup = getattr(acc, "lookup", None)
+    return lookup(model, name, targets) if lookup else None
 
 
 def _is_name_value(value) -> bool:
@@ -194,7 +267,7 @@ def _is_name_value(value) -> bool:
     return isinstance(value, list) and any(isinstance(v, str) for v in value)
 
 
-def _filter_many2one(ids, get, op, value, fld, acc) -> set[int]:
+def _filter_many2one(ids, get, op, value, fld, acc, model, name) -> set[int]:
     if _is_name_value(value) and (op in NAME_OPERATORS or op in NEGATIVE):
         positive = NEGATIVE.get(op, op)
         name_of = acc.display_getter(fld.relation)
@@ -203,6 +276,13 @@ def _filter_many2one(ids, get, op, value, fld, acc) -> set[int]:
         if op in NEGATIVE:
             return {i for i in ids if get(i) not in ok}
         return {i for i in ids if get(i) in ok}
+    if op in ("=", "in") and value is not False:
+        wanted = value if isinstance(value, list) else [value]
+        found = _lookup(acc, model, name, [v for v in wanted if v is not False])
+        if found is not None:
+            if False in wanted:
+                found = found | {i for i in ids if get(i) is None}
+            return ids & found
     return _filter_scalar(ids, get, op, value, "many2one")
 
 

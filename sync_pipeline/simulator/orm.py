@@ -50,9 +50,7 @@ def getter(sim, model: str, name: str):
         if keep:
             key, allowed = keep
             crecs = comodel.records
-            return lambda rec_id: sorted(
-                i for i in index.get(rec_id, ()) if crecs[i].get(key) in allowed
-            )
+            return lambda rec_id: sorted(i for i in index.get(rec_id, ()) if crecs[i].get(key) in allowed)
         return lambda rec_id: sorted(index.get(rec_id, ()))
     if fld.inverse_of:
         index = sim.store[fld.relation].indexes[fld.inverse_of]
@@ -108,7 +106,7 @@ def _mentions(node, name) -> bool:
 def search_ids(env, model, dom, offset=0, limit=None, order=None) -> list[int]:
     table = env.sim.store[model]
     node = _with_active(env, model, dom or [])
-    found = domain.search_ids(node, model, table.records.keys(), env.sim)
+    found = domain.search_ids(node, model, domain.Universe(table.records.keys()), env.sim)
     ordered = sort_ids(env.sim, model, found, order or SPECS[model].order)
     end = None if limit is None or limit is False else offset + int(limit)
     return ordered[offset or 0 : end]
@@ -198,10 +196,10 @@ def name_search(env, model, name="", args=None, operator="ilike", limit=100):
 
 # -- writing ------------------------------------------------------------------------------------
 def default_raw(env, model, vals=None) -> dict:
-    raw = {}
-    for fld in SPECS[model].fields.values():
-        if fld.store and fld.type != "one2many" and not fld.inverse_of and fld.name != "id":
-            raw[fld.name] = fld.empty()
+    meta = _meta(model)
+    raw = dict(meta.defaults)
+    for name in meta.list_fields:
+        raw[name] = list(raw[name])
     raw.update({"create_date": env.now, "write_date": env.now})
     raw.update({"create_uid": env.uid, "write_uid": env.uid})
     raw.update(vals or {})
@@ -254,27 +252,58 @@ def write_raw(env, model, rec_id, changes, touch=True) -> dict:
     changed = table.update(rec_id, changes)
     if not changed:
         return changed
+    raw = table.records[rec_id]
     if touch:
-        table.update(rec_id, {"write_date": env.now, "write_uid": env.uid})
-    spec_fields = SPECS[model].fields
-    if any(not spec_fields[name].computed for name in changed):
+        raw["write_date"], raw["write_uid"] = env.now, env.uid
+    meta = _meta(model)
+    if not meta.computed.issuperset(changed):
         env.mark(model, [rec_id])
-    for name, old in changed.items():
-        if spec_fields[name].type == "many2many" and old:
-            env.mark(spec_fields[name].relation, old)  # records no longer linked see it too
+        if model == "account.move" and not compute.LINE_SHAPING_FIELDS.isdisjoint(changed):
+            env.resync_moves.add(rec_id)
+    for name in meta.many2many.keys() & changed.keys():
+        if changed[name]:
+            env.mark(meta.many2many[name], changed[name])  # records no longer linked see it too
+    deps = store.related_deps
     for fname in changed:
-        for child_model, link, rel_field in store.related_deps.get((model, fname), ()):
-            new = table.records[rec_id][fname]
+        for child_model, link, rel_field in deps.get((model, fname), ()):
+            new = raw[fname]
             for child_id in list(store[child_model].referrers(link, rec_id)):
                 write_raw(env, child_model, child_id, {rel_field: new})
-    for fname, path in _stored_related(model):
-        if path.split(".")[0] in changed:
-            write_raw(env, model, rec_id, {fname: _follow(env.sim, model, table.records[rec_id], path)})
+    for link in meta.related_by_link.keys() & changed.keys():
+        for fname, path in meta.related_by_link[link]:
+            write_raw(env, model, rec_id, {fname: _follow(env.sim, model, raw, path)})
     return changed
 
 
+class _Meta:
+    def __init__(self, model):
+        fields = SPECS[model].fields.values()
+        self.computed = {f.name for f in fields if f.computed}
+        self.many2many = {f.name: f.relation for f in fields if f.type == "many2many" and not f.inverse_of}
+        self.related = [(f.name, f.related) for f in fields if f.related and f.store]
+        self.related_by_link: dict[str, list] = {}
+        for fname, path in self.related:
+            self.related_by_link.setdefault(path.split(".")[0], []).append((fname, path))
+        self.defaults = {
+            f.name: f.empty()
+            for f in fields
+            if f.store and f.type != "one2many" and not f.inverse_of and f.name != "id"
+        }
+        self.list_fields = [name for name, value in self.defaults.items() if isinstance(value, list)]
+
+
+_META: dict[str, _Meta] = {}
+
+
+def _meta(model) -> _Meta:
+    meta = _META.get(model)
+    if meta is None:
+        meta = _META[model] = _Meta(model)
+    return meta
+
+
 def _stored_related(model):
-    return [(f.name, f.related) for f in SPECS[model].fields.values() if f.related and f.store]
+    return _meta(model).related
 
 
 def _follow(sim, model, raw, path):
@@ -282,7 +311,10 @@ def _follow(sim, model, raw, path):
     target = raw.get(link)
     if target is None:
         return None
-    return getter(sim, SPECS[model].fields[link].relation, rest)(target)
+    comodel = SPECS[model].fields[link].relation
+    if "." not in rest and SPECS[comodel].fields[rest].store:
+        return sim.store[comodel].records[target].get(rest)
+    return getter(sim, comodel, rest)(target)
 
 
 def _split_vals(env, model, vals):

@@ -11,8 +11,20 @@ from .models import SPECS
 GRANULARITIES = ("day", "week", "month", "quarter", "year")
 AGGREGATES = ("sum", "min", "max", "avg", "count", "count_distinct", "bool_and", "bool_or")
 _SPEC = re.compile(r"^(\w+)(?::(\w+))?(?:\((\w+)\))?$")
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"]  # fmt: skip
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def _groupby_specs(model, groupby):
@@ -23,8 +35,9 @@ def _groupby_specs(model, groupby):
         if fld is None:
             raise ValueError(f"Invalid field {name!r} on model {model!r}")
         if not fld.store or fld.type in ("one2many", "many2many", "text"):
-            raise ValueError(f"Field {model}.{name} is not a stored field, only stored fields "
-                             "can be used to group records.")  # fmt: skip
+            raise ValueError(
+                f"Field {model}.{name} is not a stored field, only stored fields can be used to group records."
+            )
         if fld.type in ("date", "datetime"):
             gran = gran or "month"
             if gran not in GRANULARITIES:
@@ -87,7 +100,7 @@ def _bucket(value: str, gran: str):
 
 
 def read_group(env, model, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True):
-    from .orm import search_ids
+    from .orm import search_ids, sort_ids
 
     sim = env.sim
     groupby = [groupby] if isinstance(groupby, str) else list(groupby or [])
@@ -99,17 +112,23 @@ def read_group(env, model, domain, fields, groupby, offset=0, limit=None, orderb
     groups: dict[tuple, list[int]] = {}
     for rec_id in ids:
         key = []
-        for _spec, name, gran, fld in active:
+        for _spec, name, gran, _fld in active:
             raw = records[rec_id].get(name)
             key.append(_bucket(raw, gran) if raw and gran else raw)
         groups.setdefault(tuple(key), []).append(rec_id)
+    ranks = {}  # many2one groups come in the comodel's order, as Odoo sorts them
+    for pos, (_spec, _name, _gran, fld) in enumerate(active):
+        if fld.type == "many2one":
+            targets = {key[pos] for key in groups if key[pos] is not None}
+            ordered = sort_ids(sim, fld.relation, targets, SPECS[fld.relation].order)
+            ranks[pos] = {target: n for n, target in enumerate(ordered)}
     rows = []
     for key, members in groups.items():
         row, extra_domain, ranges, sort_key = {}, [], {}, []
-        for (spec, name, gran, fld), raw in zip(active, key):
+        for pos, ((spec, name, gran, fld), raw) in enumerate(zip(active, key, strict=True)):
             if fld.type == "many2one":
                 value = [raw, sim.display_getter(fld.relation)(raw)] if raw is not None else False
-                sort_key.append(value[1] if value else None)
+                sort_key.append(ranks[pos][raw] if value else None)
                 extra_domain.append((name, "=", raw if raw is not None else False))
             elif gran:
                 value = raw[2] if raw else False
@@ -177,8 +196,10 @@ def _order_groups(rows, orderby, active):
                 pos = names.index(words[0]) % len(active)
                 directions[pos] = words[1].lower() == "desc"
     for pos in reversed(range(len(active))):
-        rows.sort(key=lambda r: (r[0][pos] is None, r[0][pos] or 0 if r[0][pos] is None else r[0][pos]),
-                  reverse=directions[pos])  # fmt: skip
+        rows.sort(
+            key=lambda r: (r[0][pos] is None, r[0][pos] or 0 if r[0][pos] is None else r[0][pos]),
+            reverse=directions[pos],
+        )
     return [row for _key, row in rows]
 
 

@@ -40,13 +40,14 @@ class Table:
         """Apply ``changes``; return {field: old value} for the fields whose value changed."""
         raw = self.records[rec_id]
         changed = {}
+        indexes = self.indexes
         for fname, value in changes.items():
             old = raw.get(fname)
             if old == value and type(old) is type(value):
                 continue
             changed[fname] = old
             raw[fname] = value
-            index = self.indexes.get(fname)
+            index = indexes.get(fname)
             if index is not None:
                 for target in _members(old):
                     index[target].discard(rec_id)
@@ -79,6 +80,8 @@ class Store:
         self.related_deps: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
         for name, spec in SPECS.items():
             for fld in spec.fields.values():
+                if fld.type == "many2one" and fld.name not in ("create_uid", "write_uid"):
+                    self.tables[name].add_index(fld.name)  # searches by many2one use it
                 if fld.type == "one2many":
                     self.tables[fld.relation].add_index(fld.inverse_name)
                 elif fld.inverse_of:
@@ -91,3 +94,13 @@ class Store:
 
     def __getitem__(self, model: str) -> Table:
         return self.tables[model]
+
+    def lookup(self, model: str, fname: str, targets) -> set[int] | None:
+        """Ids of ``model`` whose ``fname`` holds one of ``targets``, or None if not indexed."""
+        index = self.tables[model].indexes.get(fname)
+        if index is None:
+            return None
+        found: set[int] = set()
+        for target in targets:
+            found |= index.get(target, set())
+        return found

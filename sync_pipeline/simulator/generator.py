@@ -1,0 +1,529 @@
+"""Deterministic generator of a Brazilian food distributor's Odoo data, built through the same
+calls a client makes (create with x2many commands, action_confirm, action_post, button_draft...)."""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import itertools
+import random
+import time
+from datetime import date, datetime, timedelta
+
+from . import accounting, compute
+from .brazil import COMPANY_NAMES, STATES, cnpj, customers, products
+from .core import OdooSimulator
+
+SAO_PAULO_UTC_OFFSET = timedelta(hours=3)  # UTC = local time + 3 h (no DST since 2019)
+
+
+class _Client:
+    def __init__(self, sim: OdooSimulator):
+        self.sim = sim
+
+    def __call__(self, model, method, *args, **kwargs):
+        return self.sim.execute_kw(self.sim.admin_uid, model, method, list(args), kwargs)
+
+
+def add_invoice(sim, company_id, partner_id, lines, invoice_date, post=True, move_type="out_invoice", **extra) -> int:
+    """Create (and post) an invoice as a client would; ``lines``: (product_id, qty, price, sale_line_id|None)."""
+    call = _Client(sim)
+    journal = call("account.journal", "search", [("company_id", "=", company_id), ("type", "=", "sale")], limit=1)
+    commands = []
+    for product_id, qty, price, sale_line_id in lines:
+        vals = {"product_id": product_id, "quantity": qty, "price_unit": price}
+        if sale_line_id:
+            vals["sale_line_ids"] = [(6, 0, [sale_line_id])]
+        commands.append((0, 0, vals))
+    vals = dict(
+        move_type=move_type,
+        partner_id=partner_id,
+        journal_id=journal[0],
+        invoice_date=str(invoice_date) if invoice_date else False,
+        invoice_line_ids=commands,
+    )
+    vals.update(extra)
+    move_id = call("account.move", "create", vals)
+    if post:
+        call("account.move", "action_post", [move_id])
+    return move_id
+
+
+def add_payment(sim, move_id: int, amount: float, pay_date: str) -> int:
+    """Register a payment of an invoice: a bank entry reconciled with its open instalments."""
+    call = _Client(sim)
+    move = call("account.move", "read", [move_id], ["company_id", "partner_id", "name"])[0]
+    company = move["company_id"][0]
+    with sim._lock:
+        env = sim.env(sim.admin_uid)
+        bank = accounting.company_account(env, company, "asset_cash")
+        receivable = accounting.company_account(env, company, "asset_receivable")
+        journal = accounting.company_journal(env, company, "bank")
+    partner = move["partner_id"][0]
+    lines = [
+        (0, 0, {"account_id": bank, "debit": amount, "partner_id": partner, "name": move["name"]}),
+        (
+            0,
+            0,
+            {
+                "account_id": receivable,
+                "credit": amount,
+                "partner_id": partner,
+                "name": move["name"],
+                "date_maturity": pay_date,
+            },
+        ),
+    ]
+    payment = call(
+        "account.move",
+        "create",
+        {
+            "move_type": "entry",
+            "journal_id": journal,
+            "date": pay_date,
+            "partner_id": partner,
+            "ref": move["name"],
+            "line_ids": lines,
+        },
+    )
+    call("account.move", "action_post", [payment])
+    with sim._lock:
+        env = sim.env(sim.admin_uid)
+        amls = sim.store["account.move.line"]
+        debits = [
+            i
+            for i in sorted(amls.referrers("move_id", move_id))
+            if amls.records[i]["display_type"] == "payment_term" and amls.records[i]["amount_residual"] > 0
+        ]
+        credits = [i for i in amls.referrers("move_id", payment) if amls.records[i]["account_id"] == receivable]
+        accounting.reconcile(env, debits, credits)
+        compute.flush(env)
+    return payment
+
+
+def _utc(day: date, hour: float) -> datetime:
+    """The UTC instant of a São Paulo local time on ``day``."""
+    return datetime.combine(day, datetime.min.time()) + timedelta(hours=hour) + SAO_PAULO_UTC_OFFSET
+
+
+def _business_day(day: date) -> date:
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def generate(
+    sim: OdooSimulator,
+    *,
+    seed: int = 0,
+    scale: float = 1.0,
+    start_date: date = date(2025, 1, 1),
+    days: int = 60,
+    companies: int = 3,
+) -> dict:
+    """Fill ``sim`` with master data, orders and invoices over ``days`` from ``start_date``."""
+    started = time.perf_counter()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of small dicts: the cyclic collector would dominate the run time
+    try:
+        return _generate(sim, seed, scale, start_date, days, companies, started)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _generate(sim, seed, scale, start_date, days, companies, started) -> dict:
+    rng = random.Random(seed)
+    call = _Client(sim)
+    was_following_real_time = sim.clock._fixed is None
+    sim.clock.set(_utc(start_date, 7) - timedelta(days=1))
+    gen = _Generation(sim, call, rng, scale, start_date, days)
+    gen.master_data(companies)
+    gen.run()
+    if was_following_real_time:
+        sim.clock._fixed = None
+    gen.counts["seconds"] = round(time.perf_counter() - started, 2)
+    return gen.counts
+
+
+class _Generation:
+    def __init__(self, sim, call, rng, scale, start_date, days):
+        self.sim, self.call, self.rng, self.scale = sim, call, rng, scale
+        self.start, self.end = start_date, start_date + timedelta(days=days)
+        self.events: list = []
+        self.seq = itertools.count()
+        self.counts = dict.fromkeys(
+            [
+                "companies",
+                "customers",
+                "products",
+                "orders",
+                "order_lines",
+                "invoices",
+                "invoice_lines",
+                "refunds",
+                "cancelled_invoices",
+                "reposted_invoices",
+                "draft_invoices",
+                "payments",
+                "cancelled_orders",
+                "quotations",
+            ],
+            0,
+        )
+
+    # -- master data ----------------------------------------------------------------------------
+    def master_data(self, n_companies):
+        call, rng = self.call, self.rng
+        states = {code: call("res.country.state", "create", {"name": name, "code": code}) for name, code in STATES}
+        base = [rng.randint(0, 9) for _ in range(8)]
+        self.companies = []
+        for n in range(n_companies):
+            name, city, uf = COMPANY_NAMES[n % len(COMPANY_NAMES)]
+            if n >= len(COMPANY_NAMES):
+                name = f"{name} {n // len(COMPANY_NAMES) + 1}"
+            vals = dict(name=name, vat=cnpj(rng, base, n + 1), city=city, state_id=states[uf])
+            if n == 0:
+                call("res.company", "write", [1], vals)
+                company = 1
+            else:
+                company = call("res.company", "create", vals)
+            partner = call(
+                "res.partner",
+                "create",
+                dict(name=name, vat=vals["vat"], city=city, state_id=states[uf], is_company=True, company_id=company),
+            )
+            call("res.company", "write", [company], {"partner_id": partner})
+            taxes = [
+                call("account.tax", "create", dict(name=tax_name, amount=amount, company_id=company))
+                for tax_name, amount in (
+                    ("ICMS 18%", 18.0),
+                    ("ICMS 12%", 12.0),
+                    ("PIS 0,65%", 0.65),
+                    ("COFINS 3%", 3.0),
+                )
+            ]
+            sellers = [
+                call(
+                    "res.users",
+                    "create",
+                    dict(
+                        name=f"Vendedor {rng.choice(['Ana', 'Bruno', 'Carla', 'Diego', 'Elisa', 'Fábio', 'Gabriela', 'Hugo'])} {company}-{k + 1}",
+                        login=f"vendedor{company}_{k + 1}",
+                        company_id=company,
+                    ),
+                )
+                for k in range(3)
+            ]
+            teams = [
+                call(
+                    "crm.team",
+                    "create",
+                    dict(name=f"{team} {name.split(' - ')[-1]}", company_id=company, user_id=sellers[0]),
+                )
+                for team in ("Varejo", "Food Service")
+            ]
+            self.companies.append(dict(id=company, taxes=taxes, sellers=sellers, teams=teams))
+        self.counts["companies"] = n_companies
+        self.terms = [
+            call(
+                "account.payment.term",
+                "create",
+                {"name": name, "line_ids": [(0, 0, {"value_amount": pct, "nb_days": d}) for pct, d in lines]},
+            )
+            for name, lines in (
+                ("À vista", [(100, 0)]),
+                ("28 dias", [(100, 28)]),
+                ("30/60/90 dias", [(33.33, 30), (33.33, 60), (33.34, 90)]),
+                ("30/60 dias", [(50, 30), (50, 60)]),
+            )
+        ]
+        self.products = []
+        for spec in products(rng):
+            taxes = []
+            for company in self.companies:
+                taxes += [company["taxes"][rng.choice([0, 1])], company["taxes"][2], company["taxes"][3]]
+            self.products.append(call("product.product", "create", dict(spec, type="consu", taxes_id=[(6, 0, taxes)])))
+        self.counts["products"] = len(self.products)
+        self.customers = []
+        for spec in customers(rng, int(30 + 40 * self.scale)):
+            self.customers.append(
+                call(
+                    "res.partner",
+                    "create",
+                    dict(
+                        name=spec["name"],
+                        vat=spec["vat"],
+                        city=spec["city"],
+                        zip=spec["zip"],
+                        state_id=states[spec["uf"]],
+                        is_company=True,
+                        customer_rank=1,
+                    ),
+                )
+            )
+        self.counts["customers"] = len(self.customers)
+
+    # -- the event loop -------------------------------------------------------------------------
+    def schedule(self, when: datetime, kind: str, *payload):
+        if when.date() < self.end:
+            heapq.heappush(self.events, (when, next(self.seq), kind, payload))
+
+    def run(self):
+        rng = self.rng
+        day = self.start
+        while day < self.end:
+            if day.weekday() < 6:
+                for company in self.companies:
+                    expected = 4 * self.scale * (0.5 if day.weekday() == 5 else 1.0)
+                    count = int(expected) + (rng.random() < expected - int(expected))
+                    for _ in range(count):
+                        late = rng.random() < 0.08
+                        hour = rng.uniform(21, 23.95) if late else rng.uniform(7.5, 18.5)
+                        self.schedule(_utc(day, hour), "order", company)
+            day += timedelta(days=1)
+        while self.events:
+            when, _seq, kind, payload = heapq.heappop(self.events)
+            self.sim.clock.set(when)
+            getattr(self, f"_{kind}")(when, *payload)
+
+    def _order(self, when, company):
+        rng, call = self.rng, self.call
+        lines = []
+        for product in rng.sample(self.products, rng.randint(1, 8)):
+            qty = float(rng.choice([1, 2, 3, 5, 6, 10, 12, 20, 24, 30, 50, 100]))
+            lines.append((0, 0, {"product_id": product, "product_uom_qty": qty}))
+        order = call(
+            "sale.order",
+            "create",
+            dict(
+                partner_id=rng.choice(self.customers),
+                company_id=company["id"],
+                user_id=rng.choice(company["sellers"]),
+                team_id=rng.choice(company["teams"]),
+                payment_term_id=rng.choice(self.terms),
+                client_order_ref=f"PC-{rng.randint(1000, 99999)}" if rng.random() < 0.4 else False,
+                commitment_date=(when + timedelta(days=rng.randint(2, 10))).strftime("%Y-%m-%d %H:%M:%S"),
+                order_line=lines,
+            ),
+        )
+        self.counts["orders"] += 1
+        self.counts["order_lines"] += len(lines)
+        fate = rng.random()
+        if fate < 0.05:
+            self.counts["quotations"] += 1
+            return
+        if fate < 0.08:
+            call("sale.order", "action_quotation_sent", [order])
+            self.counts["quotations"] += 1
+            return
+        if fate < 0.10:
+            call("sale.order", "action_cancel", [order])
+            self.counts["cancelled_orders"] += 1
+            return
+        call("sale.order", "action_confirm", [order])
+        fate = rng.random()
+        first = _utc(
+            _business_day((when - SAO_PAULO_UTC_OFFSET).date() + timedelta(days=rng.randint(0, 3))), rng.uniform(9, 18)
+        )
+        first = max(first, when + timedelta(minutes=5))
+        if fate < 0.03:
+            self.schedule(when + timedelta(hours=rng.randint(2, 30)), "cancel_order", order)
+        elif fate < 0.10:
+            return  # stays open in the carteira
+        elif fate < 0.20:
+            self.schedule(first, "invoice", order, "partial")
+        else:
+            self.schedule(first, "invoice", order, "full")
+
+    def _cancel_order(self, when, order):
+        self.call("sale.order", "action_cancel", [order], context={"disable_cancel_warning": True})
+        self.counts["cancelled_orders"] += 1
+
+    def _invoice(self, when, order, mode):
+        rng, call = self.rng, self.call
+        head = call(
+            "sale.order",
+            "read",
+            [order],
+            [
+                "name",
+                "state",
+                "partner_id",
+                "company_id",
+                "user_id",
+                "team_id",
+                "payment_term_id",
+                "client_order_ref",
+                "order_line",
+            ],
+        )[0]
+        if head["state"] != "sale":
+            return
+        sol = call(
+            "sale.order.line",
+            "read",
+            head["order_line"],
+            ["product_id", "product_uom_qty", "qty_invoiced", "price_unit", "tax_id", "name"],
+        )
+        todo = [(ln, ln["product_uom_qty"] - ln["qty_invoiced"]) for ln in sol]
+        todo = [(ln, qty) for ln, qty in todo if qty > 0]
+        if not todo:
+            return
+        if mode == "partial":
+            todo = [(ln, qty if rng.random() < 0.5 or qty < 2 else float(int(qty / 2))) for ln, qty in todo]
+            if len(todo) > 1:
+                todo = todo[: rng.randint(1, len(todo) - 1)] if rng.random() < 0.5 else todo
+            if rng.random() < 0.6:
+                self.schedule(when + timedelta(days=rng.randint(2, 8)), "invoice", order, "full")
+        commands = []
+        for ln, qty in todo:
+            parts = [qty / 2, qty - qty / 2] if qty >= 2 and rng.random() < 0.04 else [qty]  # same product twice
+            for part in parts:
+                commands.append(
+                    (
+                        0,
+                        0,
+                        {
+                            "product_id": ln["product_id"][0],
+                            "name": ln["name"],
+                            "quantity": part,
+                            "price_unit": ln["price_unit"],
+                            "tax_ids": [(6, 0, ln["tax_id"])],
+                            "sale_line_ids": [(6, 0, [ln["id"]])],
+                        },
+                    )
+                )
+        invoice_date = (when - SAO_PAULO_UTC_OFFSET).date()
+        leave_draft = rng.random() < 0.02
+        move = call(
+            "account.move",
+            "create",
+            dict(
+                move_type="out_invoice",
+                partner_id=head["partner_id"][0],
+                company_id=head["company_id"][0],
+                invoice_date=False if leave_draft else invoice_date.isoformat(),
+                invoice_origin=head["name"],
+                invoice_user_id=head["user_id"] and head["user_id"][0],
+                team_id=head["team_id"] and head["team_id"][0],
+                invoice_payment_term_id=head["payment_term_id"] and head["payment_term_id"][0],
+                ref=head["client_order_ref"],
+                invoice_line_ids=commands,
+            ),
+        )
+        self.counts["invoices"] += 1
+        self.counts["invoice_lines"] += len(commands)
+        if leave_draft:
+            self.counts["draft_invoices"] += 1
+            return
+        call("account.move", "action_post", [move])
+        fate = rng.random()
+        if fate < 0.05:
+            self.schedule(when + timedelta(hours=rng.randint(1, 48)), "cancel_invoice", move, False)
+        elif fate < 0.07:
+            self.schedule(when + timedelta(hours=rng.randint(1, 24)), "cancel_invoice", move, True)
+        elif fate < 0.10:
+            self.schedule(when + timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 5)), "refund", move)
+        else:
+            self._schedule_payments(move, when)
+
+    def _schedule_payments(self, move, when):
+        rng = self.rng
+        amls = self.call(
+            "account.move.line",
+            "search_read",
+            [("move_id", "=", move), ("display_type", "=", "payment_term")],
+            ["date_maturity", "amount_residual"],
+            order="date_maturity, id",
+        )
+        habit = rng.random()
+        for line in amls:
+            due = datetime.fromisoformat(line["date_maturity"]) + timedelta(hours=14)
+            if habit < 0.12:
+                return  # delinquent customer
+            delay = rng.randint(-5, 3) if habit < 0.8 else rng.randint(10, 90)
+            pay_at = max(due + timedelta(days=delay), when + timedelta(hours=1))
+            if habit > 0.95:
+                half = compute.money(line["amount_residual"] / 2)
+                self.schedule(pay_at, "payment", move, half)
+                self.schedule(
+                    pay_at + timedelta(days=rng.randint(5, 30)),
+                    "payment",
+                    move,
+                    compute.money(line["amount_residual"] - half),
+                )
+            else:
+                self.schedule(pay_at, "payment", move, line["amount_residual"])
+
+    def _payment(self, when, move, amount):
+        state = self.call("account.move", "read", [move], ["state", "amount_residual"])[0]
+        if state["state"] != "posted" or state["amount_residual"] <= 0:
+            return
+        add_payment(self.sim, move, min(amount, state["amount_residual"]), when.date().isoformat())
+        self.counts["payments"] += 1
+
+    def _cancel_invoice(self, when, move, repost):
+        self.call("account.move", "button_draft", [move])
+        self.call("account.move", "button_cancel", [move])
+        self.counts["cancelled_invoices"] += 1
+        if repost:
+            self.schedule(when + timedelta(hours=self.rng.randint(2, 48)), "repost", move)
+
+    def _repost(self, when, move):
+        self.call("account.move", "button_draft", [move])
+        self.call("account.move", "action_post", [move])
+        self.counts["reposted_invoices"] += 1
+
+    def _refund(self, when, move):
+        rng, call = self.rng, self.call
+        head = call(
+            "account.move",
+            "read",
+            [move],
+            ["partner_id", "company_id", "invoice_origin", "name", "state", "invoice_line_ids"],
+        )[0]
+        if head["state"] != "posted":
+            return
+        lines = call(
+            "account.move.line",
+            "read",
+            head["invoice_line_ids"],
+            ["product_id", "quantity", "price_unit", "tax_ids", "sale_line_ids", "name"],
+        )
+        full = rng.random() < 0.5
+        if not full:
+            line = rng.choice(lines)
+            lines = [dict(line, quantity=max(1.0, float(int(line["quantity"] / 2))))]
+        commands = [
+            (
+                0,
+                0,
+                {
+                    "product_id": ln["product_id"][0],
+                    "name": ln["name"],
+                    "quantity": ln["quantity"],
+                    "price_unit": ln["price_unit"],
+                    "tax_ids": [(6, 0, ln["tax_ids"])],
+                    "sale_line_ids": [(6, 0, ln["sale_line_ids"])],
+                },
+            )
+            for ln in lines
+        ]
+        refund = call(
+            "account.move",
+            "create",
+            dict(
+                move_type="out_refund",
+                partner_id=head["partner_id"][0],
+                company_id=head["company_id"][0],
+                reversed_entry_id=move,
+                invoice_origin=head["invoice_origin"],
+                ref=f"Reversal of: {head['name']}",
+                invoice_date=(when - SAO_PAULO_UTC_OFFSET).date().isoformat(),
+                invoice_line_ids=commands,
+            ),
+        )
+        call("account.move", "action_post", [refund])
+        self.counts["refunds"] += 1
+        self.counts["invoice_lines"] += len(commands)
