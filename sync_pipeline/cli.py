@@ -122,7 +122,7 @@ def run_backfill(
     from sync_pipeline.checks import no_rejected_invoice_lines, relatorio_matches_lines
     from sync_pipeline.jobs import faturamento_job
     from sync_pipeline.partitions import SyncPartition, empreendimento_partitions
-    from sync_pipeline.resources.config import build_resources
+    from sync_pipeline.resources.config import build_resources, odoo_resource_from_env
 
     first_day = settings.start_date()
     if start < first_day:
@@ -130,8 +130,7 @@ def run_backfill(
                "(the first partition holds older documents)")
         start = first_day
     resources = build_resources()
-    odoo = resources["odoo"]
-    found = discover_empreendimentos(odoo)
+    found = discover_empreendimentos(odoo_resource_from_env())
     chosen = empreendimentos or sorted(found)
     unknown = [e for e in chosen if e not in found]
     if unknown:

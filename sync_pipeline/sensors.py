@@ -19,7 +19,6 @@ from sqlalchemy import text
 from sync_pipeline.jobs import faturamento_job
 from sync_pipeline.odoo.changes import Cursor, invoice_changes
 from sync_pipeline.partitions import (
-    EMPREENDIMENTO,
     SyncPartition,
     empreendimento_key,
     empreendimento_partitions,
@@ -123,7 +122,7 @@ def invoice_sensor(
             # Same partition and same newest change → same key → a repeated tick is skipped;
             # a later change to the partition gives a new key.
             run_key=f"faturamento:{p.key}:{wd}:{move_id}",
-            tags={"sync/trigger": "invoice_sensor", f"dagster/partition/{EMPREENDIMENTO}": p.empreendimento},
+            tags={"sync/trigger": "invoice_sensor"},
         )
         for p, (wd, move_id) in sorted(wanted.items())
     ]

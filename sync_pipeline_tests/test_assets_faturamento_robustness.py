@@ -126,7 +126,7 @@ def test_killed_connection_without_retries_leaves_nothing_half_written(db, datab
     res["postgres"] = PostgresResource(database_url=database_url, max_attempts=1)
     emp = empreendimentos(handle)[0]
     engine = get_engine(database_url)
-    state, remove = _kill_connection_after(engine, 3)  # after the COPY, inside the upsert
+    state, remove = _kill_connection_after(engine, 4)  # after the COPY, before the upsert
     try:
         with instance_for_test() as instance:
             result = sync_partition(instance, res, emp, START + timedelta(days=1), raise_on_error=False)

@@ -105,6 +105,7 @@ def odoo_fatura_linha(
                 ),
                 name=f"odoo_fatura_linha {p.key}",
                 logger=context.log,
+                lock=f"empreendimento:{p.empreendimento}",
             )
             counts = unit.value
             for k, v in counts.items():
@@ -174,6 +175,7 @@ def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResour
             lambda conn, p=p: apply_partition(conn, _scope(p)),
             name=f"faturamento_produto {p.key}",
             logger=context.log,
+            lock=f"empreendimento:{p.empreendimento}",
         )
         counts = unit.value
         for k, v in counts.items():

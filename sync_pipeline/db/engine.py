@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -119,9 +119,12 @@ def run_unit_of_work(
     max_attempts: int = 4,
     backoff_seconds: float = 0.5,
     logger: logging.Logger | None = None,
+    lock: str | None = None,
 ) -> UnitResult:
     """Run ``work(conn)`` in one transaction; replay all of it after a transient error.
 
+    ``lock`` names a transaction-level advisory lock taken first: units with the same name
+    (one empreendimento's partitions) never write concurrently, whichever runs they come from.
     ``statements`` counts the statements of the attempt that committed (replayed attempts are
     reported as ``attempts``), so counts stay comparable between runs.
     """
@@ -134,6 +137,11 @@ def run_unit_of_work(
                 conn.info["statement_count"] = counter
                 try:
                     with conn.begin():
+                        if lock is not None:
+                            conn.execute(
+                                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                {"k": lock},
+                            )
                         value = work(conn)
                     counter.commits += 1
                 finally:

@@ -28,3 +28,8 @@ def build_resources() -> dict:
         ),
         "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL")),
     }
+
+
+def odoo_resource_from_env() -> OdooResource:
+    """The same settings as plain values, for code outside a Dagster run (the command line)."""
+    return OdooResource(**settings.odoo_settings())

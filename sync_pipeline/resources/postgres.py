@@ -26,9 +26,17 @@ class PostgresResource(ConfigurableResource):
         return get_engine(self.database_url)
 
     def unit_of_work(
-        self, work: Callable[[Connection], T], *, name: str, logger: logging.Logger | None = None
+        self,
+        work: Callable[[Connection], T],
+        *,
+        name: str,
+        logger: logging.Logger | None = None,
+        lock: str | None = None,
     ) -> UnitResult:
-        """Run ``work`` in one transaction, replayed whole on a transient connection error."""
+        """Run ``work`` in one transaction, replayed whole on a transient connection error.
+
+        ``lock``: units sharing it are serialised (an advisory lock held until commit).
+        """
         return run_unit_of_work(
             self.engine(),
             work,
@@ -36,6 +44,7 @@ class PostgresResource(ConfigurableResource):
             max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds,
             logger=logger,
+            lock=lock,
         )
 
     def ensure_schema(self, logger: logging.Logger | None = None) -> list[str]:

@@ -81,7 +81,8 @@ class OdooSimulator:
         self.sequences: dict[str, int] = {}  # sequence prefix -> last number used
         self._lock = threading.RLock()
         self._passwords = {login: (ADMIN_UID, password), "portal": (PORTAL_UID, "portal")}
-        self._api_keys = {key: ADMIN_UID for key in api_keys}
+        self._api_keys = {"portal": PORTAL_UID}  # the portal user's key, to see AccessError on JSON-2
+        self._api_keys.update({key: ADMIN_UID for key in api_keys})
         env = self.env(SUPERUSER_ID)
         users = self.store["res.users"]
         for uid, name, user_login in (

@@ -166,7 +166,7 @@ def filter_ids(node: Node, model: str, ids, acc: Accessor):
         return ids if node.value else set()
     if kind == "and":
         current = ids
-        for child in sorted(node.children, key=_cost):
+        for child in sorted(node.children, key=lambda child: _cost(child, model, acc)):
             current = filter_ids(child, model, current, acc)
             if not current:
                 break
@@ -213,11 +213,19 @@ def _indexed_leaf(node: Node, model: str, universe: Universe, acc: Accessor):
     return _lookup(acc, model, head, ok)
 
 
-def _cost(node: Node) -> int:
-    """Cheap leaves first in a conjunction: ``id`` leaves narrow the set without reading records."""
-    if node.kind == "leaf":
-        return 0 if node.path == "id" else (2 if "." in node.path else 1)
-    return 3
+def _cost(node: Node, model: str, acc: Accessor) -> int:
+    """Conjunctions evaluate cheap leaves first: ``id`` leaves, then leaves an index can answer
+    (many2one by id, paths through a many2one), then leaves that read every candidate."""
+    if node.kind != "leaf":
+        return 3
+    head = node.path.split(".")[0]
+    if head == "id":
+        return 0
+    fld = acc.field(model, head)
+    if fld is not None and fld.type == "many2one":
+        if "." in node.path or (node.operator in ("=", "in") and not _is_name_value(node.value)):
+            return 1
+    return 2
 
 
 def _filter_leaf(node: Node, model: str, ids: set[int], acc: Accessor) -> set[int]:
@@ -313,11 +321,41 @@ def _filter_x2many(ids, get, op, value, fld, acc) -> set[int]:
 
 def _filter_scalar(ids, get, op, value, ftype) -> set[int]:
     if ftype in ("integer", "many2one") and op in ("=", "in") and value is not False:
-        # fast path: set membership, no per-record comparison beyond a lookup
         wanted = set(value) if isinstance(value, list) else {value}
         has_false = False in wanted
         return {i for i in ids if get(i) in wanted or (has_false and get(i) is None)}
+    if op in ("in", "not in"):
+        values = value if isinstance(value, (list, set, tuple)) else [value]
+        prepared = [_prepare(v, "=", ftype) for v in values]
+        has_false = any(v is False or v is None for v in prepared)
+        wanted = {v for v in prepared if v is not False and v is not None}
+        boolean = ftype == "boolean"
+
+        def hit(raw):
+            if _empty(raw, ftype) and not boolean:
+                return has_false
+            return raw in wanted or (boolean and not raw and has_false)
+
+        positive = op == "in"
+        return {i for i in ids if hit(get(i)) is positive}
     value = _prepare(value, op, ftype)
+    if value is not False and value is not None and ftype != "boolean":
+        # the common leaves, without a function call per record
+        if op == "=":
+            return {i for i in ids if get(i) == value}
+        if op == "!=":
+            return {i for i in ids if (raw := get(i)) is None or raw != value}
+        try:
+            if op == ">":
+                return {i for i in ids if (raw := get(i)) is not None and raw > value}
+            if op == ">=":
+                return {i for i in ids if (raw := get(i)) is not None and raw >= value}
+            if op == "<":
+                return {i for i in ids if (raw := get(i)) is not None and raw < value}
+            if op == "<=":
+                return {i for i in ids if (raw := get(i)) is not None and raw <= value}
+        except TypeError:
+            pass  # mixed types: compare one by one below
     return {i for i in ids if _scalar_match(op, get(i), value, ftype)}
 
 

@@ -11,8 +11,8 @@ import time
 from datetime import date, datetime, timedelta
 
 from . import accounting, compute
-from .brazil import COMPANY_NAMES, STATES, cnpj, customers, products
 from .core import OdooSimulator
+from .masterdata import create_master_data
 
 SAO_PAULO_UTC_OFFSET = timedelta(hours=3)  # UTC = local time + 3 h (no DST since 2019)
 
@@ -172,97 +172,11 @@ class _Generation:
             0,
         )
 
-    # -- master data ----------------------------------------------------------------------------
     def master_data(self, n_companies):
-        call, rng = self.call, self.rng
-        states = {code: call("res.country.state", "create", {"name": name, "code": code}) for name, code in STATES}
-        base = [rng.randint(0, 9) for _ in range(8)]
-        self.companies = []
-        for n in range(n_companies):
-            name, city, uf = COMPANY_NAMES[n % len(COMPANY_NAMES)]
-            if n >= len(COMPANY_NAMES):
-                name = f"{name} {n // len(COMPANY_NAMES) + 1}"
-            vals = dict(name=name, vat=cnpj(rng, base, n + 1), city=city, state_id=states[uf])
-            if n == 0:
-                call("res.company", "write", [1], vals)
-                company = 1
-            else:
-                company = call("res.company", "create", vals)
-            partner = call(
-                "res.partner",
-                "create",
-                dict(name=name, vat=vals["vat"], city=city, state_id=states[uf], is_company=True, company_id=company),
-            )
-            call("res.company", "write", [company], {"partner_id": partner})
-            taxes = [
-                call("account.tax", "create", dict(name=tax_name, amount=amount, company_id=company))
-                for tax_name, amount in (
-                    ("ICMS 18%", 18.0),
-                    ("ICMS 12%", 12.0),
-                    ("PIS 0,65%", 0.65),
-                    ("COFINS 3%", 3.0),
-                )
-            ]
-            sellers = [
-                call(
-                    "res.users",
-                    "create",
-                    dict(
-                        name=f"Vendedor {rng.choice(['Ana', 'Bruno', 'Carla', 'Diego', 'Elisa', 'Fábio', 'Gabriela', 'Hugo'])} {company}-{k + 1}",
-                        login=f"vendedor{company}_{k + 1}",
-                        company_id=company,
-                    ),
-                )
-                for k in range(3)
-            ]
-            teams = [
-                call(
-                    "crm.team",
-                    "create",
-                    dict(name=f"{team} {name.split(' - ')[-1]}", company_id=company, user_id=sellers[0]),
-                )
-                for team in ("Varejo", "Food Service")
-            ]
-            self.companies.append(dict(id=company, taxes=taxes, sellers=sellers, teams=teams))
-        self.counts["companies"] = n_companies
-        self.terms = [
-            call(
-                "account.payment.term",
-                "create",
-                {"name": name, "line_ids": [(0, 0, {"value_amount": pct, "nb_days": d}) for pct, d in lines]},
-            )
-            for name, lines in (
-                ("À vista", [(100, 0)]),
-                ("28 dias", [(100, 28)]),
-                ("30/60/90 dias", [(33.33, 30), (33.33, 60), (33.34, 90)]),
-                ("30/60 dias", [(50, 30), (50, 60)]),
-            )
-        ]
-        self.products = []
-        for spec in products(rng):
-            taxes = []
-            for company in self.companies:
-                taxes += [company["taxes"][rng.choice([0, 1])], company["taxes"][2], company["taxes"][3]]
-            self.products.append(call("product.product", "create", dict(spec, type="consu", taxes_id=[(6, 0, taxes)])))
-        self.counts["products"] = len(self.products)
-        self.customers = []
-        for spec in customers(rng, int(30 + 40 * self.scale)):
-            self.customers.append(
-                call(
-                    "res.partner",
-                    "create",
-                    dict(
-                        name=spec["name"],
-                        vat=spec["vat"],
-                        city=spec["city"],
-                        zip=spec["zip"],
-                        state_id=states[spec["uf"]],
-                        is_company=True,
-                        customer_rank=1,
-                    ),
-                )
-            )
-        self.counts["customers"] = len(self.customers)
+        data = create_master_data(self.call, self.rng, n_companies, self.scale)
+        self.companies, self.terms = data["companies"], data["terms"]
+        self.products, self.customers = data["products"], data["customers"]
+        self.counts.update(companies=n_companies, products=len(self.products), customers=len(self.customers))
 
     # -- the event loop -------------------------------------------------------------------------
     def schedule(self, when: datetime, kind: str, *payload):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import actions, compute, domain
+from . import actions, commands, compute, domain
 from .errors import MissingError, ValidationError
 from .fields import coerce, external
 from .models import SPECS
@@ -223,8 +223,8 @@ def _create_one(env, model, vals) -> int:
     for fname, path in _stored_related(model):
         raw[fname] = _follow(env.sim, model, raw, path)
     rec_id = table.insert(raw)
-    for fld, commands in x2many:
-        _apply_x2many(env, model, rec_id, fld, commands)
+    for fld, cmds in x2many:
+        commands.apply(env, model, rec_id, fld, cmds)
     env.mark(model, [rec_id])
     actions.after_create(env, model, rec_id)
     return rec_id
@@ -239,8 +239,8 @@ def write(env, model, ids, vals=None, **kw):
     for rec_id in ids:
         write_raw(env, model, rec_id, scalars)
         env.sim.store[model].update(rec_id, {"write_date": env.now, "write_uid": env.uid})
-        for fld, commands in x2many:
-            _apply_x2many(env, model, rec_id, fld, commands)
+        for fld, cmds in x2many:
+            commands.apply(env, model, rec_id, fld, cmds)
         env.mark(model, [rec_id])
     return True
 
@@ -339,92 +339,6 @@ def _split_vals(env, model, vals):
             )
         scalars[fname] = raw
     return scalars, x2many
-
-
-def _normalize_commands(value) -> list[tuple]:
-    if value is False or value is None:
-        return [(5,)]
-    commands = []
-    if value and all(isinstance(v, int) for v in value):
-        return [(6, 0, list(value))]
-    for cmd in value:
-        if isinstance(cmd, int):
-            commands.append((4, cmd))
-        else:
-            commands.append(tuple(cmd))
-    return commands
-
-
-def _apply_x2many(env, model, rec_id, fld, value) -> None:
-    commands = _normalize_commands(value)
-    if fld.type == "one2many":
-        _apply_one2many(env, model, rec_id, fld, commands)
-        return
-    current = list(env.sim.store[model].records[rec_id].get(fld.name) or [])
-    for cmd in commands:
-        code = cmd[0]
-        if code == 0:
-            current.append(create(env, fld.relation, dict(cmd[2])))
-        elif code == 1:
-            write(env, fld.relation, [cmd[1]], cmd[2])
-        elif code in (2, 3):
-            if code == 2:
-                unlink(env, fld.relation, [cmd[1]])
-            current = [i for i in current if i != cmd[1]]
-        elif code == 4:
-            check_exist(env, fld.relation, [cmd[1]])
-            if cmd[1] not in current:
-                current.append(cmd[1])
-        elif code == 5:
-            current = []
-        elif code == 6:
-            ids = as_ids(cmd[2])
-            check_exist(env, fld.relation, ids)
-            current = list(dict.fromkeys(ids))
-        else:
-            raise ValueError(f"Invalid x2many command {cmd!r}")
-    write_raw(env, model, rec_id, {fld.name: current}, touch=False)
-
-
-def _apply_one2many(env, model, rec_id, fld, commands) -> None:
-    comodel, inverse = fld.relation, fld.inverse_name
-    required = SPECS[comodel].fields[inverse].required
-    children = getter(env.sim, model, fld.name)
-
-    def detach(child_ids):
-        if required:
-            unlink(env, comodel, child_ids)
-        else:
-            for child in child_ids:
-                write(env, comodel, [child], {inverse: False})
-
-    for cmd in commands:
-        code = cmd[0]
-        if code == 0:
-            vals = dict(cmd[2])
-            vals[inverse] = rec_id
-            keep = fld.extra.get("filter")
-            if keep and keep[0] not in vals:
-                vals[keep[0]] = keep[1][0]
-            create(env, comodel, vals)
-        elif code == 1:
-            write(env, comodel, [cmd[1]], cmd[2])
-        elif code == 2:
-            unlink(env, comodel, [cmd[1]])
-        elif code == 3:
-            detach([cmd[1]])
-        elif code == 4:
-            write(env, comodel, [cmd[1]], {inverse: rec_id})
-        elif code == 5:
-            detach(children(rec_id))
-        elif code == 6:
-            ids = as_ids(cmd[2])
-            detach([i for i in children(rec_id) if i not in ids])
-            for child in ids:
-                write(env, comodel, [child], {inverse: rec_id})
-        else:
-            raise ValueError(f"Invalid one2many command {cmd!r}")
-    env.mark(model, [rec_id])
 
 
 def unlink(env, model, ids):
