@@ -72,15 +72,32 @@ wait_pid_gone() {
 # stop_pid PID NAME [FIRST_SIGNAL]: signal, wait, then TERM, then KILL; by pid only.
 stop_pid() {
     local pid=$1 name=$2 first=${3:-TERM}
-    pid_alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    if ! pid_alive "$pid"; then
+        wait "$pid" 2>/dev/null || true
+        stop_group_leftovers "$pid" "$name"
+        return 0
+    fi
     log "stopping $name (pid $pid)"
     kill "-$first" "$pid" 2>/dev/null || true
-    wait_pid_gone "$pid" 20 && return 0
+    wait_pid_gone "$pid" 20 && { stop_group_leftovers "$pid" "$name"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    wait_pid_gone "$pid" 5 && return 0
+    wait_pid_gone "$pid" 5 && { stop_group_leftovers "$pid" "$name"; return 0; }
     log "$name (pid $pid) ignored SIGTERM: killing it"
     kill -KILL "$pid" 2>/dev/null || true
     wait_pid_gone "$pid" 5 || log "WARNING: $name (pid $pid) is still alive"
+    stop_group_leftovers "$pid" "$name"
+}
+
+# spawn_bg starts each child as the leader of its own process group: once the leader is gone,
+# stop what it left in that group (dagster dev's code server, run workers), TERM then KILL.
+stop_group_leftovers() {
+    local pgid=$1 name=$2
+    kill -0 -- "-$pgid" 2>/dev/null || return 0
+    log "stopping processes $name left behind (process group $pgid)"
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    local deadline=$((SECONDS + 5))
+    while kill -0 -- "-$pgid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
 }
 
 port_in_use() { "$PY" -c 'import sys; from sync_pipeline.db.localpg import port_is_free

@@ -1,7 +1,6 @@
 """Asset checks: what operators should look at, computed in PostgreSQL (never by loading a
 partitioned asset as an input)."""
 
-
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 from sqlalchemy import text
 
@@ -15,17 +14,13 @@ from sync_pipeline.resources.postgres import PostgresResource
     description="Warns when invoice lines were set aside (sync_rejeitado) instead of synced.",
     blocking=False,
 )
-def no_rejected_invoice_lines(
-    context: AssetCheckExecutionContext, postgres: PostgresResource
-) -> AssetCheckResult:
+def no_rejected_invoice_lines(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
     with postgres.engine().connect() as conn:
         if not conn.execute(text("SELECT to_regclass('sync_rejeitado') IS NOT NULL")).scalar():
             return AssetCheckResult(passed=True, metadata={"rejects": 0})
         by_rule = dict(
             conn.execute(
-                text(
-                    "SELECT rule, count(*) FROM sync_rejeitado WHERE asset = :asset GROUP BY rule"
-                ),
+                text("SELECT rule, count(*) FROM sync_rejeitado WHERE asset = :asset GROUP BY rule"),
                 {"asset": EXTRACT_KEY.to_user_string()},
             ).all()
         )
@@ -43,14 +38,9 @@ def no_rejected_invoice_lines(
         metadata={
             "rejects": total,
             **{f"rule:{rule}": n for rule, n in sorted(by_rule.items())},
-            "latest": "\n".join(
-                f"{m} {i} [{rule}] {msg} ({pk})" for m, i, rule, msg, pk in sample
-            )
-            or "none",
+            "latest": "\n".join(f"{m} {i} [{rule}] {msg} ({pk})" for m, i, rule, msg, pk in sample) or "none",
         },
-        description=(
-            f"{total} invoice lines set aside; see sync_rejeitado" if total else "no rejects"
-        ),
+        description=(f"{total} invoice lines set aside; see sync_rejeitado" if total else "no rejects"),
     )
 
 
@@ -60,22 +50,24 @@ def no_rejected_invoice_lines(
     description="Every NF's relatorio_faturamento_importado total equals the sum of its lines.",
     blocking=False,
 )
-def relatorio_matches_lines(
-    context: AssetCheckExecutionContext, postgres: PostgresResource
-) -> AssetCheckResult:
+def relatorio_matches_lines(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
     with postgres.engine().connect() as conn:
         if not conn.execute(text("SELECT to_regclass('faturamento_produto') IS NOT NULL")).scalar():
             return AssetCheckResult(passed=True, metadata={"mismatches": 0})
-        mismatches = conn.execute(
-            text(
-                """
+        mismatches = (
+            conn.execute(
+                text(
+                    """
                 SELECT r.numero_nf FROM relatorio_faturamento_importado r
                 JOIN (SELECT odoo_move_id, sum(valor_produto_faturado) AS v
                       FROM faturamento_produto GROUP BY odoo_move_id) f USING (odoo_move_id)
                 WHERE r.valor_total <> f.v LIMIT 20
                 """
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     return AssetCheckResult(
         passed=not mismatches,
         severity=AssetCheckSeverity.WARN,

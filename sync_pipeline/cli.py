@@ -126,8 +126,10 @@ def run_backfill(
 
     first_day = settings.start_date()
     if start < first_day:
-        _print(f"note: {start} is before SYNC_START_DATE {first_day}; starting at {first_day} "
-               "(the first partition holds older documents)")
+        _print(
+            f"note: {start} is before SYNC_START_DATE {first_day}; starting at {first_day} "
+            "(the first partition holds older documents)"
+        )
         start = first_day
     resources = build_resources()
     found = discover_empreendimentos(odoo_resource_from_env())
@@ -143,8 +145,10 @@ def run_backfill(
             plan.append((emp, day, last))
             day = last + timedelta(days=1)
     n_partitions = sum((b - a).days + 1 for _, a, b in plan)
-    _print(f"backfill {start}..{end}: {len(chosen)} empreendimentos × {(end - start).days + 1} days "
-           f"= {n_partitions} partitions in {len(plan)} runs")
+    _print(
+        f"backfill {start}..{end}: {len(chosen)} empreendimentos × {(end - start).days + 1} days "
+        f"= {n_partitions} partitions in {len(plan)} runs"
+    )
     if dry_run:
         for emp, a, b in plan:
             _print(f"  would run {emp} {a}..{b} ({(b - a).days + 1} partitions)")
@@ -178,8 +182,10 @@ def run_backfill(
         )
         status = "ok" if result.success else "FAILED"
         failures += 0 if result.success else 1
-        _print(f"  [{i}/{len(plan)}] {emp} {a}..{b}: {(b - a).days + 1} partitions, {status}, "
-               f"{time.perf_counter() - t0:.1f}s (run {result.run_id[:8]})")
+        _print(
+            f"  [{i}/{len(plan)}] {emp} {a}..{b}: {(b - a).days + 1} partitions, {status}, "
+            f"{time.perf_counter() - t0:.1f}s (run {result.run_id[:8]})"
+        )
         if not result.success:
             for event in result.all_events:
                 if event.is_failure and event.step_failure_data:
@@ -218,15 +224,28 @@ def print_status(*, runs: bool = True) -> None:
 
     engine = get_engine(_require_database_url())
     with engine.connect() as conn:
-        present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
+        present = set(
+            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
+        )
         _print("rows per table:")
         for table in ("odoo_fatura_linha", *OPERATIONAL_TABLES):
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() if table in present else "-"
             _print(f"  {table:<34} {count}")
         if "faturamento_produto" in present:
-            by_status = conn.execute(text("SELECT status_nf, count(*) FROM faturamento_produto GROUP BY 1 ORDER BY 1")).all()
+            by_status = conn.execute(
+                text("SELECT status_nf, count(*) FROM faturamento_produto GROUP BY 1 ORDER BY 1")
+            ).all()
             _print("faturamento_produto by status_nf: " + ", ".join(f"{s}={n}" for s, n in by_status))
-            no_code = conn.execute(text("SELECT DISTINCT cod_produto FROM faturamento_produto WHERE cod_produto LIKE 'ODOO-%' ORDER BY 1")).scalars().all()
+            no_code = (
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT cod_produto FROM faturamento_produto"
+                        " WHERE cod_produto LIKE 'ODOO-%' ORDER BY 1"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if no_code:
                 _print(f"products without default_code in Odoo (synced as ODOO-<id>): {', '.join(no_code)}")
         if "sync_rejeitado" in present:
@@ -270,14 +289,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = settings.start_date()
     t0 = time.perf_counter()
     sim = OdooSimulator()
-    summary = generate(sim, seed=args.seed, scale=args.scale, start_date=start, days=args.days, companies=args.companies)
+    summary = generate(
+        sim, seed=args.seed, scale=args.scale, start_date=start, days=args.days, companies=args.companies
+    )
     server = SimulatorServer(sim, port=args.port)
     server.start()
     try:
-        os.environ.update({"ODOO_URL": server.url, "ODOO_DB": "odoo", "ODOO_USERNAME": "admin",
-                           "ODOO_API_KEY": "admin"})
-        _print(f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
-               f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+        os.environ.update(
+            {"ODOO_URL": server.url, "ODOO_DB": "odoo", "ODOO_USERNAME": "admin", "ODOO_API_KEY": "admin"}
+        )
+        _print(
+            f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
+            f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items())
+        )
         cmd_db(argparse.Namespace(action="init"))
         result = run_backfill(
             start=start,
@@ -288,8 +312,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         print_status()
         _print()
-        _print(f"demo: {result['partitions']} partitions in {result['runs']} runs, "
-               f"{result['seconds']:.1f}s of sync")
+        _print(f"demo: {result['partitions']} partitions in {result['runs']} runs, {result['seconds']:.1f}s of sync")
         _print("Open the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, partitions, runs, sensors).")
         return 1 if result.get("failed") else 0
     finally:

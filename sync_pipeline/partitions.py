@@ -29,9 +29,7 @@ date_partitions = DailyPartitionsDefinition(
     timezone=settings.timezone_name(),
     end_offset=1,  # today is a partition too: invoices posted today must show within a minute
 )
-sync_partitions = MultiPartitionsDefinition(
-    {DATE: date_partitions, EMPREENDIMENTO: empreendimento_partitions}
-)
+sync_partitions = MultiPartitionsDefinition({DATE: date_partitions, EMPREENDIMENTO: empreendimento_partitions})
 
 _UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 
@@ -47,7 +45,7 @@ def empreendimento_key(company_id: int) -> str:
 
 
 def company_id_for(key: str) -> int:
-    for company_id, mapped in settings.empreendimento_key_map().items():
+    for company_id in settings.empreendimento_key_map():
         if empreendimento_key(company_id) == key:
             return company_id
     if key.startswith("empresa-") and key[len("empresa-") :].isdigit():
@@ -93,10 +91,7 @@ def chunk_partitions(partitions: list[SyncPartition], max_days: int) -> list[lis
     chunks: list[list[SyncPartition]] = []
     current: list[SyncPartition] = []
     for p in sorted(partitions):
-        if current and (
-            p.empreendimento != current[0].empreendimento
-            or (p.day - current[0].day).days >= max_days
-        ):
+        if current and (p.empreendimento != current[0].empreendimento or (p.day - current[0].day).days >= max_days):
             chunks.append(current)
             current = []
         current.append(p)

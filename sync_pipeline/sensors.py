@@ -4,7 +4,6 @@ A tick does bounded work: at most ``limit`` changed records per query, short Odo
 few retries (a tick that raises or passes Dagster's 60 s evaluation timeout loses its cursor).
 """
 
-
 from dagster import (
     AddDynamicPartitionsRequest,
     DefaultSensorStatus,
@@ -16,8 +15,9 @@ from dagster import (
 )
 from sqlalchemy import text
 
+from sync_pipeline import settings
 from sync_pipeline.jobs import faturamento_job
-from sync_pipeline.odoo.changes import Cursor, invoice_changes
+from sync_pipeline.odoo.changes import Cursor, invoice_changes, latest_invoice_change
 from sync_pipeline.partitions import (
     SyncPartition,
     empreendimento_key,
@@ -30,12 +30,12 @@ from sync_pipeline.resources.postgres import PostgresResource
 SENSOR_ODOO_TIMEOUT = 20.0
 SENSOR_ODOO_RETRIES = 2
 MAX_CHANGES_PER_TICK = 2000
+MAX_RUN_DAYS = 31
+SENSOR_INTERVAL_SECONDS = settings.sensor_interval_seconds()
 
 
 def _sensor_client(odoo: OdooResource, context: SensorEvaluationContext):
-    return odoo.get_client(
-        logger=context.log, timeout_seconds=SENSOR_ODOO_TIMEOUT, max_retries=SENSOR_ODOO_RETRIES
-    )
+    return odoo.get_client(logger=context.log, timeout_seconds=SENSOR_ODOO_TIMEOUT, max_retries=SENSOR_ODOO_RETRIES)
 
 
 def _missing_empreendimentos(context: SensorEvaluationContext, keys: set[str]) -> list[str]:
@@ -58,9 +58,7 @@ def empreendimento_sensor(context: SensorEvaluationContext, odoo: OdooResource):
         return SkipReason(f"{len(keys)} empreendimentos, none new")
     context.log.info(f"new empreendimentos: {', '.join(missing)}")
     return SensorResult(
-        dynamic_partitions_requests=[
-            AddDynamicPartitionsRequest(empreendimento_partitions.name, missing)
-        ]
+        dynamic_partitions_requests=[AddDynamicPartitionsRequest(empreendimento_partitions.name, missing)]
     )
 
 
@@ -85,24 +83,62 @@ def _staged_partitions_of(postgres: PostgresResource, move_ids: set[int]) -> dic
     return found
 
 
+def _ranges(wanted: dict[SyncPartition, tuple[str, int]]) -> list[tuple[list[SyncPartition], tuple[str, int]]]:
+    """Consecutive dates of one empreendimento become one run (at most MAX_RUN_DAYS dates)."""
+    groups: list[tuple[list[SyncPartition], tuple[str, int]]] = []
+    for p in sorted(wanted):
+        if groups:
+            parts, newest = groups[-1]
+            last = parts[-1]
+            if p.empreendimento == last.empreendimento and (p.day - last.day).days == 1 and len(parts) < MAX_RUN_DAYS:
+                parts.append(p)
+                groups[-1] = (parts, max(newest, wanted[p]))
+                continue
+        groups.append(([p], wanted[p]))
+    return groups
+
+
+def _run_request(parts: list[SyncPartition], newest: tuple[str, int]) -> RunRequest:
+    first, last = parts[0], parts[-1]
+    span = first.key if first == last else f"{first.key}..{last.key}"
+    # Same partitions and same newest change → same key → a repeated tick is skipped by Dagster;
+    # a later change gives a new key.
+    run_key = f"faturamento:{span}:{newest[0]}:{newest[1]}"
+    tags = {"sync/trigger": "invoice_sensor"}
+    if first == last:
+        return RunRequest(partition_key=first.key, run_key=run_key, tags=tags)
+    return RunRequest(
+        run_key=run_key,
+        tags={
+            **tags,
+            "dagster/asset_partition_range_start": first.key,
+            "dagster/asset_partition_range_end": last.key,
+        },
+    )
+
+
 @sensor(
     name="invoice_sensor",
     job=faturamento_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Polls Odoo for new or changed customer invoices and refunds (write_date + id cursor "
-        "with an overlap window) and requests a run for each partition touched."
+        "with an overlap window) and requests runs for exactly the partitions touched. Its first "
+        "tick only records where Odoo is now: history is a backfill's job."
     ),
 )
-def invoice_sensor(
-    context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource
-):
+def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
     client = _sensor_client(odoo, context)
+    if not context.cursor:
+        start = latest_invoice_change(client)
+        context.log.info(
+            f"first tick: starting after the newest invoice change ({start.write_date}, id "
+            f"{start.id}); sync history with a backfill (UI or `sync-pipeline backfill`)"
+        )
+        return SensorResult(cursor=start.serialize())
     cursor = Cursor.parse(context.cursor)
-    changes = invoice_changes(
-        client, cursor, partition_day_of=partition_day, limit=MAX_CHANGES_PER_TICK
-    )
+    changes = invoice_changes(client, cursor, partition_day_of=partition_day, limit=MAX_CHANGES_PER_TICK)
     wanted: dict[SyncPartition, tuple[str, int]] = {}
     all_moves: set[int] = set()
     for t in changes.touched.values():
@@ -116,19 +152,10 @@ def invoice_sensor(
                 for old in old_parts:
                     wanted.setdefault(old, (t.newest_write_date, t.newest_id))
     missing = _missing_empreendimentos(context, {p.empreendimento for p in wanted})
-    run_requests = [
-        RunRequest(
-            partition_key=p.key,
-            # Same partition and same newest change → same key → a repeated tick is skipped;
-            # a later change to the partition gives a new key.
-            run_key=f"faturamento:{p.key}:{wd}:{move_id}",
-            tags={"sync/trigger": "invoice_sensor"},
-        )
-        for p, (wd, move_id) in sorted(wanted.items())
-    ]
+    run_requests = [_run_request(parts, newest) for parts, newest in _ranges(wanted)]
     context.log.info(
         f"{changes.records_seen} invoices changed since {cursor.write_date} (id {cursor.id}); "
-        f"{len(run_requests)} partitions requested"
+        f"{len(wanted)} partitions in {len(run_requests)} run requests"
         + (" (backlog: more next tick)" if changes.backlog else "")
     )
     return SensorResult(

@@ -2,7 +2,7 @@
 
 Variables (README lists them for operators): ODOO_URL, ODOO_DB, ODOO_USERNAME, ODOO_API_KEY,
 ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE,
-SYNC_EMPREENDIMENTO_KEYS.
+SYNC_EMPREENDIMENTO_KEYS, SYNC_SENSOR_INTERVAL_SECONDS.
 """
 
 from __future__ import annotations
@@ -92,3 +92,12 @@ def odoo_settings() -> dict[str, str]:
         "api_key": os.environ.get("ODOO_API_KEY", "admin"),
         "protocol": os.environ.get("ODOO_PROTOCOL", "jsonrpc"),
     }
+
+
+def sensor_interval_seconds() -> int:
+    """SYNC_SENSOR_INTERVAL_SECONDS: how often the invoice sensor polls Odoo (default 30)."""
+    raw = os.environ.get("SYNC_SENSOR_INTERVAL_SECONDS", "30")
+    try:
+        return max(1, int(raw))
+    except ValueError as exc:
+        raise RuntimeError(f"SYNC_SENSOR_INTERVAL_SECONDS={raw!r} is not a number of seconds") from exc

@@ -17,8 +17,7 @@ def database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:
         pytest.fail(
-            "DATABASE_URL is not set: run the suite through `make test`, which starts the "
-            "project-local PostgreSQL"
+            "DATABASE_URL is not set: run the suite through `make test`, which starts the project-local PostgreSQL"
         )
     engine = get_engine(url)
     with engine.begin() as conn:

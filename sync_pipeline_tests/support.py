@@ -16,6 +16,7 @@ from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
 from sync_pipeline.simulator.core import OdooSimulator
 from sync_pipeline.simulator.faults import FaultConfig
+
 try:
     from sync_pipeline.simulator.generator import generate
 except ImportError:  # pragma: no cover
@@ -55,18 +56,14 @@ def start_simulator(
 ) -> SimulatorHandle:
     sim = OdooSimulator()
     summary = (
-        generate(sim, seed=seed, scale=scale, start_date=START, days=days, companies=companies)
-        if generate_data
-        else {}
+        generate(sim, seed=seed, scale=scale, start_date=START, days=days, companies=companies) if generate_data else {}
     )
     server = SimulatorServer(sim, port=0, faults=FaultConfig())
     server.start()
     return SimulatorHandle(sim=sim, server=server, summary=summary)
 
 
-def resources(
-    handle: SimulatorHandle, database_url: str, *, protocol: str = "jsonrpc", page_size: int = 500
-) -> dict:
+def resources(handle: SimulatorHandle, database_url: str, *, protocol: str = "jsonrpc", page_size: int = 500) -> dict:
     return {
         "odoo": OdooResource(
             url=handle.url,

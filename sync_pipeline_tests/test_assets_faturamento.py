@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from dagster import instance_for_test
+from sqlalchemy import text
 
 from sync_pipeline.partitions import SyncPartition
 from sync_pipeline_tests.oracle import expected_faturamento, expected_relatorio
@@ -21,11 +22,28 @@ from sync_pipeline_tests.support import (
 )
 
 FAT_COLUMNS = [
-    "empreendimento", "numero_nf", "data_fatura", "cnpj_cliente", "nome_cliente", "municipio",
-    "estado", "vendedor", "equipe_vendas", "origem", "cod_produto", "nome_produto",
-    "qtd_produto_faturado", "preco_produto_faturado", "valor_produto_faturado",
-    "peso_unitario_produto", "peso_total", "status_nf", "revertida", "nota_credito_id",
-    "data_reversao", "odoo_move_id",
+    "empreendimento",
+    "numero_nf",
+    "data_fatura",
+    "cnpj_cliente",
+    "nome_cliente",
+    "municipio",
+    "estado",
+    "vendedor",
+    "equipe_vendas",
+    "origem",
+    "cod_produto",
+    "nome_produto",
+    "qtd_produto_faturado",
+    "preco_produto_faturado",
+    "valor_produto_faturado",
+    "peso_unitario_produto",
+    "peso_total",
+    "status_nf",
+    "revertida",
+    "nota_credito_id",
+    "data_reversao",
+    "odoo_move_id",
 ]
 
 
@@ -135,22 +153,27 @@ def test_cancel_cascades_and_repost_restores(db, database_url, simulator):
     with instance_for_test() as instance:
         sync_partition(instance, res, emp, day)
         with db.begin() as conn:
-            from sqlalchemy import text
-
             conn.execute(
                 text(
-                    "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, sincronizado_nf, numero_nf) "
-                    "VALUES ('LOTE-1', :pedido, 'X', 5, 'FATURADO', true, :nf), ('LOTE-2', :pedido, 'Y', 1, 'ABERTO', false, NULL)"
+                    "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status,"
+                    " sincronizado_nf, numero_nf) VALUES ('LOTE-1', :pedido, 'X', 5, 'FATURADO', true, :nf),"
+                    " ('LOTE-2', :pedido, 'Y', 1, 'ABERTO', false, NULL)"
                 ),
                 {"pedido": move["invoice_origin"], "nf": nf},
             )
             conn.execute(
-                text("INSERT INTO embarque_itens (embarque_id, separacao_lote_id, pedido, nota_fiscal) VALUES (1, 'LOTE-1', :p, :nf), (2, 'LOTE-9', 'OTHER', 'NF-OTHER')"),
+                text(
+                    "INSERT INTO embarque_itens (embarque_id, separacao_lote_id, pedido, nota_fiscal)"
+                    " VALUES (1, 'LOTE-1', :p, :nf), (2, 'LOTE-9', 'OTHER', 'NF-OTHER')"
+                ),
                 {"p": move["invoice_origin"], "nf": nf},
             )
             conn.execute(
-                text("INSERT INTO movimentacao_estoque (cod_produto, tipo_movimentacao, local_movimentacao, qtd_movimentacao, numero_nf, status_nf, ativo) "
-                     "VALUES ('X', 'FATURAMENTO', 'VENDA', -5, :nf, 'FATURADO', true)"),
+                text(
+                    "INSERT INTO movimentacao_estoque (cod_produto, tipo_movimentacao, local_movimentacao,"
+                    " qtd_movimentacao, numero_nf, status_nf, ativo)"
+                    " VALUES ('X', 'FATURAMENTO', 'VENDA', -5, :nf, 'FATURADO', true)"
+                ),
                 {"nf": nf},
             )
         handle.call("account.move", "button_draft", [move["id"]])
@@ -170,7 +193,9 @@ def test_cancel_cascades_and_repost_restores(db, database_url, simulator):
             {"separacao_lote_id": "LOTE-1", "numero_nf": None, "sincronizado_nf": False},
             {"separacao_lote_id": "LOTE-2", "numero_nf": None, "sincronizado_nf": False},
         ]
-        rel = table_rows(db, "SELECT status_nf, ativo FROM relatorio_faturamento_importado WHERE numero_nf = :nf", nf=nf)
+        rel = table_rows(
+            db, "SELECT status_nf, ativo FROM relatorio_faturamento_importado WHERE numero_nf = :nf", nf=nf
+        )
         assert rel == [{"status_nf": "Cancelado", "ativo": False}]
         key = SyncPartition(emp, day).key
         md = partition_metadata(instance, "faturamento_produto", key)
@@ -181,9 +206,13 @@ def test_cancel_cascades_and_repost_restores(db, database_url, simulator):
         handle.call("account.move", "button_draft", [move["id"]])
         handle.call("account.move", "action_post", [move["id"]])
         sync_partition(instance, res, emp, day)
-        fat = table_rows(db, "SELECT status_nf, numero_nf FROM faturamento_produto WHERE odoo_move_id = :m", m=move["id"])
+        fat = table_rows(
+            db, "SELECT status_nf, numero_nf FROM faturamento_produto WHERE odoo_move_id = :m", m=move["id"]
+        )
         assert {r["status_nf"] for r in fat} == {"Lançado"} and {r["numero_nf"] for r in fat} == {nf}
-        rel = table_rows(db, "SELECT status_nf, ativo FROM relatorio_faturamento_importado WHERE odoo_move_id = :m", m=move["id"])
+        rel = table_rows(
+            db, "SELECT status_nf, ativo FROM relatorio_faturamento_importado WHERE odoo_move_id = :m", m=move["id"]
+        )
         assert rel == [{"status_nf": "Lançado", "ativo": True}]
     assert _actual_faturamento(db) == {
         k: v for k, v in expected_faturamento(handle.sim).items() if v["data_fatura"] == day.isoformat()

@@ -53,7 +53,9 @@ def test_statements_constant_and_calls_grow_with_pages(db, database_url, simulat
         sync_partition(instance, res, emp, small)
         sync_partition(instance, res, emp, large)
         md = {d: partition_metadata(instance, "odoo_fatura_linha", SyncPartition(emp, d).key) for d in (small, large)}
-        fat = {d: partition_metadata(instance, "faturamento_produto", SyncPartition(emp, d).key) for d in (small, large)}
+        fat = {
+            d: partition_metadata(instance, "faturamento_produto", SyncPartition(emp, d).key) for d in (small, large)
+        }
     assert md[small]["lines"] == 1_000 and md[large]["lines"] == 20_000
     assert md[small]["sql_statements"] == md[large]["sql_statements"] <= 8
     assert fat[small]["sql_statements"] == fat[large]["sql_statements"] <= 8
@@ -116,7 +118,10 @@ def test_killed_connection_replays_partition(db, database_url, simulator):
     assert state["killed"]
     assert md["db_attempts"] == 2
     expected = {k for k, v in expected_faturamento(handle.sim).items() if v["data_fatura"] == day.isoformat()}
-    got = {(r["odoo_move_id"], r["cod_produto"]) for r in table_rows(db, "SELECT odoo_move_id, cod_produto FROM faturamento_produto")}
+    got = {
+        (r["odoo_move_id"], r["cod_produto"])
+        for r in table_rows(db, "SELECT odoo_move_id, cod_produto FROM faturamento_produto")
+    }
     assert got == expected and got
 
 

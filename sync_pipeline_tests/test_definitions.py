@@ -35,16 +35,19 @@ def _snapshot() -> dict:
             ),
             "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
         }
-    checks = sorted(
-        f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
-    )
+    checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
     sensors = {
         s.name: {"job": s.job_name if s.has_jobs else None, "interval": s.minimum_interval_seconds}
         for s in repo.sensor_defs
     }
     jobs = sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__"))
-    return {"assets": assets, "checks": checks, "sensors": sensors, "jobs": jobs,
-            "resources": sorted(repo.get_top_level_resources())}
+    return {
+        "assets": assets,
+        "checks": checks,
+        "sensors": sensors,
+        "jobs": jobs,
+        "resources": sorted(repo.get_top_level_resources()),
+    }
 
 
 def test_definitions_match_snapshot():
@@ -62,7 +65,11 @@ def test_dagster_definitions_validate():
     ensure_dagster_schema(env["DAGSTER_PG_URL"])
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr

@@ -16,7 +16,7 @@ from sync_pipeline.domain.faturamento import (
     numero_nf,
     stage_invoice_lines,
 )
-from sync_pipeline.partitions import chunk_partitions, partition_day, SyncPartition
+from sync_pipeline.partitions import SyncPartition, chunk_partitions, partition_day
 
 MOVE = {
     "id": 10,
@@ -34,8 +34,15 @@ MOVE = {
 
 
 def _line(line_id, **kw):
-    base = {"id": line_id, "move_id": [10, "NF1/2025/00001"], "product_id": [5, "[P5] Azeitona"],
-            "quantity": 2.0, "price_unit": 10.5, "price_total": 23.1, "company_id": [1, "Nacom"]}
+    base = {
+        "id": line_id,
+        "move_id": [10, "NF1/2025/00001"],
+        "product_id": [5, "[P5] Azeitona"],
+        "quantity": 2.0,
+        "price_unit": 10.5,
+        "price_total": 23.1,
+        "company_id": [1, "Nacom"],
+    }
     base.update(kw)
     return base
 
@@ -47,7 +54,9 @@ def _stage(moves, lines, company_id=1):
         moves=moves,
         lines=lines,
         products={5: {"id": 5, "default_code": "P5", "name": "Azeitona", "weight": 2.5}},
-        partners={3: {"id": 3, "name": "Cliente", "vat": "12.345.678/0001-95", "city": "Santos", "state_id": [25, "SP"]}},
+        partners={
+            3: {"id": 3, "name": "Cliente", "vat": "12.345.678/0001-95", "city": "Santos", "state_id": [25, "SP"]}
+        },
         state_codes={25: "SP"},
         refunds=[{"id": 99, "reversed_entry_id": [10, "NF1"], "invoice_date": "2025-01-09", "date": "2025-01-09"}],
         partition_day_of=partition_day,
@@ -62,7 +71,10 @@ def test_maps_a_line_with_partner_product_and_reversal():
     assert (row["cnpj_cliente"], row["municipio"], row["estado"]) == ("12.345.678/0001-95", "Santos", "SP")
     assert (row["vendedor"], row["equipe_vendas"], row["origem"]) == ("Vendedor A", "Equipe SP", "S00001")
     assert (row["quantidade"], row["preco_unitario"], row["valor_total"]) == (
-        Decimal("2.000"), Decimal("10.5000"), Decimal("23.10"))
+        Decimal("2.000"),
+        Decimal("10.5000"),
+        Decimal("23.10"),
+    )
     assert row["peso_unitario"] == Decimal("2.500")
     assert (row["nota_credito_id"], row["data_reversao"]) == (99, date(2025, 1, 9))
 

@@ -6,7 +6,6 @@ one database transaction per partition, and a materialization (with its own meta
 partition they were given.
 """
 
-
 import time
 from collections import defaultdict
 
@@ -20,6 +19,7 @@ from dagster import (
     multi_asset,
 )
 
+from sync_pipeline.assets.common import ensure_schema_once, partitions_of
 from sync_pipeline.db.faturamento import Scope, apply_partition, stage_partition
 from sync_pipeline.odoo.faturamento import extract_invoices
 from sync_pipeline.partitions import (
@@ -31,7 +31,6 @@ from sync_pipeline.partitions import (
 )
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
-from sync_pipeline.assets.common import ensure_schema_once, partitions_of
 
 CHUNK_DAYS = 31
 MAX_PARTITIONS_PER_RUN = 400  # about a year of one empreendimento per run (DESIGN §7)
@@ -92,13 +91,14 @@ def odoo_fatura_linha(
             rejects_by_day[r.partition_day].append(r)
         for p in chunk:
             rows = extracted.staged.rows_by_day.get(p.day, [])
+            rejects = rejects_by_day.get(p.day, [])
             t0 = time.perf_counter()
             unit = postgres.unit_of_work(
-                lambda conn, p=p, rows=rows: stage_partition(
+                lambda conn, p=p, rows=rows, rejects=rejects: stage_partition(
                     conn,
                     _scope(p),
                     rows,
-                    rejects_by_day.get(p.day, []),
+                    rejects,
                     asset=EXTRACT_KEY.to_user_string(),
                     partition_key=p.key,
                     run_id=run_id,
@@ -126,8 +126,7 @@ def odoo_fatura_linha(
                 partition_key=p.key,
             )
     context.log.info(
-        f"odoo_fatura_linha: {len(partitions)} partitions, "
-        + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
+        f"odoo_fatura_linha: {len(partitions)} partitions, " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
     )
     return MaterializeResult()
 

@@ -31,15 +31,12 @@ def create_stage(conn: Connection, like: Table, name: str | None = None) -> str:
     """A temporary table shaped like ``like`` (columns only), dropped at commit."""
     stage = name or f"stage_{like.name}"
     conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {quoted_name(stage, True)} "
-        f"(LIKE {like.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+        f"CREATE TEMPORARY TABLE {quoted_name(stage, True)} (LIKE {like.name} INCLUDING DEFAULTS) ON COMMIT DROP"
     )
     return stage
 
 
-def copy_rows(
-    conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]
-) -> int:
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     """COPY ``rows`` into ``table`` (one round trip); returns the number of rows sent."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

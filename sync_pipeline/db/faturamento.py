@@ -59,16 +59,20 @@ def stage_partition(
     copy_rows(conn, stage, STAGE_COLUMNS, ([r[c] for c in STAGE_COLUMNS] for r in rows))
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _STAGE_UPDATABLE)
     distinct = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _STAGE_UPDATABLE)
-    upserted = conn.execute(
-        text(
-            f"""
+    upserted = (
+        conn.execute(
+            text(
+                f"""
             INSERT INTO odoo_fatura_linha AS t ({", ".join(STAGE_COLUMNS)})
             SELECT {", ".join(STAGE_COLUMNS)} FROM {stage}
             ON CONFLICT (odoo_line_id) DO UPDATE SET {sets} WHERE {distinct}
             RETURNING (xmax = 0) AS inserted
             """
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     deleted = conn.execute(
         text(
             f"""
@@ -79,9 +83,7 @@ def stage_partition(
         ),
         scope.params(),
     ).rowcount
-    rejected = record_rejects(
-        conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id
-    )
+    rejected = record_rejects(conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id)
     return {
         "inserted": sum(1 for x in upserted if x),
         "updated": sum(1 for x in upserted if not x),

@@ -143,12 +143,13 @@ def stage_invoice_lines(
         move = move_by_id.get(move_id) if move_id is not None else None
         if move is None:
             continue  # a line of a move outside this slice
-        payload = {"line": dict(line), "move": {k: move.get(k) for k in ("id", "name", "state", "company_id", "invoice_date", "date")}}
+        payload = {
+            "line": dict(line),
+            "move": {k: move.get(k) for k in ("id", "name", "state", "company_id", "invoice_date", "date")},
+        }
 
-        def reject(rule: str, message: str, day: date | None = None) -> None:
-            out.rejects.append(
-                Reject("account.move.line", line_id, rule, message, payload, day, move_id)
-            )
+        def reject(rule: str, message: str, day: date | None = None, _line=line_id, _p=payload, _m=move_id):
+            out.rejects.append(Reject("account.move.line", _line, rule, message, _p, day, _m))
 
         if move_id not in move_day:
             reject(

@@ -59,6 +59,19 @@ class InvoiceChanges:
     backlog: bool  # the limit was reached: more changes wait for the next tick
 
 
+INVOICE_TYPES = [("move_type", "in", ["out_invoice", "out_refund"])]
+
+
+def latest_invoice_change(client: OdooClient) -> Cursor:
+    """The cursor of the newest customer invoice or refund write (a sensor's starting point)."""
+    newest = client.search_read(
+        "account.move", INVOICE_TYPES, ["write_date"], order="write_date desc, id desc", limit=1
+    )
+    if not newest:
+        return Cursor()
+    return Cursor(write_date=str(newest[0]["write_date"]), id=int(newest[0]["id"]))
+
+
 def _keyset_after(cursor: Cursor) -> list:
     return [
         "|",
@@ -78,7 +91,7 @@ def invoice_changes(
     limit: int = 2000,
 ) -> InvoiceChanges:
     """Customer invoices and refunds written after ``cursor`` (plus the overlap window)."""
-    base = [("move_type", "in", ["out_invoice", "out_refund"])]
+    base = list(INVOICE_TYPES)
     fresh = client.search_read(
         "account.move",
         base + _keyset_after(cursor),

@@ -82,9 +82,7 @@ def extract_invoices(
     last: date,
     partition_day_of,
 ) -> InvoiceSlice:
-    moves = client.fetch_all(
-        "account.move", invoice_domain(company_id, first, last), MOVE_FIELDS
-    )
+    moves = client.fetch_all("account.move", invoice_domain(company_id, first, last), MOVE_FIELDS)
     move_ids = [int(m["id"]) for m in moves]
     refunds: list[dict] = []
     lines: list[dict] = []
