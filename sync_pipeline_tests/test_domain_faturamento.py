@@ -103,6 +103,10 @@ def test_numbers_and_codes():
     assert numero_nf({"id": 4, "name": "/", "state": "draft"}) == "RASCUNHO-4"
     assert numero_nf({"id": 4, "name": False, "state": "draft"}) == "RASCUNHO-4"
     assert numero_nf({"id": 4, "name": "NF/1", "state": "cancel"}) == "NF/1"
+    # a localisation's fiscal number wins over the journal entry name where the server has it
+    move = {"id": 4, "name": "INV/2025/0001", "state": "posted", "l10n_latam_document_number": "000.123"}
+    assert numero_nf(move, "l10n_latam_document_number") == "000.123"
+    assert numero_nf(dict(move, l10n_latam_document_number=False), "l10n_latam_document_number") == "INV/2025/0001"
     assert cod_produto({"default_code": False}, 42) == "ODOO-42"
     assert cod_produto({"default_code": " 4310 "}, 42) == "4310"
 

@@ -66,11 +66,12 @@ def odoo_fatura_linha(
     partitions = partitions_of(context)
     run_id = context.run.run_id
     totals: dict[str, int] = defaultdict(int)
+    client = odoo.get_client(logger=context.log)  # one per run: fields_get is asked once
     for chunk in chunk_partitions(partitions, CHUNK_DAYS):
         started = time.perf_counter()
+        calls_before = client.stats.total
         emp = chunk[0].empreendimento
         first = None if chunk[0].is_first else chunk[0].day
-        client = odoo.get_client(logger=context.log)
         extracted = extract_invoices(
             client,
             empreendimento=emp,
@@ -79,7 +80,7 @@ def odoo_fatura_linha(
             last=chunk[-1].day,
             partition_day_of=partition_day,
         )
-        calls = client.stats.total
+        calls = client.stats.total - calls_before
         extract_seconds = time.perf_counter() - started
         context.log.info(
             f"{emp} {chunk[0].day}..{chunk[-1].day}: read {extracted.moves} invoices, "

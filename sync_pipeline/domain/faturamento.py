@@ -89,9 +89,11 @@ def cod_produto(product: Mapping[str, object] | None, product_id: int) -> str:
     return code.strip() if code else f"ODOO-{product_id}"
 
 
-def numero_nf(move: Mapping[str, object]) -> str:
-    """The NF number; a draft without one gets the provisional ``RASCUNHO-<move id>``."""
-    name = text_or_none(move.get("name"))
+def numero_nf(move: Mapping[str, object], nf_number_field: str | None = None) -> str:
+    """The NF number (the localisation's fiscal number where the server has one, else ``name``);
+    a draft without one gets the provisional ``RASCUNHO-<move id>``."""
+    name = text_or_none(move.get(nf_number_field)) if nf_number_field else None
+    name = name or text_or_none(move.get("name"))
     if move.get("state") == "draft" and (not name or name == "/"):
         return f"RASCUNHO-{move['id']}"
     return name if name and name != "/" else f"RASCUNHO-{move['id']}"
@@ -113,6 +115,7 @@ def stage_invoice_lines(
     state_codes: Mapping[int, str],
     refunds: Iterable[Mapping[str, object]],
     partition_day_of,
+    nf_number_field: str | None = None,
 ) -> StagedInvoices:
     """Map invoice product lines to staged rows; set aside each line that breaks a rule."""
     out = StagedInvoices()
@@ -208,7 +211,7 @@ def stage_invoice_lines(
                 "odoo_move_id": move_id,
                 "empreendimento": empreendimento,
                 "partition_date": day,
-                "numero_nf": numero_nf(move),
+                "numero_nf": numero_nf(move, nf_number_field),
                 "move_state": str(move.get("state")),
                 "data_fatura": invoice_day,
                 "cnpj_cliente": text_or_none(partner.get("vat")) if partner else None,

@@ -37,6 +37,10 @@ LINE_FIELDS = [
     "price_total",
     "company_id",
 ]
+# The localisation's fiscal number, where the server has one (else the move's ``name``).
+NF_NUMBER_FIELDS = ("l10n_latam_document_number", "document_number")
+# Fields some versions or installations lack; every other field is required.
+OPTIONAL_MOVE_FIELDS = {"invoice_user_id", "team_id", "payment_state"}
 PRODUCT_FIELDS = ["default_code", "name", "weight"]
 PARTNER_FIELDS = ["name", "vat", "city", "state_id", "zip"]
 STATE_FIELDS = ["code"]
@@ -66,6 +70,32 @@ def invoice_domain(company_id: int, first: date | None, last: date) -> list:
     ]
 
 
+class MissingOdooField(RuntimeError):
+    """The server lacks a field the sync cannot do without."""
+
+
+@dataclass(frozen=True)
+class MoveFieldPlan:
+    fields: list[str]
+    nf_number_field: str | None
+
+
+def plan_move_fields(client: OdooClient) -> MoveFieldPlan:
+    """Check the server's account.move fields (``fields_get``, cached per client: once a run)."""
+    available = client.fields_get("account.move")
+    missing = [f for f in MOVE_FIELDS if f not in available and f not in OPTIONAL_MOVE_FIELDS]
+    if missing:
+        raise MissingOdooField(
+            f"account.move on this Odoo server has no field(s) {', '.join(missing)}: "
+            "the faturamento sync needs them (DESIGN §4)"
+        )
+    fields = [f for f in MOVE_FIELDS if f in available]
+    nf_field = next((f for f in NF_NUMBER_FIELDS if f in available), None)
+    if nf_field:
+        fields.append(nf_field)
+    return MoveFieldPlan(fields=fields, nf_number_field=nf_field)
+
+
 @dataclass
 class InvoiceSlice:
     staged: StagedInvoices
@@ -82,7 +112,8 @@ def extract_invoices(
     last: date,
     partition_day_of,
 ) -> InvoiceSlice:
-    moves = client.fetch_all("account.move", invoice_domain(company_id, first, last), MOVE_FIELDS)
+    plan = plan_move_fields(client)
+    moves = client.fetch_all("account.move", invoice_domain(company_id, first, last), plan.fields)
     move_ids = [int(m["id"]) for m in moves]
     refunds: list[dict] = []
     lines: list[dict] = []
@@ -126,5 +157,6 @@ def extract_invoices(
         state_codes={sid: s.get("code") or None for sid, s in states.items()},
         refunds=refunds,
         partition_day_of=partition_day_of,
+        nf_number_field=plan.nf_number_field,
     )
     return InvoiceSlice(staged=staged, moves=len(moves), lines=len(lines))

@@ -1,0 +1,427 @@
+"""Backfills through Dagster itself: one asset backfill in the instance, run by ``dagster-daemon``.
+
+What the UI's "Materialize → Launch backfill" does, from Python: the faturamento assets over
+(start..end × empreendimentos) registered as ONE asset backfill; the daemon's backfill loop
+splits it into runs by the assets' backfill policy (DESIGN §7: one run per empreendimento and up
+to 400 dates) and the run queue applies the per-empreendimento limit. Orchestration only: no
+business logic here.
+
+    instance = DagsterInstance.get()
+    backfill_id = submit_asset_backfill(instance, empreendimentos=["empresa-1"], start=d0, end=d1)
+    with DaemonProcess():            # unless daemon_is_running(instance), e.g. under `make dev`
+        outcome = wait_for_backfill(instance, backfill_id, timeout_seconds=3600)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from sync_pipeline.jobs import faturamento_job
+from sync_pipeline.partitions import EMPREENDIMENTO, SyncPartition, date_partitions, date_range
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The backfill daemon iterates every 30 s and the daemons heartbeat every 30 s (Dagster defaults).
+HEARTBEAT_MAX_AGE_SECONDS = 75.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+_DONE_RUN_STATUSES = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+_FAILED_RUN_STATUSES = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+_UNSAFE_KEY_CHARS = set("|,[]")
+
+
+# --- submitting ----------------------------------------------------------------------------------
+
+
+def faturamento_asset_keys() -> list:
+    """The assets a faturamento backfill targets: the same selection as ``faturamento_job``."""
+    from sync_pipeline.definitions import defs
+
+    return sorted(faturamento_job.selection.resolve(defs.resolve_asset_graph()))
+
+
+def _check_range(empreendimentos: list[str], start: date, end: date) -> None:
+    if not empreendimentos:
+        raise ValueError("a backfill needs at least one empreendimento")
+    bad = [e for e in empreendimentos if not e or _UNSAFE_KEY_CHARS & set(e)]
+    if bad:
+        raise ValueError(f"invalid empreendimento key(s) {bad}: keys cannot be empty or hold | , [ ]")
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    first = date.fromisoformat(date_partitions.get_first_partition_key())
+    last = date.fromisoformat(date_partitions.get_last_partition_key())
+    if start < first or end > last:
+        raise ValueError(f"dates {start}..{end} fall outside the date partitions {first}..{last}")
+
+
+def submit_asset_backfill(
+    instance: DagsterInstance,
+    *,
+    empreendimentos: list[str],
+    start: date,
+    end: date,
+    title: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Register ONE asset backfill of the faturamento assets over (start..end × empreendimentos).
+
+    The same ``PartitionBackfill`` the UI's launchPartitionBackfill mutation stores for an asset
+    selection and a list of partitions; the daemon does the rest. Missing empreendimento
+    partitions are added first. Returns the backfill id.
+    """
+    from dagster._core.definitions.utils import check_valid_title
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    from sync_pipeline.definitions import defs
+
+    empreendimentos = sorted(set(empreendimentos))
+    _check_range(empreendimentos, start, end)
+    known = set(instance.get_dynamic_partitions(EMPREENDIMENTO))
+    missing = [e for e in empreendimentos if e not in known]
+    if missing:
+        instance.add_dynamic_partitions(EMPREENDIMENTO, missing)
+
+    asset_graph = defs.resolve_asset_graph()
+    partition_keys = [SyncPartition(emp, day).key for emp in empreendimentos for day in date_range(start, end)]
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(),
+        asset_graph=asset_graph,
+        partition_names=partition_keys,
+        asset_selection=faturamento_asset_keys(),
+        backfill_timestamp=get_current_timestamp(),
+        tags=dict(tags or {}),
+        dynamic_partitions_store=instance,
+        all_partitions=False,
+        title=check_valid_title(title),
+        description=f"faturamento {start}..{end} × {', '.join(empreendimentos)} ({len(partition_keys)} partitions)",
+        run_config=None,
+    )
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+# --- the daemon ----------------------------------------------------------------------------------
+
+
+def daemon_is_running(instance: DagsterInstance, *, max_age_seconds: float = HEARTBEAT_MAX_AGE_SECONDS) -> bool:
+    """True when every daemon this instance needs (backfill, sensors, run queue...) heartbeat recently.
+
+    Heartbeats come every 30 s; a daemon stopped less than ``max_age_seconds`` ago still looks
+    alive, so a caller that reuses one keeps checking while it waits (``wait_for_backfill``'s
+    ``check``).
+    """
+    heartbeats = instance.get_daemon_heartbeats()
+    required = instance.get_required_daemon_types()
+    if not required:
+        return False
+    now = time.time()
+    return all(t in heartbeats and now - heartbeats[t].timestamp <= max_age_seconds for t in required)
+
+
+def _reset_signals() -> None:
+    # A child can inherit SIGINT/SIGTERM as ignored (background jobs of a non-interactive shell);
+    # Dagster maps SIGTERM onto SIGINT's handler, so both must be at their defaults.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _daemon_executable() -> str:
+    beside = Path(sys.executable).parent / "dagster-daemon"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("dagster-daemon")
+    if not found:
+        raise RuntimeError("dagster-daemon is not installed in this environment (pip install dagster)")
+    return found
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group; via /proc, else a signal-0 probe."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+class DaemonProcess:
+    """``dagster-daemon run -w <workspace>`` as a child process, stopped on exit.
+
+    It runs in its own session (its process group holds its code server and the run workers it
+    launches) with SIGINT/SIGTERM at their defaults. Exit: SIGTERM, wait, SIGKILL; then whatever
+    is left in its process group, TERM then KILL, by group id. Output goes to ``log_path``.
+    """
+
+    def __init__(
+        self,
+        workspace: str | Path = "workspace.yaml",
+        env: Mapping[str, str] | None = None,
+        *,
+        cwd: str | Path = REPO_ROOT,
+        log_path: str | Path | None = None,
+        stop_timeout_seconds: float = STOP_TIMEOUT_SECONDS,
+    ) -> None:
+        self.workspace = str(workspace)
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = Path(cwd)
+        home = self.env.get("DAGSTER_HOME")
+        self.log_path = Path(log_path) if log_path else Path(home or self.cwd) / "logs" / "dagster-daemon.log"
+        self.stop_timeout_seconds = stop_timeout_seconds
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> DaemonProcess:
+        if self.proc is not None:
+            raise RuntimeError("this DaemonProcess was already started")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [_daemon_executable(), "run", "-w", self.workspace],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_reset_signals,
+            )
+        return self
+
+    def is_alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        """Raise with the log's tail when the daemon exited on its own."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(
+                f"dagster-daemon (pid {self.proc.pid}) exited with status {self.proc.returncode}:\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def leftover_pids(self) -> list[int]:
+        """Processes still alive in the daemon's process group (empty once stopped)."""
+        return _group_members(self.proc.pid) if self.proc is not None else []
+
+    def stop(self) -> None:
+        """Stop the daemon by its pid, then the rest of its process group; never by name."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=self.stop_timeout_seconds)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        pgid = proc.pid  # start_new_session: the group id is the daemon's pid
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            if not _group_members(pgid):
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+            deadline = time.monotonic() + grace
+            while _group_members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        left = _group_members(pgid)
+        if left:
+            raise RuntimeError(f"processes of dagster-daemon's group {pgid} survived SIGKILL: {left}")
+
+    def __enter__(self) -> DaemonProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+# --- waiting -------------------------------------------------------------------------------------
+
+
+@dataclass
+class BackfillOutcome:
+    backfill_id: str
+    status: str  # BulkActionStatus value, e.g. COMPLETED_SUCCESS
+    run_ids: list[str] = field(default_factory=list)
+    failed: int = 0
+    seconds: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "COMPLETED_SUCCESS" and not self.failed and not self.timed_out
+
+
+ProgressFn = Callable[[int, int, int, str], None]
+
+
+def wait_for_backfill(
+    instance: DagsterInstance,
+    backfill_id: str,
+    *,
+    timeout_seconds: float,
+    on_progress: ProgressFn | None = None,
+    poll_seconds: float = 1.0,
+    check: Callable[[], None] | None = None,
+) -> BackfillOutcome:
+    """Poll the backfill and its runs until the backfill reaches a terminal status or time runs out.
+
+    ``on_progress(done_runs, total_runs_so_far, failed_runs, status)`` is called whenever one of
+    them changes. ``check`` is called on every poll and may raise (e.g. the daemon died).
+    """
+    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
+
+    started = time.monotonic()
+    last_seen: tuple | None = None
+    while True:
+        backfill = instance.get_backfill(backfill_id)
+        if backfill is None:
+            raise LookupError(f"no backfill {backfill_id!r} in this Dagster instance")
+        runs = instance.get_runs(filters=RunsFilter.for_backfill(backfill_id))
+        run_ids = sorted(r.run_id for r in runs)
+        done = sum(r.status in _DONE_RUN_STATUSES for r in runs)
+        failed = sum(r.status in _FAILED_RUN_STATUSES for r in runs)
+        status = backfill.status.value
+        if (done, len(runs), failed, status) != last_seen:
+            last_seen = (done, len(runs), failed, status)
+            if on_progress is not None:
+                on_progress(done, len(runs), failed, status)
+        elapsed = time.monotonic() - started
+        terminal = backfill.status in BULK_ACTION_TERMINAL_STATUSES and done == len(runs)
+        if terminal or elapsed >= timeout_seconds:
+            return BackfillOutcome(
+                backfill_id=backfill_id,
+                status=status,
+                run_ids=run_ids,
+                failed=failed,
+                seconds=round(elapsed, 1),
+                timed_out=not terminal,
+            )
+        if check is not None:
+            check()
+        time.sleep(poll_seconds)
+
+
+# --- the command line's backfill -----------------------------------------------------------------
+
+
+def run_backfill_through_daemon(
+    *,
+    empreendimentos: list[str],
+    start: date,
+    end: date,
+    timeout_seconds: float = 3600,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """`sync-pipeline backfill`: ONE asset backfill, run by a daemon (ours unless one already runs).
+
+    Prepares DAGSTER_HOME and Dagster's storage schema, submits the backfill, starts a
+    ``DaemonProcess`` unless the instance's daemons heartbeat (e.g. `make dev`), waits with one
+    progress line per change and prints the outcome. A daemon it started is stopped on return.
+    """
+    from sync_pipeline.cli import _prepare_dagster_home
+
+    home = _prepare_dagster_home()
+    started = time.monotonic()
+    partitions = len(set(empreendimentos)) * ((end - start).days + 1)
+    with contextlib.ExitStack() as stack:
+        instance = stack.enter_context(DagsterInstance.get())
+        backfill_id = submit_asset_backfill(
+            instance,
+            empreendimentos=empreendimentos,
+            start=start,
+            end=end,
+            title=f"sync-pipeline backfill {start}..{end}",
+            tags={"sync/trigger": "cli-backfill"},
+        )
+        echo(f"backfill {backfill_id}: {partitions} partitions submitted to the Dagster instance ({home})")
+        daemon: DaemonProcess | None = None
+
+        def start_daemon() -> DaemonProcess:
+            started_daemon = stack.enter_context(DaemonProcess())
+            echo(f"started dagster-daemon (pid {started_daemon.pid}; log {started_daemon.log_path})")
+            return started_daemon
+
+        if daemon_is_running(instance):
+            echo("using the dagster-daemon already running for this instance")
+        else:
+            daemon = start_daemon()
+
+        def check() -> None:
+            nonlocal daemon
+            if daemon is not None:
+                daemon.check_alive()
+            elif not daemon_is_running(instance):  # the daemon we relied on went away
+                echo("the running dagster-daemon stopped heartbeating")
+                daemon = start_daemon()
+
+        def progress(done: int, total: int, failed: int, status: str) -> None:
+            echo(
+                f"  [{time.monotonic() - started:6.1f}s] {status}: {done}/{total} runs finished"
+                + (f", {failed} failed" if failed else "")
+            )
+
+        outcome = wait_for_backfill(
+            instance, backfill_id, timeout_seconds=timeout_seconds, on_progress=progress, check=check
+        )
+        if outcome.timed_out:
+            echo(f"backfill {backfill_id}: not finished after {timeout_seconds:.0f}s (status {outcome.status})")
+        for run_id in outcome.run_ids:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.status in _FAILED_RUN_STATUSES:
+                echo(f"  run {run_id[:8]} {run.status.value}: {_run_range(run.tags)}")
+    seconds = round(time.monotonic() - started, 1)
+    echo(
+        f"backfill {backfill_id} {outcome.status}: {partitions} partitions in {len(outcome.run_ids)} runs, "
+        f"{outcome.failed} failed, {seconds:.1f}s"
+    )
+    return {
+        "backfill_id": backfill_id,
+        "runs": len(outcome.run_ids),
+        "failed": outcome.failed,
+        "partitions": partitions,
+        "seconds": seconds,
+        "status": "TIMED_OUT" if outcome.timed_out else outcome.status,
+    }
+
+
+def _run_range(tags: Mapping[str, str]) -> str:
+    first = tags.get("dagster/asset_partition_range_start")
+    last = tags.get("dagster/asset_partition_range_end")
+    return f"{first} .. {last}" if first else tags.get("dagster/partition", "")
