@@ -283,6 +283,10 @@ def main() -> None:
     rows, refs = generate(args.lines)
     n_nf = len({r["numero_nf"] for r in rows})
     print(f"{len(rows)} lines, {n_nf} NFs, {len(refs['cancelled'])} cancelled, {args.repeat} repetitions")
+    started = time.perf_counter()
+    for _ in range(100):
+        time.sleep(LATENCY_S)
+    print(f"one {LATENCY_S * 1000:g} ms round trip delay really sleeps {(time.perf_counter() - started) * 10:.2f} ms")
 
     sides = {"naive": run_naive, "ours": run_ours}
     runs: dict[tuple[str, float, str], list[tuple[float, int, int, int, str]]] = {}
@@ -304,13 +308,13 @@ def main() -> None:
                     )
 
     median = {case: statistics.median(r[0] for r in results) for case, results in runs.items()}
-    print(
-        f"{'scenario':<8} {'latency':>7} {'side':<5} {'median ms':>10} {'statements':>10} {'commits':>7} {'written':>7}"
-    )
+    header = f"{'scenario':<8} {'latency':>7} {'side':<5} {'median ms':>9} {'min-max ms':>11} {'statements':>10}"
+    print(f"{header} {'commits':>7} {'written':>7}")
     for (scenario, latency, side), results in runs.items():
         _, statements, commits, written, _ = results[-1]
+        spread = f"{min(r[0] for r in results):.0f}-{max(r[0] for r in results):.0f}"
         print(
-            f"{scenario:<8} {latency * 1000:>5.0f}ms {side:<5} {median[scenario, latency, side]:>10.1f} "
+            f"{scenario:<8} {latency * 1000:>5.0f}ms {side:<5} {median[scenario, latency, side]:>9.1f} {spread:>11} "
             f"{statements:>10} {commits:>7} {written:>7}"
         )
     ratio = {(sc, lat): median[sc, lat, "naive"] / median[sc, lat, "ours"] for sc in SCENARIOS for lat in LATENCIES}
