@@ -374,6 +374,9 @@ def run_backfill_through_daemon(
         daemon: DaemonProcess | None = None
 
         def start_daemon() -> DaemonProcess:
+            # Runs after the daemon stopped (LIFO): its last heartbeats would make the next
+            # caller think a daemon still runs for up to HEARTBEAT_MAX_AGE_SECONDS.
+            stack.callback(instance.wipe_daemon_heartbeats)
             started_daemon = stack.enter_context(DaemonProcess())
             echo(f"started dagster-daemon (pid {started_daemon.pid}; log {started_daemon.log_path})")
             return started_daemon

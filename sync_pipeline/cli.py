@@ -75,20 +75,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from sync_pipeline.simulator.serve import serve
+    from sync_pipeline.simulator.serve import serve_from_args
 
-    serve(
-        host=args.host,
-        port=args.port,
-        scale=args.scale,
-        seed=args.seed,
-        days=args.days,
-        companies=args.companies,
-        start_date=date.fromisoformat(args.start_date) if args.start_date else None,
-        latency_per_call=args.latency_per_call,
-        latency_per_row=args.latency_per_row,
-    )
-    return 0
+    return serve_from_args(args)
 
 
 # --- backfill ------------------------------------------------------------------------------------
@@ -330,16 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["init", "start", "stop", "status", "url"])
     db.set_defaults(func=cmd_db)
 
+    from sync_pipeline.simulator.serve import add_arguments
+
     sim = sub.add_parser("simulator", help="serve the Odoo simulator with generated data")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8069)
-    sim.add_argument("--scale", type=float, default=1.0)
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--days", type=int, default=60)
-    sim.add_argument("--companies", type=int, default=3)
-    sim.add_argument("--start-date", default=None)
-    sim.add_argument("--latency-per-call", type=float, default=0.0)
-    sim.add_argument("--latency-per-row", type=float, default=0.0)
+    add_arguments(sim)
     sim.set_defaults(func=cmd_simulator)
 
     bf = sub.add_parser("backfill", help="sync a range of partitions through Dagster")

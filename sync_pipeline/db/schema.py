@@ -40,6 +40,19 @@ def _timestamps() -> list[Column]:
     ]
 
 
+def _nf_header() -> list[Column]:
+    """Who an NF was for and who sold it, as every NF-level table stores it."""
+    return [
+        Column("cnpj_cliente", String(20)),
+        Column("nome_cliente", String(255)),
+        Column("municipio", String(100)),
+        Column("estado", String(2)),
+        Column("vendedor", String(100)),
+        Column("equipe_vendas", String(100)),
+        Column("origem", String(64)),
+    ]
+
+
 # --- staging: what the extract assets read from Odoo, one row per invoice product line ----------
 odoo_fatura_linha = Table(
     "odoo_fatura_linha",
@@ -51,13 +64,7 @@ odoo_fatura_linha = Table(
     Column("numero_nf", String(64), nullable=False),
     Column("move_state", String(16), nullable=False),
     Column("data_fatura", Date),
-    Column("cnpj_cliente", String(20)),
-    Column("nome_cliente", String(255)),
-    Column("municipio", String(100)),
-    Column("estado", String(2)),
-    Column("vendedor", String(100)),
-    Column("equipe_vendas", String(100)),
-    Column("origem", String(64)),
+    *_nf_header(),
     Column("cod_produto", String(64), nullable=False),
     Column("nome_produto", String(255)),
     Column("quantidade", QTY, nullable=False),
@@ -79,13 +86,7 @@ faturamento_produto = Table(
     Column("empreendimento", String(64), nullable=False),
     Column("numero_nf", String(64), nullable=False),
     Column("data_fatura", Date),
-    Column("cnpj_cliente", String(20)),
-    Column("nome_cliente", String(255)),
-    Column("municipio", String(100)),
-    Column("estado", String(2)),
-    Column("vendedor", String(100)),
-    Column("equipe_vendas", String(100)),
-    Column("origem", String(64)),
+    *_nf_header(),
     Column("cod_produto", String(64), nullable=False),
     Column("nome_produto", String(255)),
     Column("qtd_produto_faturado", QTY, nullable=False),
@@ -115,13 +116,7 @@ relatorio_faturamento_importado = Table(
     Column("odoo_move_id", Integer, nullable=False, unique=True),
     Column("empreendimento", String(64), nullable=False),
     Column("data_fatura", Date),
-    Column("cnpj_cliente", String(20)),
-    Column("nome_cliente", String(255)),
-    Column("municipio", String(100)),
-    Column("estado", String(2)),
-    Column("vendedor", String(100)),
-    Column("equipe_vendas", String(100)),
-    Column("origem", String(64)),
+    *_nf_header(),
     Column("valor_total", MONEY, nullable=False),
     Column("peso_bruto", QTY, nullable=False),
     Column("status_nf", String(20), nullable=False),

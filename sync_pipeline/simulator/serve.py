@@ -74,18 +74,20 @@ def serve(
         print("Odoo simulator stopped", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve a simulated Odoo over its external APIs.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options (shared with ``sync-pipeline simulator``)."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8069)
-    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--scale", type=float, default=1.0, help="data volume (1.0 ≈ 4 orders/company/day)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--companies", type=int, default=3)
     parser.add_argument("--start-date", type=date.fromisoformat, default=None)
-    parser.add_argument("--latency-per-call", type=float, default=0.0)
-    parser.add_argument("--latency-per-row", type=float, default=0.0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--latency-per-call", type=float, default=0.0, help="seconds added to every call")
+    parser.add_argument("--latency-per-row", type=float, default=0.0, help="seconds added per row returned")
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
     serve(
         host=args.host,
         port=args.port,
@@ -98,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         latency_per_row=args.latency_per_row,
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve a simulated Odoo over its external APIs.")
+    add_arguments(parser)
+    return serve_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
