@@ -209,7 +209,7 @@ def print_status(*, runs: bool = True) -> None:
     from sqlalchemy import text
 
     from sync_pipeline.db.engine import get_engine
-    from sync_pipeline.db.schema import OPERATIONAL_TABLES
+    from sync_pipeline.db.schema import OPERATIONAL_TABLES, STAGING_TABLES
 
     engine = get_engine(_require_database_url())
     with engine.connect() as conn:
@@ -217,7 +217,7 @@ def print_status(*, runs: bool = True) -> None:
             conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
         )
         _print("rows per table:")
-        for table in ("odoo_fatura_linha", *OPERATIONAL_TABLES):
+        for table in (*STAGING_TABLES, *OPERATIONAL_TABLES):
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() if table in present else "-"
             _print(f"  {table:<34} {count}")
         if "faturamento_produto" in present:

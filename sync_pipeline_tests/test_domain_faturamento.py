@@ -94,7 +94,7 @@ def test_each_rule_sets_the_line_aside_and_keeps_the_rest(move_changes, line_cha
     other = dict(MOVE, id=11, name="NF1/2025/00002")
     staged = _stage([dict(MOVE, **move_changes), other], [_line(1, **line_changes), _line(2, move_id=[11, "x"])])
     (reject,) = staged.rejects
-    assert (reject.model, reject.odoo_id, reject.rule, reject.odoo_move_id) == ("account.move.line", 1, rule, 10)
+    assert (reject.model, reject.odoo_id, reject.rule, reject.parent_id) == ("account.move.line", 1, rule, 10)
     assert "invoice line 1" in reject.message
     assert [r["odoo_line_id"] for rows in staged.rows_by_day.values() for r in rows] == [2]
 

@@ -9,144 +9,19 @@ source changes nothing.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import date
-
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from sync_pipeline.db.bulk import copy_rows, create_stage
 from sync_pipeline.db.schema import odoo_fatura_linha
-from sync_pipeline.domain.faturamento import Reject
+from sync_pipeline.db.staging import Scope, mirror_partition, owns, staged_columns
+from sync_pipeline.domain.values import Reject
 
-STAGE_COLUMNS = [c.name for c in odoo_fatura_linha.columns]
-_STAGE_UPDATABLE = [c for c in STAGE_COLUMNS if c != "odoo_line_id"]
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The rows a partition owns: one empreendimento and a date, or everything up to the first."""
-
-    empreendimento: str
-    day: date
-    first: bool
-
-    def params(self) -> dict:
-        return {"emp": self.empreendimento, "day": self.day, "first": self.first}
+STAGE_COLUMNS = staged_columns(odoo_fatura_linha)
 
 
-# A row belongs to the partition when its date is the partition's, or (first partition) older.
-_OWNS = "({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL)))"
-
-
-def _owns(alias: str, col: str) -> str:
-    return _OWNS.format(alias=alias, col=col)
-
-
-def stage_partition(
-    conn: Connection,
-    scope: Scope,
-    rows: list[dict],
-    rejects: list[Reject],
-    *,
-    asset: str,
-    partition_key: str,
-    run_id: str,
-) -> dict[str, int]:
-    """Mirror the partition's extracted lines and rejects; returns counts of what changed."""
-    stage = create_stage(conn, odoo_fatura_linha)
-    copy_rows(conn, stage, STAGE_COLUMNS, ([r[c] for c in STAGE_COLUMNS] for r in rows))
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _STAGE_UPDATABLE)
-    distinct = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _STAGE_UPDATABLE)
-    upserted = (
-        conn.execute(
-            text(
-                f"""
-            INSERT INTO odoo_fatura_linha AS t ({", ".join(STAGE_COLUMNS)})
-            SELECT {", ".join(STAGE_COLUMNS)} FROM {stage}
-            ON CONFLICT (odoo_line_id) DO UPDATE SET {sets} WHERE {distinct}
-            RETURNING (xmax = 0) AS inserted
-            """
-            )
-        )
-        .scalars()
-        .all()
-    )
-    deleted = conn.execute(
-        text(
-            f"""
-            DELETE FROM odoo_fatura_linha t
-            WHERE t.empreendimento = :emp AND {_owns("t", "partition_date")}
-              AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.odoo_line_id = t.odoo_line_id)
-            """
-        ),
-        scope.params(),
-    ).rowcount
-    rejected = record_rejects(conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id)
-    return {
-        "inserted": sum(1 for x in upserted if x),
-        "updated": sum(1 for x in upserted if not x),
-        "deleted": deleted,
-        **rejected,
-    }
-
-
-def record_rejects(
-    conn: Connection, rejects: list[Reject], *, asset: str, partition_key: str, run_id: str
-) -> dict[str, int]:
-    """Upsert this partition's rejects; drop the ones whose record is now accepted.
-
-    A reject already recorded (same record and rule) keeps its first run: re-running an
-    unchanged partition writes nothing.
-    """
-    payload = json.dumps(
-        [
-            {
-                "model": r.model,
-                "odoo_id": r.odoo_id,
-                "parent_id": r.odoo_move_id,
-                "rule": r.rule,
-                "message": r.message,
-                "payload": r.payload,
-            }
-            for r in rejects
-        ],
-        default=str,
-    )
-    row = conn.execute(
-        text(
-            """
-            WITH incoming AS (
-                SELECT * FROM jsonb_to_recordset(CAST(:rejects AS jsonb))
-                    AS x(model text, odoo_id int, parent_id int, rule text, message text, payload jsonb)
-            ),
-            added AS (
-                INSERT INTO sync_rejeitado
-                    (model, odoo_id, parent_id, rule, message, asset, partition_key, run_id, payload)
-                SELECT model, odoo_id, parent_id, rule, message, :asset, :pk, :run_id, payload
-                FROM incoming
-                ON CONFLICT (model, odoo_id, rule) DO UPDATE
-                    SET message = EXCLUDED.message, partition_key = EXCLUDED.partition_key,
-                        payload = EXCLUDED.payload, run_id = EXCLUDED.run_id
-                    WHERE sync_rejeitado.payload IS DISTINCT FROM EXCLUDED.payload
-                       OR sync_rejeitado.partition_key IS DISTINCT FROM EXCLUDED.partition_key
-                RETURNING 1
-            ),
-            resolved AS (
-                DELETE FROM sync_rejeitado r
-                WHERE r.asset = :asset AND r.partition_key = :pk
-                  AND NOT EXISTS (
-                      SELECT 1 FROM incoming i
-                      WHERE i.model = r.model AND i.odoo_id = r.odoo_id AND i.rule = r.rule)
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM resolved)
-            """
-        ),
-        {"rejects": payload, "asset": asset, "pk": partition_key, "run_id": run_id},
-    ).one()
-    return {"rejects_written": row[0], "rejects_resolved": row[1], "rejects": len(rejects)}
+def stage_partition(conn: Connection, scope: Scope, rows: list[dict], rejects: list[Reject], **kw) -> dict[str, int]:
+    """Mirror the partition's extracted invoice lines (and rejects) into ``odoo_fatura_linha``."""
+    return mirror_partition(conn, odoo_fatura_linha, scope, rows, rejects, **kw)
 
 
 # --- faturamento_produto and friends -----------------------------------------------------------------
@@ -217,7 +92,7 @@ GROUP BY l.empreendimento, l.odoo_move_id, l.cod_produto
 def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
     """Bring one partition's faturamento tables in line with its staged lines."""
     params = scope.params()
-    conn.execute(text(_SOURCE_SQL.format(owns=_owns("l", "partition_date"))), params)
+    conn.execute(text(_SOURCE_SQL.format(owns=owns("l", "partition_date"))), params)
 
     products_created = conn.execute(
         text(
@@ -263,7 +138,7 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
         text(
             f"""
             DELETE FROM faturamento_produto f
-            WHERE f.empreendimento = :emp AND {_owns("f", "data_fatura")}
+            WHERE f.empreendimento = :emp AND {owns("f", "data_fatura")}
               AND NOT EXISTS (SELECT 1 FROM fat_src s
                               WHERE s.odoo_move_id = f.odoo_move_id AND s.cod_produto = f.cod_produto)
               AND NOT EXISTS (SELECT 1 FROM sync_rejeitado r
@@ -355,7 +230,7 @@ up AS (
 ),
 gone AS (
     DELETE FROM relatorio_faturamento_importado r
-    WHERE r.empreendimento = :emp AND {_owns("r", "data_fatura")}
+    WHERE r.empreendimento = :emp AND {owns("r", "data_fatura")}
       AND NOT EXISTS (SELECT 1 FROM faturamento_produto f WHERE f.odoo_move_id = r.odoo_move_id)
     RETURNING 1
 )

@@ -78,6 +78,36 @@ odoo_fatura_linha = Table(
     Index("ix_odoo_fatura_linha_move", "odoo_move_id"),
 )
 
+# staging: sale order lines as read from Odoo, one row per sale.order.line (product lines only)
+odoo_pedido_linha = Table(
+    "odoo_pedido_linha",
+    metadata,
+    Column("odoo_line_id", Integer, primary_key=True),
+    Column("odoo_order_id", Integer, nullable=False),
+    Column("empreendimento", String(64), nullable=False),
+    Column("partition_date", Date, nullable=False),
+    Column("num_pedido", String(64), nullable=False),
+    Column("order_state", String(16), nullable=False),
+    Column("data_pedido", Date),
+    Column("data_entrega_pedido", Date),
+    Column("cnpj_cpf", String(20)),
+    Column("raz_social", String(255)),
+    Column("municipio", String(100)),
+    Column("estado", String(2)),
+    Column("vendedor", String(100)),
+    Column("equipe_vendas", String(100)),
+    Column("pedido_cliente", String(100)),
+    Column("cod_produto", String(64), nullable=False),
+    Column("nome_produto", String(255)),
+    Column("qtd_produto_pedido", QTY, nullable=False),
+    Column("qtd_entregue", QTY),
+    Column("qtd_faturada_odoo", QTY),
+    Column("preco_produto_pedido", PRICE),
+    Column("odoo_write_date", DateTime),
+    Index("ix_odoo_pedido_linha_partition", "empreendimento", "partition_date"),
+    Index("ix_odoo_pedido_linha_pedido", "num_pedido", "cod_produto"),
+)
+
 # --- faturamento (§5.1) -----------------------------------------------------------------------------
 faturamento_produto = Table(
     "faturamento_produto",
@@ -285,6 +315,8 @@ sync_rejeitado = Table(
     Index("ix_sync_rejeitado_partition", "asset", "partition_key"),
     Index("ix_sync_rejeitado_run", "run_id"),
 )
+
+STAGING_TABLES = ("odoo_fatura_linha", "odoo_pedido_linha")
 
 OPERATIONAL_TABLES = (
     "faturamento_produto",

@@ -8,29 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
+
+from sync_pipeline.domain.values import (
+    RULE_BAD_DATE,
+    RULE_BAD_NUMBER,
+    RULE_NEGATIVE_QTY,
+    RULE_NO_PRODUCT,
+    RULE_UNKNOWN_COMPANY,
+    Reject,
+    cod_produto,
+    decimal,
+    m2o_id,
+    m2o_name,
+    parse_datetime,
+    parse_day,
+    text_or_none,
+)
 
 STATUS_NF = {"draft": "Provisório", "posted": "Lançado", "cancel": "Cancelado"}
 CANCELADO = "Cancelado"
-
-# Rules a record can break; the rejects table stores these names.
-RULE_NO_PRODUCT = "linha_sem_produto"
-RULE_NEGATIVE_QTY = "quantidade_negativa"
-RULE_UNKNOWN_COMPANY = "empresa_desconhecida"
-RULE_BAD_DATE = "data_invalida"
-RULE_BAD_NUMBER = "valor_invalido"
-
-
-@dataclass(frozen=True)
-class Reject:
-    model: str
-    odoo_id: int
-    rule: str
-    message: str
-    payload: Mapping[str, object]
-    partition_day: date | None = None
-    odoo_move_id: int | None = None
 
 
 @dataclass
@@ -43,50 +41,6 @@ class StagedInvoices:
     @property
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows_by_day.values())
-
-
-def m2o_id(value: object) -> int | None:
-    """Odoo many2one: ``[id, display_name]`` or ``False``."""
-    if isinstance(value, (list, tuple)) and value:
-        return int(value[0])
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def m2o_name(value: object) -> str | None:
-    if isinstance(value, (list, tuple)) and len(value) > 1 and value[1]:
-        return str(value[1])
-    return None
-
-
-def text_or_none(value: object) -> str | None:
-    return None if value is False or value is None or value == "" else str(value)
-
-
-def parse_day(value: object) -> date:
-    """An Odoo date (``YYYY-MM-DD``); raises ValueError for anything else."""
-    if isinstance(value, str) and len(value) == 10:
-        return date.fromisoformat(value)
-    raise ValueError(f"not a date: {value!r}")
-
-
-def parse_datetime(value: object) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value))
-
-
-def decimal(value: object, places: str) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise InvalidOperation(f"not a number: {value!r}")
-    return Decimal(str(value)).quantize(Decimal(places))
-
-
-def cod_produto(product: Mapping[str, object] | None, product_id: int) -> str:
-    """``default_code``, or ``ODOO-<id>`` for products without one (DESIGN §4)."""
-    code = text_or_none(product.get("default_code")) if product else None
-    return code.strip() if code else f"ODOO-{product_id}"
 
 
 def numero_nf(move: Mapping[str, object], nf_number_field: str | None = None) -> str:

@@ -1,0 +1,67 @@
+"""sync_rejeitado: records set aside with the rule they broke (DESIGN §6.7)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from sync_pipeline.domain.values import Reject
+
+
+def record_rejects(
+    conn: Connection, rejects: list[Reject], *, asset: str, partition_key: str, run_id: str
+) -> dict[str, int]:
+    """Upsert this partition's rejects; drop the ones whose record is now accepted.
+
+    A reject already recorded (same record and rule) keeps its first run: re-running an
+    unchanged partition writes nothing.
+    """
+    payload = json.dumps(
+        [
+            {
+                "model": r.model,
+                "odoo_id": r.odoo_id,
+                "parent_id": r.parent_id,
+                "rule": r.rule,
+                "message": r.message,
+                "payload": r.payload,
+            }
+            for r in rejects
+        ],
+        default=str,
+    )
+    row = conn.execute(
+        text(
+            """
+            WITH incoming AS (
+                SELECT * FROM jsonb_to_recordset(CAST(:rejects AS jsonb))
+                    AS x(model text, odoo_id int, parent_id int, rule text, message text, payload jsonb)
+            ),
+            added AS (
+                INSERT INTO sync_rejeitado
+                    (model, odoo_id, parent_id, rule, message, asset, partition_key, run_id, payload)
+                SELECT model, odoo_id, parent_id, rule, message, :asset, :pk, :run_id, payload
+                FROM incoming
+                ON CONFLICT (model, odoo_id, rule) DO UPDATE
+                    SET message = EXCLUDED.message, partition_key = EXCLUDED.partition_key,
+                        payload = EXCLUDED.payload, run_id = EXCLUDED.run_id
+                    WHERE sync_rejeitado.payload IS DISTINCT FROM EXCLUDED.payload
+                       OR sync_rejeitado.partition_key IS DISTINCT FROM EXCLUDED.partition_key
+                RETURNING 1
+            ),
+            resolved AS (
+                DELETE FROM sync_rejeitado r
+                WHERE r.asset = :asset AND r.partition_key = :pk
+                  AND NOT EXISTS (
+                      SELECT 1 FROM incoming i
+                      WHERE i.model = r.model AND i.odoo_id = r.odoo_id AND i.rule = r.rule)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM resolved)
+            """
+        ),
+        {"rejects": payload, "asset": asset, "pk": partition_key, "run_id": run_id},
+    ).one()
+    return {"rejects_written": row[0], "rejects_resolved": row[1], "rejects": len(rejects)}

@@ -1,0 +1,91 @@
+"""Staging tables: a partition's records as read from Odoo, mirrored set-based.
+
+Every extract asset writes its partition the same way, in the caller's transaction: COPY into a
+temporary table, upsert by the Odoo id skipping unchanged rows, delete the partition's rows Odoo
+no longer has, and record the rejects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Table, text
+from sqlalchemy.engine import Connection
+
+from sync_pipeline.db.bulk import copy_rows, create_stage
+from sync_pipeline.db.rejects import record_rejects
+from sync_pipeline.domain.values import Reject
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows a partition owns: one empreendimento and a date, or everything up to the first."""
+
+    empreendimento: str
+    day: date
+    first: bool
+
+    def params(self) -> dict:
+        return {"emp": self.empreendimento, "day": self.day, "first": self.first}
+
+
+def owns(alias: str, col: str) -> str:
+    """SQL: the row's date is the partition's, or (first partition) older or missing."""
+    return f"({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL)))"
+
+
+def staged_columns(table: Table) -> list[str]:
+    return [c.name for c in table.columns]
+
+
+def mirror_partition(
+    conn: Connection,
+    table: Table,
+    scope: Scope,
+    rows: list[dict],
+    rejects: list[Reject],
+    *,
+    asset: str,
+    partition_key: str,
+    run_id: str,
+) -> dict[str, int]:
+    """Make ``table``'s rows of the partition equal ``rows``; returns counts of what changed."""
+    (key,) = [c.name for c in table.primary_key.columns]
+    columns = staged_columns(table)
+    updatable = [c for c in columns if c != key]
+    stage = create_stage(conn, table)
+    copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)
+    distinct = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updatable)
+    upserted = (
+        conn.execute(
+            text(
+                f"""
+                INSERT INTO {table.name} AS t ({", ".join(columns)})
+                SELECT {", ".join(columns)} FROM {stage}
+                ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {distinct}
+                RETURNING (xmax = 0) AS inserted
+                """
+            )
+        )
+        .scalars()
+        .all()
+    )
+    deleted = conn.execute(
+        text(
+            f"""
+            DELETE FROM {table.name} t
+            WHERE t.empreendimento = :emp AND {owns("t", "partition_date")}
+              AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = t.{key})
+            """
+        ),
+        scope.params(),
+    ).rowcount
+    rejected = record_rejects(conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id)
+    return {
+        "inserted": sum(1 for x in upserted if x),
+        "updated": sum(1 for x in upserted if not x),
+        "deleted": deleted,
+        **rejected,
+    }
