@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sync_pipeline.domain.faturamento import StagedInvoices, m2o_id, stage_invoice_lines
+from sync_pipeline.domain.faturamento import StagedInvoices, stage_invoice_lines
 from sync_pipeline.odoo.client import OdooClient
+from sync_pipeline.odoo.related import read_related_records
 
 MOVE_FIELDS = [
     "name",
@@ -41,9 +42,6 @@ LINE_FIELDS = [
 NF_NUMBER_FIELDS = ("l10n_latam_document_number", "document_number")
 # Fields some versions or installations lack; every other field is required.
 OPTIONAL_MOVE_FIELDS = {"invoice_user_id", "team_id", "payment_state"}
-PRODUCT_FIELDS = ["default_code", "name", "weight"]
-PARTNER_FIELDS = ["name", "vat", "city", "state_id", "zip"]
-STATE_FIELDS = ["code"]
 
 
 def _date_domain(field: str, first: date | None, last: date) -> list:
@@ -132,29 +130,15 @@ def extract_invoices(
             [("move_id", "in", move_ids), ("display_type", "=", "product")],
             LINE_FIELDS,
         )
-    products = client.read_related(
-        "product.product",
-        {m2o_id(x.get("product_id")) for x in lines} - {None},
-        PRODUCT_FIELDS,
-    )
-    partners = client.read_related(
-        "res.partner",
-        {m2o_id(m.get("partner_id")) for m in moves} - {None},
-        PARTNER_FIELDS,
-    )
-    states = client.read_related(
-        "res.country.state",
-        {m2o_id(p.get("state_id")) for p in partners.values()} - {None},
-        STATE_FIELDS,
-    )
+    related = read_related_records(client, lines=lines, headers=moves)
     staged = stage_invoice_lines(
         empreendimento=empreendimento,
         company_id=company_id,
         moves=moves,
         lines=lines,
-        products=products,
-        partners=partners,
-        state_codes={sid: s.get("code") or None for sid, s in states.items()},
+        products=related.products,
+        partners=related.partners,
+        state_codes=related.state_codes,
         refunds=refunds,
         partition_day_of=partition_day_of,
         nf_number_field=plan.nf_number_field,

@@ -1,0 +1,160 @@
+"""Carteira rules (DESIGN §5.2) as plain code: from Odoo sale orders to staged order lines.
+
+The partition date of an order is its ``date_order`` in the company's time zone (Odoo sends UTC:
+an order placed at 22:00 in São Paulo is the next day in UTC). Section and note lines are not
+products and never reach this module; a product line that breaks a rule is set aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import InvalidOperation
+from zoneinfo import ZoneInfo
+
+from sync_pipeline.domain.values import (
+    RULE_BAD_DATE,
+    RULE_BAD_NUMBER,
+    RULE_NEGATIVE_QTY,
+    RULE_NO_PRODUCT,
+    RULE_UNKNOWN_COMPANY,
+    Reject,
+    cod_produto,
+    decimal,
+    m2o_id,
+    m2o_name,
+    parse_datetime,
+    text_or_none,
+)
+
+STATUS_PEDIDO = {
+    "draft": "Cotação",
+    "sent": "Cotação",
+    "sale": "Pedido de venda",
+    "done": "Pedido de venda",  # Odoo ≤ 16; 17 keeps `sale` with `locked`
+    "cancel": "Cancelado",
+}
+ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
+
+
+def local_day(odoo_datetime: object, tz: str) -> date:
+    """The business date of an Odoo datetime (naive UTC) in the company's time zone."""
+    if not isinstance(odoo_datetime, str):
+        raise ValueError(f"not a datetime: {odoo_datetime!r}")
+    moment = datetime.strptime(odoo_datetime[:19], ODOO_DATETIME).replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(tz)).date()
+
+
+def utc_bounds(first: date | None, last: date, tz: str) -> tuple[str | None, str]:
+    """[start, end) in Odoo's UTC strings covering local days ``first``..``last``."""
+    zone = ZoneInfo(tz)
+
+    def utc(day: date) -> str:
+        local = datetime.combine(day, time.min, tzinfo=zone)
+        return local.astimezone(UTC).strftime(ODOO_DATETIME)
+
+    return (utc(first) if first else None), utc(last + timedelta(days=1))
+
+
+@dataclass
+class StagedOrders:
+    """Rows for ``odoo_pedido_linha`` by partition date, plus what was set aside."""
+
+    rows_by_day: dict[date, list[dict]] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def stage_order_lines(
+    *,
+    empreendimento: str,
+    company_id: int,
+    orders: Iterable[Mapping[str, object]],
+    lines: Iterable[Mapping[str, object]],
+    products: Mapping[int, Mapping[str, object]],
+    partners: Mapping[int, Mapping[str, object]],
+    state_codes: Mapping[int, str],
+    partition_day_of: Callable[[date], date],
+    tz: str,
+) -> StagedOrders:
+    """Map sale order product lines to staged rows; set aside each line that breaks a rule."""
+    out = StagedOrders()
+    order_by_id = {int(o["id"]): o for o in orders}  # type: ignore[arg-type]
+    for line in lines:
+        line_id = int(line["id"])  # type: ignore[arg-type]
+        order_id = m2o_id(line.get("order_id"))
+        order = order_by_id.get(order_id) if order_id is not None else None
+        if order is None or line.get("display_type"):
+            continue  # outside this slice, or a section/note line
+        name = order.get("name")
+        payload = {
+            "line": dict(line),
+            "order": {k: order.get(k) for k in ("id", "name", "state", "company_id", "date_order")},
+        }
+
+        def reject(rule: str, message: str, day: date | None = None, _id=line_id, _p=payload, _o=order_id):
+            out.rejects.append(Reject("sale.order.line", _id, rule, message, _p, day, _o))
+
+        try:
+            day = partition_day_of(local_day(order.get("date_order"), tz))
+        except ValueError:
+            reject(
+                RULE_BAD_DATE,
+                f"order line {line_id} of {name}: date_order {order.get('date_order')!r} is not a datetime",
+            )
+            continue
+        if m2o_id(order.get("company_id")) != company_id:
+            reject(
+                RULE_UNKNOWN_COMPANY,
+                f"order line {line_id} of {name}: company {order.get('company_id')!r} is not "
+                f"empreendimento {empreendimento} (company {company_id})",
+                day,
+            )
+            continue
+        product_id = m2o_id(line.get("product_id"))
+        if product_id is None:
+            reject(RULE_NO_PRODUCT, f"order line {line_id} of {name} has no product", day)
+            continue
+        try:
+            qty = decimal(line.get("product_uom_qty"), "0.001")
+            delivered = decimal(line.get("qty_delivered") or 0, "0.001")
+            invoiced = decimal(line.get("qty_invoiced") or 0, "0.001")
+            price = decimal(line.get("price_unit"), "0.0001")
+        except InvalidOperation:
+            reject(RULE_BAD_NUMBER, f"order line {line_id} of {name}: quantity/price is not a number", day)
+            continue
+        if qty < 0:
+            reject(RULE_NEGATIVE_QTY, f"order line {line_id} of {name} has negative quantity {qty}", day)
+            continue
+        product = products.get(product_id, {})
+        partner_id = m2o_id(order.get("partner_id"))
+        partner = partners.get(partner_id, {}) if partner_id else {}
+        state_id = m2o_id(partner.get("state_id")) if partner else None
+        commitment = order.get("commitment_date")
+        out.rows_by_day.setdefault(day, []).append(
+            {
+                "odoo_line_id": line_id,
+                "odoo_order_id": order_id,
+                "empreendimento": empreendimento,
+                "partition_date": day,
+                "num_pedido": str(name),
+                "order_state": str(order.get("state")),
+                "data_pedido": local_day(order.get("date_order"), tz),
+                "data_entrega_pedido": local_day(commitment, tz) if isinstance(commitment, str) else None,
+                "cnpj_cpf": text_or_none(partner.get("vat")) if partner else None,
+                "raz_social": text_or_none(partner.get("name")) if partner else m2o_name(order.get("partner_id")),
+                "municipio": text_or_none(partner.get("city")) if partner else None,
+                "estado": state_codes.get(state_id) if state_id else None,
+                "vendedor": m2o_name(order.get("user_id")),
+                "equipe_vendas": m2o_name(order.get("team_id")),
+                "pedido_cliente": text_or_none(order.get("client_order_ref")),
+                "cod_produto": cod_produto(product, product_id),
+                "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
+                "qtd_produto_pedido": qty,
+                "qtd_entregue": delivered,
+                "qtd_faturada_odoo": invoiced,
+                "preco_produto_pedido": price,
+                "odoo_write_date": parse_datetime(line.get("write_date")),
+            }
+        )
+    return out

@@ -1,0 +1,88 @@
+"""What the carteira graph reads from Odoo: sale orders of one empreendimento and order dates.
+
+Calls per slice: one search + one read per page for orders and their lines, then one batched
+read per related model. Section and note lines are filtered out by the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sync_pipeline.domain.carteira import StagedOrders, stage_order_lines, utc_bounds
+from sync_pipeline.odoo.client import OdooClient
+from sync_pipeline.odoo.related import read_related_records
+
+ORDER_FIELDS = [
+    "name",
+    "state",
+    "partner_id",
+    "company_id",
+    "date_order",
+    "commitment_date",
+    "user_id",
+    "team_id",
+    "client_order_ref",
+    "payment_term_id",
+    "write_date",
+]
+ORDER_LINE_FIELDS = [
+    "order_id",
+    "product_id",
+    "display_type",
+    "product_uom_qty",
+    "qty_delivered",
+    "qty_invoiced",
+    "price_unit",
+    "price_subtotal",
+    "write_date",
+]
+
+
+def order_domain(company_id: int, first: date | None, last: date, tz: str) -> list:
+    """Orders of a company whose local order date is in [first, last] (None: no lower bound)."""
+    start, end = utc_bounds(first, last, tz)
+    domain: list = [("company_id", "=", company_id), ("date_order", "<", end)]
+    if start is not None:
+        domain.append(("date_order", ">=", start))
+    return domain
+
+
+@dataclass
+class OrderSlice:
+    staged: StagedOrders
+    orders: int
+    lines: int
+
+
+def extract_orders(
+    client: OdooClient,
+    *,
+    empreendimento: str,
+    company_id: int,
+    first: date | None,
+    last: date,
+    partition_day_of,
+    tz: str,
+) -> OrderSlice:
+    orders = client.fetch_all("sale.order", order_domain(company_id, first, last, tz), ORDER_FIELDS)
+    lines: list[dict] = []
+    if orders:
+        lines = client.fetch_all(
+            "sale.order.line",
+            [("order_id", "in", [int(o["id"]) for o in orders]), ("display_type", "=", False)],
+            ORDER_LINE_FIELDS,
+        )
+    related = read_related_records(client, lines=lines, headers=orders)
+    staged = stage_order_lines(
+        empreendimento=empreendimento,
+        company_id=company_id,
+        orders=orders,
+        lines=lines,
+        products=related.products,
+        partners=related.partners,
+        state_codes=related.state_codes,
+        partition_day_of=partition_day_of,
+        tz=tz,
+    )
+    return OrderSlice(staged=staged, orders=len(orders), lines=len(lines))
