@@ -30,6 +30,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from sync_pipeline.jobs import faturamento_job
 from sync_pipeline.partitions import EMPREENDIMENTO, SyncPartition, date_partitions, date_range
+from sync_pipeline.settings import normalize_pg_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,6 +193,8 @@ class DaemonProcess:
     ) -> None:
         self.workspace = str(workspace)
         self.env = dict(os.environ if env is None else env)
+        if self.env.get("DAGSTER_PG_URL"):  # SQLAlchemy 2.1 needs the psycopg2 form (DESIGN §8)
+            self.env["DAGSTER_PG_URL"] = normalize_pg_url(self.env["DAGSTER_PG_URL"])
         self.cwd = Path(cwd)
         home = self.env.get("DAGSTER_HOME")
         self.log_path = Path(log_path) if log_path else Path(home or self.cwd) / "logs" / "dagster-daemon.log"

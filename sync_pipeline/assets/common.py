@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult
+from sqlalchemy import Table
 
-from sync_pipeline.partitions import SyncPartition
+from sync_pipeline.db.staging import Scope, mirror_partition
+from sync_pipeline.domain.values import Reject
+from sync_pipeline.partitions import SyncPartition, chunk_partitions
+from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
+
+CHUNK_DAYS = 31  # dates of one empreendimento read from Odoo together
+MAX_PARTITIONS_PER_RUN = 400  # about a year of one empreendimento per run (DESIGN §7)
+BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 _schema_ready: set[str] = set()
 _lock = threading.Lock()
@@ -27,3 +40,89 @@ def ensure_schema_once(postgres: PostgresResource, log) -> None:
 def partitions_of(context: AssetExecutionContext) -> list[SyncPartition]:
     """Every partition this run was given (one, or a range from a backfill), sorted."""
     return sorted(SyncPartition.parse(k) for k in context.partition_keys)
+
+
+def scope_of(p: SyncPartition) -> Scope:
+    return Scope(empreendimento=p.empreendimento, day=p.day, first=p.is_first)
+
+
+def empreendimento_lock(p: SyncPartition) -> str:
+    """Units of one empreendimento never write concurrently, whichever run they come from."""
+    return f"empreendimento:{p.empreendimento}"
+
+
+@dataclass
+class Extracted:
+    rows_by_day: dict[date, list[dict]]
+    rejects: list[Reject]
+    summary: str  # what was read, for the log
+
+
+def run_extract(
+    context: AssetExecutionContext,
+    odoo: OdooResource,
+    postgres: PostgresResource,
+    *,
+    table: Table,
+    extract: Callable[..., Extracted],
+) -> MaterializeResult:
+    """The body of every extract asset: per chunk of one empreendimento and up to CHUNK_DAYS
+    dates, one extraction from Odoo; then one transaction per partition mirroring its rows into
+    the staging ``table``, with a materialization (and its metadata) per partition."""
+    ensure_schema_once(postgres, context.log)
+    partitions = partitions_of(context)
+    asset = context.assets_def.key.to_user_string()
+    run_id = context.run.run_id
+    totals: dict[str, int] = defaultdict(int)
+    client = odoo.get_client(logger=context.log)  # one per run: fields_get is asked once
+    for chunk in chunk_partitions(partitions, CHUNK_DAYS):
+        started = time.perf_counter()
+        calls_before = client.stats.total
+        emp = chunk[0].empreendimento
+        found = extract(client, emp, None if chunk[0].is_first else chunk[0].day, chunk[-1].day)
+        calls = client.stats.total - calls_before
+        extract_seconds = time.perf_counter() - started
+        context.log.info(
+            f"{emp} {chunk[0].day}..{chunk[-1].day}: read {found.summary} in {calls} Odoo calls "
+            f"({extract_seconds:.2f}s); {len(found.rejects)} set aside"
+        )
+        rejects_by_day: dict[date | None, list[Reject]] = defaultdict(list)
+        for r in found.rejects:
+            rejects_by_day[r.partition_day].append(r)
+        for p in chunk:
+            rows = found.rows_by_day.get(p.day, [])
+            rejects = rejects_by_day.get(p.day, [])
+            unit = postgres.unit_of_work(
+                lambda conn, p=p, rows=rows, rejects=rejects: mirror_partition(
+                    conn, table, scope_of(p), rows, rejects, asset=asset, partition_key=p.key, run_id=run_id
+                ),
+                name=f"{asset} {p.key}",
+                logger=context.log,
+                lock=empreendimento_lock(p),
+            )
+            counts = unit.value
+            for k, v in counts.items():
+                totals[k] += v
+            context.add_asset_metadata(
+                {
+                    "lines": len(rows),
+                    "rows_inserted": counts["inserted"],
+                    "rows_updated": counts["updated"],
+                    "rows_deleted": counts["deleted"],
+                    "rejects": counts["rejects"],
+                    "sql_statements": unit.statements,
+                    "db_attempts": unit.attempts,
+                    "odoo_calls_chunk": calls,
+                    "chunk_partitions": len(chunk),
+                    "seconds": round(unit.seconds + extract_seconds / len(chunk), 3),
+                },
+                partition_key=p.key,
+            )
+    context.log.info(
+        f"{asset}: {len(partitions)} partitions, " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
+    )
+    return MaterializeResult()
+
+
+def log_totals(context: AssetExecutionContext, asset: str, n_partitions: int, totals: dict[str, int]) -> None:
+    context.log.info(f"{asset}: {n_partitions} partitions, " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items())))

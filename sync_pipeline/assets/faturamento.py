@@ -6,43 +6,37 @@ one database transaction per partition, and a materialization (with its own meta
 partition they were given.
 """
 
-import time
 from collections import defaultdict
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    BackfillPolicy,
     MaterializeResult,
     asset,
     multi_asset,
 )
 
-from sync_pipeline.assets.common import ensure_schema_once, partitions_of
-from sync_pipeline.db.faturamento import Scope, apply_partition, stage_partition
-from sync_pipeline.odoo.faturamento import extract_invoices
-from sync_pipeline.partitions import (
-    SyncPartition,
-    chunk_partitions,
-    company_id_for,
-    partition_day,
-    sync_partitions,
+from sync_pipeline.assets.common import (
+    BACKFILL_POLICY,
+    Extracted,
+    empreendimento_lock,
+    ensure_schema_once,
+    log_totals,
+    partitions_of,
+    run_extract,
+    scope_of,
 )
+from sync_pipeline.db.faturamento import apply_partition
+from sync_pipeline.db.schema import odoo_fatura_linha as odoo_fatura_linha_table
+from sync_pipeline.odoo.faturamento import extract_invoices
+from sync_pipeline.partitions import company_id_for, partition_day, sync_partitions
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
-
-CHUNK_DAYS = 31
-MAX_PARTITIONS_PER_RUN = 400  # about a year of one empreendimento per run (DESIGN §7)
-BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 EXTRACT_KEY = AssetKey("odoo_fatura_linha")
 FATURAMENTO_KEY = AssetKey("faturamento_produto")
 RELATORIO_KEY = AssetKey("relatorio_faturamento_importado")
-
-
-def _scope(p: SyncPartition) -> Scope:
-    return Scope(empreendimento=p.empreendimento, day=p.day, first=p.is_first)
 
 
 @asset(
@@ -62,74 +56,19 @@ def odoo_fatura_linha(
     Lines that break a rule (no product, negative quantity, another company, malformed date) are
     set aside in `sync_rejeitado` with the rule, and the rest of the partition commits.
     """
-    ensure_schema_once(postgres, context.log)
-    partitions = partitions_of(context)
-    run_id = context.run.run_id
-    totals: dict[str, int] = defaultdict(int)
-    client = odoo.get_client(logger=context.log)  # one per run: fields_get is asked once
-    for chunk in chunk_partitions(partitions, CHUNK_DAYS):
-        started = time.perf_counter()
-        calls_before = client.stats.total
-        emp = chunk[0].empreendimento
-        first = None if chunk[0].is_first else chunk[0].day
-        extracted = extract_invoices(
+
+    def extract(client, emp: str, first, last) -> Extracted:
+        found = extract_invoices(
             client,
             empreendimento=emp,
             company_id=company_id_for(emp),
             first=first,
-            last=chunk[-1].day,
+            last=last,
             partition_day_of=partition_day,
         )
-        calls = client.stats.total - calls_before
-        extract_seconds = time.perf_counter() - started
-        context.log.info(
-            f"{emp} {chunk[0].day}..{chunk[-1].day}: read {extracted.moves} invoices, "
-            f"{extracted.lines} lines in {calls} Odoo calls ({extract_seconds:.2f}s); "
-            f"{len(extracted.staged.rejects)} set aside"
-        )
-        rejects_by_day = defaultdict(list)
-        for r in extracted.staged.rejects:
-            rejects_by_day[r.partition_day].append(r)
-        for p in chunk:
-            rows = extracted.staged.rows_by_day.get(p.day, [])
-            rejects = rejects_by_day.get(p.day, [])
-            t0 = time.perf_counter()
-            unit = postgres.unit_of_work(
-                lambda conn, p=p, rows=rows, rejects=rejects: stage_partition(
-                    conn,
-                    _scope(p),
-                    rows,
-                    rejects,
-                    asset=EXTRACT_KEY.to_user_string(),
-                    partition_key=p.key,
-                    run_id=run_id,
-                ),
-                name=f"odoo_fatura_linha {p.key}",
-                logger=context.log,
-                lock=f"empreendimento:{p.empreendimento}",
-            )
-            counts = unit.value
-            for k, v in counts.items():
-                totals[k] += v
-            context.add_asset_metadata(
-                {
-                    "lines": len(rows),
-                    "rows_inserted": counts["inserted"],
-                    "rows_updated": counts["updated"],
-                    "rows_deleted": counts["deleted"],
-                    "rejects": counts["rejects"],
-                    "sql_statements": unit.statements,
-                    "db_attempts": unit.attempts,
-                    "odoo_calls_chunk": calls,
-                    "chunk_partitions": len(chunk),
-                    "seconds": round(time.perf_counter() - t0 + extract_seconds / len(chunk), 3),
-                },
-                partition_key=p.key,
-            )
-    context.log.info(
-        f"odoo_fatura_linha: {len(partitions)} partitions, " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
-    )
-    return MaterializeResult()
+        return Extracted(found.staged.rows_by_day, found.staged.rejects, f"{found.moves} invoices, {found.lines} lines")
+
+    return run_extract(context, odoo, postgres, table=odoo_fatura_linha_table, extract=extract)
 
 
 @multi_asset(
@@ -172,10 +111,10 @@ def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResour
     totals: dict[str, int] = defaultdict(int)
     for p in partitions:
         unit = postgres.unit_of_work(
-            lambda conn, p=p: apply_partition(conn, _scope(p)),
+            lambda conn, p=p: apply_partition(conn, scope_of(p)),
             name=f"faturamento_produto {p.key}",
             logger=context.log,
-            lock=f"empreendimento:{p.empreendimento}",
+            lock=empreendimento_lock(p),
         )
         counts = unit.value
         for k, v in counts.items():
@@ -206,9 +145,6 @@ def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResour
             asset_key=RELATORIO_KEY,
             partition_key=p.key,
         )
-    context.log.info(
-        f"faturamento_produto: {len(partitions)} partitions, "
-        + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
-    )
+    log_totals(context, "faturamento_produto", len(partitions), totals)
     yield MaterializeResult(asset_key=FATURAMENTO_KEY)
     yield MaterializeResult(asset_key=RELATORIO_KEY)
