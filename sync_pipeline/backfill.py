@@ -28,6 +28,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from sync_pipeline.dagster_home import prepare_dagster_home
 from sync_pipeline.jobs import faturamento_job
 from sync_pipeline.partitions import EMPREENDIMENTO, SyncPartition, date_partitions, date_range
 from sync_pipeline.settings import normalize_pg_url
@@ -358,9 +359,7 @@ def run_backfill_through_daemon(
     ``DaemonProcess`` unless the instance's daemons heartbeat (e.g. `make dev`), waits with one
     progress line per change and prints the outcome. A daemon it started is stopped on return.
     """
-    from sync_pipeline.cli import _prepare_dagster_home
-
-    home = _prepare_dagster_home()
+    home = prepare_dagster_home()
     started = time.monotonic()
     partitions = len(set(empreendimentos)) * ((end - start).days + 1)
     with contextlib.ExitStack() as stack:

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_DIR = REPO_ROOT / ".local"
+from sync_pipeline.dagster_home import prepare_dagster_home
 
 
 def _print(msg: str = "") -> None:
@@ -38,22 +35,6 @@ def _require_database_url() -> str:
         return settings.database_url()
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}") from exc
-
-
-def _prepare_dagster_home() -> Path:
-    """DAGSTER_HOME with the project's dagster.yaml; Dagster's storage schema created first."""
-    from sync_pipeline import settings
-    from sync_pipeline.db.localpg import ensure_dagster_schema
-
-    home = Path(os.environ.get("DAGSTER_HOME") or LOCAL_DIR / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    pg_url = settings.dagster_pg_url()
-    os.environ["DAGSTER_PG_URL"] = pg_url
-    ensure_dagster_schema(pg_url)
-    return home
 
 
 # --- db ------------------------------------------------------------------------------------------
@@ -91,27 +72,16 @@ def discover_empreendimentos(odoo) -> dict[str, int]:
     return {empreendimento_key(int(c["id"])): int(c["id"]) for c in companies}
 
 
-def run_backfill(
-    *,
-    start: date,
-    end: date,
-    empreendimentos: list[str] | None,
-    dry_run: bool,
-    max_days_per_run: int,
-) -> dict:
-    """Run the faturamento graph for the partitions in [start, end] × empreendimentos.
+def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, dry_run: bool) -> dict:
+    """One Dagster asset backfill of the faturamento graph for [start, end] × empreendimentos.
 
-    One Dagster run per empreendimento and span of ``max_days_per_run`` dates (each run takes its
-    partitions as a set, DESIGN §7), recorded in the configured Dagster instance.
+    Submitted to the configured instance (visible in the UI's backfills page) and run by the
+    dagster-daemon — the one already running for the instance (`make dev`) or one started for it.
+    The assets' multi-run policy batches the partitions: one run per empreendimento up to 400 dates.
     """
-    from dagster import DagsterInstance, Definitions
-
     from sync_pipeline import settings
-    from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
-    from sync_pipeline.checks import no_rejected_invoice_lines, relatorio_matches_lines
-    from sync_pipeline.jobs import faturamento_job
-    from sync_pipeline.partitions import SyncPartition, empreendimento_partitions
-    from sync_pipeline.resources.config import build_resources, odoo_resource_from_env
+    from sync_pipeline.backfill import run_backfill_through_daemon
+    from sync_pipeline.resources.config import odoo_resource_from_env
 
     first_day = settings.start_date()
     if start < first_day:
@@ -120,68 +90,20 @@ def run_backfill(
             "(the first partition holds older documents)"
         )
         start = first_day
-    resources = build_resources()
     found = discover_empreendimentos(odoo_resource_from_env())
     chosen = empreendimentos or sorted(found)
     unknown = [e for e in chosen if e not in found]
     if unknown:
         raise SystemExit(f"error: unknown empreendimento(s) {', '.join(unknown)}; Odoo has {', '.join(sorted(found))}")
-    plan: list[tuple[str, date, date]] = []
-    for emp in chosen:
-        day = start
-        while day <= end:
-            last = min(end, day + timedelta(days=max_days_per_run - 1))
-            plan.append((emp, day, last))
-            day = last + timedelta(days=1)
-    n_partitions = sum((b - a).days + 1 for _, a, b in plan)
+    days = (end - start).days + 1
     _print(
-        f"backfill {start}..{end}: {len(chosen)} empreendimentos × {(end - start).days + 1} days "
-        f"= {n_partitions} partitions in {len(plan)} runs"
+        f"backfill {start}..{end}: {len(chosen)} empreendimentos ({', '.join(chosen)}) × {days} days "
+        f"= {len(chosen) * days} partitions"
     )
     if dry_run:
-        for emp, a, b in plan:
-            _print(f"  would run {emp} {a}..{b} ({(b - a).days + 1} partitions)")
-        return {"runs": 0, "partitions": n_partitions, "seconds": 0.0}
-
-    _prepare_dagster_home()
-    instance = DagsterInstance.get()
-    known = set(instance.get_dynamic_partitions(empreendimento_partitions.name))
-    new = [e for e in chosen if e not in known]
-    if new:
-        instance.add_dynamic_partitions(empreendimento_partitions.name, new)
-    defs = Definitions(
-        assets=[odoo_fatura_linha, faturamento_produto],
-        asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines],
-        jobs=[faturamento_job],
-        resources=resources,
-    )
-    job = defs.get_job_def(faturamento_job.name)
-    started = time.perf_counter()
-    failures = 0
-    for i, (emp, a, b) in enumerate(plan, 1):
-        t0 = time.perf_counter()
-        result = job.execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": SyncPartition(emp, a).key,
-                "dagster/asset_partition_range_end": SyncPartition(emp, b).key,
-                "sync/trigger": "cli-backfill",
-            },
-            raise_on_error=False,
-        )
-        status = "ok" if result.success else "FAILED"
-        failures += 0 if result.success else 1
-        _print(
-            f"  [{i}/{len(plan)}] {emp} {a}..{b}: {(b - a).days + 1} partitions, {status}, "
-            f"{time.perf_counter() - t0:.1f}s (run {result.run_id[:8]})"
-        )
-        if not result.success:
-            for event in result.all_events:
-                if event.is_failure and event.step_failure_data:
-                    _print(f"      {event.step_key}: {event.step_failure_data.error.message.strip()}")
-    seconds = time.perf_counter() - started
-    _print(f"backfill done: {len(plan)} runs, {failures} failed, {seconds:.1f}s")
-    return {"runs": len(plan), "failed": failures, "partitions": n_partitions, "seconds": seconds}
+        _print("dry run: nothing submitted")
+        return {"runs": 0, "failed": 0, "partitions": len(chosen) * days, "seconds": 0.0, "status": "DRY_RUN"}
+    return run_backfill_through_daemon(empreendimentos=chosen, start=start, end=end, echo=_print)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -195,11 +117,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         end=end,
         empreendimentos=args.empreendimento,
         dry_run=args.dry_run,
-        max_days_per_run=args.max_days_per_run,
     )
-    if not args.dry_run:
-        print_status(runs=False)
-    return 1 if summary.get("failed") else 0
+    if args.dry_run:
+        return 0
+    print_status(runs=False)
+    return 0 if summary["status"] == "COMPLETED_SUCCESS" else 1
 
 
 # --- status --------------------------------------------------------------------------------------
@@ -244,7 +166,7 @@ def print_status(*, runs: bool = True) -> None:
             alerts = conn.execute(text("SELECT count(*) FROM alerta_separacao_cotada WHERE NOT reconhecido")).scalar()
             _print(f"open alerts (alerta_separacao_cotada): {alerts}")
     if runs:
-        _prepare_dagster_home()
+        prepare_dagster_home()
         from dagster import DagsterInstance, RunsFilter
 
         instance = DagsterInstance.get()
@@ -293,17 +215,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         cmd_db(argparse.Namespace(action="init"))
         result = run_backfill(
-            start=start,
-            end=start + timedelta(days=args.days - 1),
-            empreendimentos=None,
-            dry_run=False,
-            max_days_per_run=args.days,
+            start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
         )
         print_status()
         _print()
         _print(f"demo: {result['partitions']} partitions in {result['runs']} runs, {result['seconds']:.1f}s of sync")
         _print("Open the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, partitions, runs, sensors).")
-        return 1 if result.get("failed") else 0
+        return 0 if result["status"] == "COMPLETED_SUCCESS" else 1
     finally:
         server.stop()
 
@@ -330,7 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--end-date")
     bf.add_argument("--empreendimento", action="append", help="repeatable; default: all")
     bf.add_argument("--dry-run", action="store_true")
-    bf.add_argument("--max-days-per-run", type=int, default=366)
     bf.set_defaults(func=cmd_backfill)
 
     st = sub.add_parser("status", help="rows per table, last runs, open alerts")

@@ -55,6 +55,12 @@ How one line is planned (:func:`plan_line`):
   ``efeito``: 'consumido' / 'acrescido' for saldo livre, 'reduzida' / 'removida' / 'aumentada' /
   'criada' for decisions, which also carry ``id`` (None for a new row), ``lote``, ``status``,
   ``qtd_anterior`` and ``qtd_nova``.
+
+Helpers for the asset: :func:`is_changed` (anything to write), :func:`diff_tipo` (the
+``carteira_diff.tipo``: the kind, or AJUSTE when only invoicing forced decisions down),
+``LinePlan.open_after`` (the line stays in ``carteira_principal``) and :func:`apply_plan` (the same
+writes in memory, for tests and oracles). A ``separacao_nova`` row copies status and tipo_envio from
+the other rows of its lot.
 """
 
 from __future__ import annotations

@@ -1,0 +1,259 @@
+"""End to end through a real Dagster instance and `dagster-daemon`: no mocks, no in-process runs.
+
+One module-wide stack: a dedicated PostgreSQL database (operational tables + Dagster's storage in
+its own schema), the Odoo simulator over HTTP, a temp DAGSTER_HOME holding the project's
+dagster.yaml, and one `dagster-daemon run -w workspace.yaml` whose run workers read the simulator
+and write the database. The daemon is stopped (and its whole process group checked gone) even
+when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg2
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from psycopg2 import sql
+from sqlalchemy.engine import Engine, make_url
+
+from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY, MAX_PARTITIONS_PER_RUN, RELATORIO_KEY
+from sync_pipeline.backfill import DaemonProcess, submit_asset_backfill, wait_for_backfill
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.localpg import ensure_dagster_schema
+from sync_pipeline.db.schema import create_schema
+from sync_pipeline.odoo.changes import Cursor
+from sync_pipeline.partitions import SyncPartition, date_range, empreendimento_key
+from sync_pipeline.settings import libpq_url, normalize_pg_url
+from sync_pipeline.simulator.generator import add_invoice
+from sync_pipeline_tests.oracle import expected_faturamento
+from sync_pipeline_tests.support import START, SimulatorHandle, empreendimentos, start_simulator, table_rows
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BACKFILL_DAYS = 10
+BACKFILL_TIMEOUT_S = 180
+SENSOR_TIMEOUT_S = 120
+INVOICE_SENSOR = "invoice_sensor"
+
+pytestmark = pytest.mark.timeout(480)
+
+
+@dataclass
+class Stack:
+    handle: SimulatorHandle
+    instance: DagsterInstance
+    daemon: DaemonProcess
+    engine: Engine
+    database_url: str
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        pytest.fail("DATABASE_URL is not set: run the suite through `make test` (it starts the local PostgreSQL)")
+    return normalize_pg_url(url)
+
+
+def _admin(url: str, statement: sql.Composable) -> None:
+    conn = psycopg2.connect(libpq_url(url), connect_timeout=10)
+    conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _dedicated_database() -> Iterator[str]:
+    """A fresh database on DATABASE_URL's server, dropped afterwards (its sessions cut)."""
+    server = _server_url()
+    name = f"sync_e2e_{uuid.uuid4().hex[:10]}"
+    _admin(server, sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(sql.Identifier(name)))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _initialise_invoice_sensor(instance: DagsterInstance, cursor: Cursor) -> None:
+    """Store the invoice sensor's state with a cursor, as `dagster sensor cursor --set` would.
+
+    The sensor is looked up in the same workspace.yaml the daemon loads (so the stored state is
+    the one the daemon reads), and stays running as declared in code.
+    """
+    from dagster._core.scheduler.instigation import (
+        InstigatorState,
+        InstigatorStatus,
+        InstigatorType,
+        SensorInstigatorData,
+    )
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._time import get_current_timestamp
+
+    target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
+    with WorkspaceProcessContext(instance, target) as workspace:
+        request = workspace.create_request_context()
+        (entry,) = request.get_code_location_entries().values()
+        assert entry.code_location is not None, f"the code location failed to load: {entry.load_error}"
+        (repo,) = entry.code_location.get_repositories().values()
+        sensor = repo.get_sensor(INVOICE_SENSOR)
+        assert instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id) is None
+        instance.add_instigator_state(
+            InstigatorState(
+                sensor.get_remote_origin(),
+                InstigatorType.SENSOR,
+                InstigatorStatus.DECLARED_IN_CODE,
+                SensorInstigatorData(
+                    min_interval=sensor.min_interval_seconds,
+                    cursor=cursor.serialize(),
+                    last_sensor_start_timestamp=get_current_timestamp(),
+                    sensor_type=sensor.sensor_type,
+                ),
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with contextlib.ExitStack() as cleanup, pytest.MonkeyPatch.context() as mp:
+        database_url = cleanup.enter_context(_dedicated_database())
+        engine = get_engine(database_url)
+        cleanup.callback(engine.dispose)
+        with engine.begin() as conn:
+            create_schema(conn)
+        sep = "&" if "?" in database_url else "?"
+        dagster_pg_url = f"{database_url}{sep}options=-csearch_path%3Ddagster_e2e"
+        ensure_dagster_schema(dagster_pg_url)
+
+        handle = start_simulator(seed=11, scale=0.5, days=BACKFILL_DAYS, companies=2)
+        cleanup.callback(handle.stop)
+
+        home = tmp_path_factory.mktemp("dagster_home")
+        shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+        env = {
+            "ODOO_URL": handle.url,
+            "ODOO_DB": "odoo",
+            "ODOO_USERNAME": "admin",
+            "ODOO_API_KEY": "admin",
+            "ODOO_PROTOCOL": "jsonrpc",
+            "DATABASE_URL": database_url,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_URL": dagster_pg_url,
+            "SYNC_START_DATE": START.isoformat(),
+        }
+        for name, value in env.items():
+            mp.setenv(name, value)
+
+        instance = cleanup.enter_context(DagsterInstance.from_config(str(home)))
+        instance.add_dynamic_partitions("empreendimento", empreendimentos(handle))
+        # The sensor starts from "now": the generated history is the backfill's job, not the sensor's.
+        _initialise_invoice_sensor(instance, Cursor(write_date=handle.sim.clock.now().strftime("%Y-%m-%d %H:%M:%S")))
+
+        daemon = DaemonProcess("workspace.yaml", env={**os.environ, **env}, log_path=home / "daemon.log")
+        cleanup.enter_context(daemon)
+        try:
+            yield Stack(handle=handle, instance=instance, daemon=daemon, engine=engine, database_url=database_url)
+        finally:
+            daemon.stop()
+            assert not daemon.is_alive(), f"dagster-daemon (pid {daemon.pid}) is still running"
+            assert daemon.leftover_pids() == [], f"left in the daemon's process group: {daemon.leftover_pids()}"
+
+
+def _failure_context(stack: Stack) -> str:
+    return f"\n--- dagster-daemon log (tail) ---\n{stack.daemon.log_tail(60)}"
+
+
+def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
+    emps = empreendimentos(stack.handle)
+    start, end = START, START + timedelta(days=BACKFILL_DAYS - 1)
+    days = date_range(start, end)
+    t0 = time.monotonic()
+    backfill_id = submit_asset_backfill(stack.instance, empreendimentos=emps, start=start, end=end, title="e2e")
+    progress: list[tuple[int, int, int, str]] = []
+    outcome = wait_for_backfill(
+        stack.instance,
+        backfill_id,
+        timeout_seconds=BACKFILL_TIMEOUT_S,
+        on_progress=lambda *p: progress.append(p),
+        check=stack.daemon.check_alive,
+    )
+    print(f"backfill {backfill_id}: {outcome} in {time.monotonic() - t0:.1f}s; progress {progress}")
+    assert outcome.status == "COMPLETED_SUCCESS" and outcome.succeeded, f"{outcome}{_failure_context(stack)}"
+    assert progress[-1] == (len(outcome.run_ids), len(outcome.run_ids), 0, "COMPLETED_SUCCESS")
+
+    # multi_run(max_partitions_per_run=400): one run per empreendimento for ten days.
+    runs_per_emp = math.ceil(len(days) / MAX_PARTITIONS_PER_RUN)
+    assert len(outcome.run_ids) == len(emps) * runs_per_emp
+    ranges = set()
+    for run_id in outcome.run_ids:
+        run = stack.instance.get_run_by_id(run_id)
+        assert run is not None and run.status == DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/backfill"] == backfill_id
+        ranges.add((run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]))
+    assert ranges == {(SyncPartition(e, start).key, SyncPartition(e, end).key) for e in emps}
+
+    # Every partition of the three assets is materialized in the instance.
+    expected_keys = {SyncPartition(e, d).key for e in emps for d in days}
+    for key in (EXTRACT_KEY, FATURAMENTO_KEY, RELATORIO_KEY):
+        assert stack.instance.get_materialized_partitions(key) == expected_keys, key
+
+    # And the rows equal the oracle's for those dates and empreendimentos.
+    wanted = {d.isoformat() for d in days}
+    expected = {
+        k
+        for k, v in expected_faturamento(stack.handle.sim).items()
+        if v["data_fatura"] in wanted and v["empreendimento"] in emps
+    }
+    assert expected, "the generated data has no invoices in the backfilled range"
+    rows = table_rows(stack.engine, "SELECT odoo_move_id, cod_produto FROM faturamento_produto")
+    assert len(rows) == len(expected)
+    assert {(r["odoo_move_id"], r["cod_produto"]) for r in rows} == expected
+
+
+def test_invoice_sensor_in_the_daemon_syncs_a_new_invoice(stack: Stack) -> None:
+    handle = stack.handle
+    handle.sim.clock.advance(600)  # the new invoice is written well after everything before it
+    company = handle.company_ids()[1]
+    emp = empreendimento_key(company)
+    day = START + timedelta(days=20)  # outside the backfilled range: only the sensor syncs it
+    partner = next(p["id"] for p in handle.sim.rows("res.partner") if p.get("vat"))
+    product = handle.sim.rows("product.product")[0]["id"]
+    t0 = time.monotonic()
+    move = add_invoice(handle.sim, company, partner, [(product, 7, 3.5, None)], day.isoformat())
+    key = SyncPartition(emp, day).key
+
+    sensor_runs = RunsFilter(tags={"sync/trigger": "invoice_sensor"})
+    deadline = time.monotonic() + SENSOR_TIMEOUT_S
+    runs = []
+    while time.monotonic() < deadline:
+        stack.daemon.check_alive()
+        runs = stack.instance.get_runs(filters=sensor_runs)
+        if runs and all(r.is_finished for r in runs):
+            break
+        time.sleep(1.0)
+    else:
+        pytest.fail(f"no finished invoice_sensor run within {SENSOR_TIMEOUT_S}s: {runs}{_failure_context(stack)}")
+    print(f"invoice {move} → run for {key} finished {time.monotonic() - t0:.1f}s after posting")
+
+    # Exactly the new invoice's partition, nothing from the history. (Two runs only if a tick
+    # fell between the invoice's create and its action_post: two changes, two run keys.)
+    assert {r.tags["dagster/partition"] for r in runs} == {key}
+    assert 1 <= len(runs) <= 2, runs
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), f"{runs}{_failure_context(stack)}"
+    rows = table_rows(
+        stack.engine,
+        "SELECT empreendimento, data_fatura, qtd_produto_faturado FROM faturamento_produto WHERE odoo_move_id = :m",
+        m=move,
+    )
+    assert rows == [{"empreendimento": emp, "data_fatura": day, "qtd_produto_faturado": 7}]
