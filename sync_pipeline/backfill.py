@@ -29,7 +29,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from sync_pipeline.dagster_home import prepare_dagster_home
-from sync_pipeline.jobs import faturamento_job
+from sync_pipeline.jobs import sync_job
 from sync_pipeline.partitions import EMPREENDIMENTO, SyncPartition, date_partitions, date_range
 from sync_pipeline.settings import normalize_pg_url
 
@@ -47,11 +47,11 @@ _UNSAFE_KEY_CHARS = set("|,[]")
 # --- submitting ----------------------------------------------------------------------------------
 
 
-def faturamento_asset_keys() -> list:
-    """The assets a faturamento backfill targets: the same selection as ``faturamento_job``."""
+def synced_asset_keys() -> list:
+    """The assets a backfill targets: the same selection as ``sync_job``."""
     from sync_pipeline.definitions import defs
 
-    return sorted(faturamento_job.selection.resolve(defs.resolve_asset_graph()))
+    return sorted(sync_job.selection.resolve(defs.resolve_asset_graph()))
 
 
 def _check_range(empreendimentos: list[str], start: date, end: date) -> None:
@@ -103,7 +103,7 @@ def submit_asset_backfill(
         backfill_id=make_new_backfill_id(),
         asset_graph=asset_graph,
         partition_names=partition_keys,
-        asset_selection=faturamento_asset_keys(),
+        asset_selection=synced_asset_keys(),
         backfill_timestamp=get_current_timestamp(),
         tags=dict(tags or {}),
         dynamic_partitions_store=instance,

@@ -2,16 +2,17 @@
 
 from dagster import Definitions
 
+from sync_pipeline.assets.carteira import carteira_principal, odoo_pedido_linha
 from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
 from sync_pipeline.checks import no_rejected_invoice_lines, relatorio_matches_lines
-from sync_pipeline.jobs import faturamento_job
+from sync_pipeline.jobs import sync_job
 from sync_pipeline.resources.config import build_resources
 from sync_pipeline.sensors import empreendimento_sensor, invoice_sensor
 
 defs = Definitions(
-    assets=[odoo_fatura_linha, faturamento_produto],
+    assets=[odoo_fatura_linha, faturamento_produto, odoo_pedido_linha, carteira_principal],
     asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines],
-    jobs=[faturamento_job],
+    jobs=[sync_job],
     sensors=[empreendimento_sensor, invoice_sensor],
     resources=build_resources(),
 )

@@ -16,7 +16,7 @@ from dagster import (
 from sqlalchemy import text
 
 from sync_pipeline import settings
-from sync_pipeline.jobs import faturamento_job
+from sync_pipeline.jobs import sync_job
 from sync_pipeline.odoo.changes import Cursor, invoice_changes, latest_invoice_change
 from sync_pipeline.partitions import (
     SyncPartition,
@@ -121,7 +121,7 @@ def _run_request(parts: list[SyncPartition], newest: tuple[str, int]) -> RunRequ
 
 @sensor(
     name="invoice_sensor",
-    job=faturamento_job,
+    job=sync_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description=(

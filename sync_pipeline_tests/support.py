@@ -8,9 +8,10 @@ from datetime import date
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from sqlalchemy import text
 
+from sync_pipeline.assets.carteira import carteira_principal, odoo_pedido_linha
 from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
 from sync_pipeline.checks import no_rejected_invoice_lines, relatorio_matches_lines
-from sync_pipeline.jobs import faturamento_job
+from sync_pipeline.jobs import sync_job
 from sync_pipeline.partitions import SyncPartition, empreendimento_key
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
@@ -80,9 +81,9 @@ def resources(handle: SimulatorHandle, database_url: str, *, protocol: str = "js
 
 def definitions(res: dict) -> Definitions:
     return Definitions(
-        assets=[odoo_fatura_linha, faturamento_produto],
+        assets=[odoo_fatura_linha, faturamento_produto, odoo_pedido_linha, carteira_principal],
         asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines],
-        jobs=[faturamento_job],
+        jobs=[sync_job],
         resources=res,
     )
 
@@ -104,7 +105,7 @@ def sync_range(
     known = set(instance.get_dynamic_partitions("empreendimento"))
     if emp not in known:
         instance.add_dynamic_partitions("empreendimento", [emp])
-    job = definitions(res).get_job_def("faturamento_job")
+    job = definitions(res).get_job_def("sync_job")
     return job.execute_in_process(
         instance=instance,
         tags={

@@ -222,10 +222,11 @@ def test_increase_with_two_open_lots_goes_to_free_balance():
     assert one(change(100, 120), seps=seps).separacao_qtd == {1: D(60)}
 
 
-def test_new_line_of_an_order_with_one_total_lot_joins_it():
+def test_new_line_of_an_order_with_one_total_lot_goes_to_free_balance():
     order = [sep(1, "L1", "PREVISAO", 10, produto="PROD002", tipo="total")]
     plan = one(change(None, 25), order_seps=order)
-    assert plan.kind == "NOVO" and plan.separacao_nova == [("L1", D(25))]
+    assert plan.kind == "NOVO" and plan.separacao_nova == [] and plan.separacao_qtd == {}
+    assert livre(plan, "acrescido") == D(25) and plan.alerts == []
 
 
 def test_increase_judges_lots_after_the_reductions_of_the_order():
@@ -466,6 +467,10 @@ def test_increase_into_the_only_total_lot(status, antes, aumento, faturada, own_
         assert plan.separacao_nova == [] and all(q == 0 for q in plan.separacao_qtd.values())
         return
     assert plan.kind == ("NOVO" if antes is None else "AUMENTO") and plan.delta == aumento
+    if plan.kind == "NOVO":  # a new line is free balance: no lot grows, no alert
+        assert plan.separacao_nova == [] and livre(plan, "acrescido") == aumento
+        assert not [a for a in plan.alerts if a.tipo_alteracao == "AUMENTO"]
+        return
     own = sum((D(q) for q in own_rows), D(0))
     room = max(max(plan.saldo, D(0)) - own, D(0))
     grown = [e for e in plan.absorcao if e["efeito"] in ("aumentada", "criada")]

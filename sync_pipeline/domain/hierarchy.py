@@ -41,7 +41,9 @@ How one line is planned (:func:`plan_line`):
   caused by invoicing). ``qtd_diferenca = qtd_nova − qtd_anterior`` always (as the operational app
   does), so reductions are negative. SALDO_NEGATIVO alerts carry no lote, ``qtd_anterior`` = ordered
   now, ``qtd_nova`` = invoiced, so the difference is the unabsorbed quantity.
-* Increases (AUMENTO, and NOVO the same way) go to saldo livre. When the order has exactly one open
+* A NOVO line goes to saldo livre and never grows a lot (on a first load every line is NOVO, and a
+  'total' lot already holding the order would count it twice).
+* Increases (AUMENTO) go to saldo livre. When the order has exactly one open
   lot (distinct ``lote`` among its open, not invoiced separações) whose rows are all ``tipo_envio``
   'total': a PREVISAO/ABERTO lot grows with the increase (this product's open row with the largest id,
   or a new row in ``separacao_nova``), capped so decisions still fit the saldo; a COTADO lot does not
@@ -244,9 +246,13 @@ def plan_line(
         ordered = depois if depois is not None else ZERO
         plan.alerts.append(Alert(ALERT_SALDO_NEGATIVO, *key, None, ordered, faturada, faturada - ordered, CRITICO))
 
-    if kind in (AUMENTO, NOVO):
+    if kind == AUMENTO:
         room = target - (open_total - excess)
         _increase(plan, plan.delta, room, open_seps, order_seps)
+    elif kind == NOVO and plan.delta > 0:
+        # A new line is free balance: it never grows a lot (on a first load every line is NOVO, and a
+        # 'total' lot already holding the order would be counted twice).
+        plan.absorcao.append({"origem": "saldo_livre", "qtd": _dec(plan.delta), "efeito": "acrescido"})
     return plan
 
 

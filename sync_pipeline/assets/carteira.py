@@ -1,0 +1,111 @@
+"""The carteira graph (DESIGN §5.2, §5.3): Odoo order lines → the open order book, with the
+logistics decisions on it adjusted by the fixed hierarchy, traced and alerted."""
+
+from collections import defaultdict
+
+from dagster import AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, asset
+
+from sync_pipeline import settings
+from sync_pipeline.assets.common import (
+    BACKFILL_POLICY,
+    Extracted,
+    empreendimento_lock,
+    ensure_schema_once,
+    log_totals,
+    partitions_of,
+    run_extract,
+    scope_of,
+)
+from sync_pipeline.assets.faturamento import FATURAMENTO_KEY
+from sync_pipeline.db.carteira import load_partition, write_partition
+from sync_pipeline.db.schema import odoo_pedido_linha as odoo_pedido_linha_table
+from sync_pipeline.domain.hierarchy import plan_partition
+from sync_pipeline.odoo.carteira import extract_orders
+from sync_pipeline.partitions import company_id_for, partition_day, sync_partitions
+from sync_pipeline.resources.odoo import OdooResource
+from sync_pipeline.resources.postgres import PostgresResource
+
+ORDERS_KEY = AssetKey("odoo_pedido_linha")
+CARTEIRA_KEY = AssetKey("carteira_principal")
+
+
+@asset(
+    key=ORDERS_KEY,
+    group_name="carteira",
+    partitions_def=sync_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    kinds={"odoo", "postgres"},
+)
+def odoo_pedido_linha(
+    context: AssetExecutionContext, odoo: OdooResource, postgres: PostgresResource
+) -> MaterializeResult:
+    """Sale order product lines as read from Odoo, one row per `sale.order.line`.
+
+    Key: `odoo_line_id`. Partition: the empreendimento (Odoo company) and the order date in
+    SYNC_TIMEZONE (orders older than SYNC_START_DATE belong to the first date). Section and note
+    lines are left out; lines that break a rule are set aside in `sync_rejeitado`.
+    """
+    tz = settings.timezone_name()
+
+    def extract(client, emp: str, first, last) -> Extracted:
+        found = extract_orders(
+            client,
+            empreendimento=emp,
+            company_id=company_id_for(emp),
+            first=first,
+            last=last,
+            partition_day_of=partition_day,
+            tz=tz,
+        )
+        return Extracted(found.staged.rows_by_day, found.staged.rejects, f"{found.orders} orders, {found.lines} lines")
+
+    return run_extract(context, odoo, postgres, table=odoo_pedido_linha_table, extract=extract)
+
+
+@asset(
+    key=CARTEIRA_KEY,
+    deps=[ORDERS_KEY, AssetDep(FATURAMENTO_KEY)],
+    group_name="carteira",
+    partitions_def=sync_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    kinds={"postgres"},
+)
+def carteira_principal(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
+    """The open order book: one row per (num_pedido, cod_produto) with a positive saldo
+    (`qtd_saldo_produto_pedido` = ordered − invoiced, from faturamento_produto).
+
+    Partition: empreendimento × order date. Per partition, in one transaction: the carteira as it
+    stands is compared with the source (NOVO / AUMENTO / REDUCAO / REMOVIDO / FATURADO, kept in
+    `carteira_diff`), pré-separações and separações are adjusted by the hierarchy of DESIGN §5.3
+    (alerts in `alerta_separacao_cotada`), then the rows are replaced.
+    """
+    ensure_schema_once(postgres, context.log)
+    partitions = partitions_of(context)
+    run_id = context.run.run_id
+    totals: dict[str, int] = defaultdict(int)
+    for p in partitions:
+
+        def sync(conn, p=p):
+            lines = load_partition(conn, scope_of(p))
+            plans = plan_partition(lines.changes, lines.pre, lines.seps)
+            return write_partition(conn, scope_of(p), lines, plans, run_id=run_id, partition_key=p.key)
+
+        unit = postgres.unit_of_work(
+            sync, name=f"carteira_principal {p.key}", logger=context.log, lock=empreendimento_lock(p)
+        )
+        counts = unit.value
+        for k, v in counts.items():
+            totals[k] += v
+        context.add_asset_metadata(
+            {
+                **counts,
+                "sql_statements": unit.statements,
+                "db_attempts": unit.attempts,
+                "seconds": round(unit.seconds, 3),
+            },
+            partition_key=p.key,
+        )
+        if counts["critical_alerts"]:
+            context.log.warning(f"{p.key}: {counts['critical_alerts']} critical alerts (alerta_separacao_cotada)")
+    log_totals(context, "carteira_principal", len(partitions), totals)
+    return MaterializeResult()

@@ -1,0 +1,365 @@
+"""Set-based SQL of the carteira graph (DESIGN §5.2, §5.3): a constant number of statements per
+partition, in one transaction with the decisions it adjusts.
+
+1. ``load_partition``: the partition's lines — the carteira as it stands (the "memory"), the source
+   now (``odoo_pedido_linha``), the invoiced quantities (``faturamento_produto``) — in one query,
+   and the decisions of its orders (pré-separações, separações) in two more.
+2. The plan is made in Python by ``sync_pipeline.domain.hierarchy`` (no SQL there).
+3. ``write_partition``: decisions adjusted, diffs and alerts recorded, embarques of cancelled
+   orders marked, all in one statement; then the carteira rows upserted and the lines that are no
+   longer open deleted.
+
+An order whose date moved (Odoo's ``action_confirm`` rewrites ``date_order``) belongs to the
+partition that stages it now: the memory of a partition is the carteira of the orders it stages,
+plus its own-dated rows of orders staged nowhere (deleted in Odoo → REMOVIDO).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.domain.hierarchy import (
+    LineChange,
+    LinePlan,
+    PreSeparacao,
+    Separacao,
+    diff_tipo,
+    is_changed,
+)
+
+# pré-separações already turned into a separação (or dropped) are not decisions on the saldo
+PRE_CLOSED_STATUSES = ("ENVIADO_SEPARACAO", "CANCELADO")
+STATUS_PEDIDO_SQL = (
+    "CASE {s} WHEN 'draft' THEN 'Cotação' WHEN 'sent' THEN 'Cotação' WHEN 'cancel' THEN 'Cancelado' "
+    "ELSE 'Pedido de venda' END"
+)
+CARTEIRA_COLUMNS = [
+    "empreendimento",
+    "num_pedido",
+    "cod_produto",
+    "data_pedido",
+    "status_pedido",
+    "cnpj_cpf",
+    "raz_social",
+    "municipio",
+    "estado",
+    "vendedor",
+    "equipe_vendas",
+    "pedido_cliente",
+    "data_entrega_pedido",
+    "nome_produto",
+    "qtd_produto_pedido",
+    "qtd_saldo_produto_pedido",
+    "preco_produto_pedido",
+    "odoo_order_id",
+    "odoo_write_date",
+]
+_CARTEIRA_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("num_pedido", "cod_produto")]
+
+
+@dataclass
+class PartitionLines:
+    changes: list[LineChange]
+    source: dict[tuple[str, str], dict]  # carteira columns of each line present in the source
+    pre: list[PreSeparacao]
+    seps: list[Separacao]
+
+
+_LINES_SQL = f"""
+WITH src AS (
+    SELECT l.num_pedido, l.cod_produto,
+           min(l.empreendimento) AS empreendimento, min(l.data_pedido) AS data_pedido,
+           {STATUS_PEDIDO_SQL.format(s="min(l.order_state)")} AS status_pedido,
+           bool_or(l.order_state = 'cancel') AS cancelado,
+           min(l.cnpj_cpf) AS cnpj_cpf, min(l.raz_social) AS raz_social, min(l.municipio) AS municipio,
+           min(l.estado) AS estado, min(l.vendedor) AS vendedor, min(l.equipe_vendas) AS equipe_vendas,
+           min(l.pedido_cliente) AS pedido_cliente, min(l.data_entrega_pedido) AS data_entrega_pedido,
+           min(l.nome_produto) AS nome_produto, sum(l.qtd_produto_pedido) AS qtd_produto_pedido,
+           CASE WHEN sum(l.qtd_produto_pedido) = 0 THEN max(l.preco_produto_pedido)
+                ELSE round(sum(l.qtd_produto_pedido * l.preco_produto_pedido) / sum(l.qtd_produto_pedido), 4)
+           END AS preco_produto_pedido,
+           min(l.odoo_order_id) AS odoo_order_id, max(l.odoo_write_date) AS odoo_write_date
+    FROM odoo_pedido_linha l
+    WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
+    GROUP BY l.num_pedido, l.cod_produto
+),
+mem AS (
+    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido
+    FROM carteira_principal c
+    WHERE c.num_pedido IN (SELECT num_pedido FROM src)
+       OR (c.empreendimento = :emp AND {owns("c", "data_pedido")}
+           AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido))
+),
+keys AS (SELECT num_pedido, cod_produto FROM src UNION SELECT num_pedido, cod_produto FROM mem),
+fat AS (
+    SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd
+    FROM faturamento_produto f
+    WHERE f.origem IN (SELECT num_pedido FROM keys) AND f.status_nf <> 'Cancelado' AND NOT f.revertida
+    GROUP BY f.origem, f.cod_produto
+)
+SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido AS antes, COALESCE(fat.qtd, 0) AS faturada,
+       src.*
+FROM keys k
+LEFT JOIN src USING (num_pedido, cod_produto)
+LEFT JOIN mem USING (num_pedido, cod_produto)
+LEFT JOIN fat USING (num_pedido, cod_produto)
+ORDER BY k.num_pedido, k.cod_produto
+"""
+
+
+def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
+    rows = conn.execute(text(_LINES_SQL), scope.params()).mappings().all()
+    changes: list[LineChange] = []
+    source: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        key = (r["num_pedido"], r["cod_produto"])
+        present = r["qtd_produto_pedido"] is not None
+        changes.append(
+            LineChange(
+                num_pedido=key[0],
+                cod_produto=key[1],
+                qtd_pedido_antes=r["antes"],
+                qtd_pedido_depois=r["qtd_produto_pedido"] if present else None,
+                qtd_faturada=r["faturada"],
+                pedido_cancelado=bool(r["cancelado"]),
+            )
+        )
+        if present:
+            source[key] = {c: r[c] for c in CARTEIRA_COLUMNS if c != "qtd_saldo_produto_pedido"}
+    orders = sorted({c.num_pedido for c in changes})
+    pre = [
+        PreSeparacao(id=r[0], num_pedido=r[1], cod_produto=r[2], qtd=r[3], criado_em=r[4])
+        for r in conn.execute(
+            text(
+                "SELECT id, num_pedido, cod_produto, qtd_selecionada_usuario, data_criacao "
+                "FROM pre_separacao_item WHERE num_pedido = ANY(:orders) AND status <> ALL(:closed)"
+            ),
+            {"orders": orders, "closed": list(PRE_CLOSED_STATUSES)},
+        )
+    ]
+    seps = [
+        Separacao(
+            id=r[0],
+            lote=r[1],
+            num_pedido=r[2],
+            cod_produto=r[3],
+            status=r[4],
+            tipo_envio=r[5] or "",
+            qtd=r[6],
+            sincronizado_nf=r[7],
+        )
+        for r in conn.execute(
+            text(
+                "SELECT id, separacao_lote_id, num_pedido, cod_produto, status, tipo_envio, qtd_saldo, "
+                "sincronizado_nf FROM separacao WHERE num_pedido = ANY(:orders)"
+            ),
+            {"orders": orders},
+        )
+    ]
+    return PartitionLines(changes=changes, source=source, pre=pre, seps=seps)
+
+
+def _dec(q: Decimal | None) -> str | None:
+    return None if q is None else format(q, "f")
+
+
+# Everything a plan changes, in one statement: decisions, diffs, alerts, embarques.
+_APPLY_SQL = """
+WITH
+pre_plan AS (SELECT * FROM jsonb_to_recordset(CAST(:pre AS jsonb)) AS x(id int, qtd numeric)),
+sep_plan AS (SELECT * FROM jsonb_to_recordset(CAST(:sep AS jsonb)) AS x(id int, qtd numeric)),
+sep_new AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:sep_new AS jsonb))
+        AS x(lote text, num_pedido text, cod_produto text, qtd numeric)
+),
+diffs AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:diffs AS jsonb))
+        AS x(num_pedido text, cod_produto text, tipo text, qtd_antes numeric, qtd_depois numeric,
+             delta numeric, absorcao jsonb)
+),
+alerts AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:alerts AS jsonb))
+        AS x(lote text, num_pedido text, cod_produto text, tipo_alteracao text, qtd_anterior numeric,
+             qtd_nova numeric, qtd_diferenca numeric, nivel text)
+),
+pre_upd AS (
+    UPDATE pre_separacao_item p SET qtd_selecionada_usuario = pp.qtd
+    FROM pre_plan pp WHERE p.id = pp.id AND pp.qtd > 0 RETURNING 1
+),
+pre_del AS (DELETE FROM pre_separacao_item p USING pre_plan pp WHERE p.id = pp.id AND pp.qtd = 0 RETURNING 1),
+sep_upd AS (
+    UPDATE separacao s SET qtd_saldo = sp.qtd
+    FROM sep_plan sp WHERE s.id = sp.id AND sp.qtd > 0 RETURNING 1
+),
+sep_del AS (DELETE FROM separacao s USING sep_plan sp WHERE s.id = sp.id AND sp.qtd = 0 RETURNING 1),
+sep_ins AS (
+    INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, tipo_envio,
+                           sincronizado_nf)
+    SELECT n.lote, n.num_pedido, n.cod_produto, n.qtd, lot.status, lot.tipo_envio, false
+    FROM sep_new n
+    JOIN LATERAL (SELECT s.status, s.tipo_envio FROM separacao s
+                  WHERE s.separacao_lote_id = n.lote AND NOT s.sincronizado_nf
+                  ORDER BY s.id DESC LIMIT 1) lot ON true
+    RETURNING 1
+),
+diff_ins AS (
+    INSERT INTO carteira_diff (run_id, partition_key, num_pedido, cod_produto, tipo, qtd_antes,
+                               qtd_depois, delta, absorcao)
+    SELECT :run_id, :pk, num_pedido, cod_produto, tipo, qtd_antes, qtd_depois, delta, absorcao FROM diffs
+    RETURNING 1
+),
+alert_ins AS (
+    INSERT INTO alerta_separacao_cotada (separacao_lote_id, num_pedido, cod_produto, tipo_alteracao,
+                                         qtd_anterior, qtd_nova, qtd_diferenca, nivel, run_id)
+    SELECT lote, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, qtd_nova, qtd_diferenca, nivel, :run_id
+    FROM alerts
+    RETURNING 1
+),
+emb AS (
+    UPDATE embarque_itens e SET status = 'cancelado'
+    WHERE e.pedido = ANY(:cancelled) AND e.status IS DISTINCT FROM 'cancelado'
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM pre_upd), (SELECT count(*) FROM pre_del), (SELECT count(*) FROM sep_upd),
+       (SELECT count(*) FROM sep_del), (SELECT count(*) FROM sep_ins), (SELECT count(*) FROM diff_ins),
+       (SELECT count(*) FROM alert_ins), (SELECT count(*) FROM emb)
+"""
+
+
+def write_partition(
+    conn: Connection,
+    scope: Scope,
+    lines: PartitionLines,
+    plans: list[LinePlan],
+    *,
+    run_id: str,
+    partition_key: str,
+) -> dict[str, int]:
+    """Apply the plans before replacing the carteira rows, in the caller's transaction."""
+    changed = [p for p in plans if is_changed(p)]
+    params = {
+        "pre": json.dumps([{"id": i, "qtd": _dec(q)} for p in changed for i, q in p.pre_separacao_qtd.items()]),
+        "sep": json.dumps([{"id": i, "qtd": _dec(q)} for p in changed for i, q in p.separacao_qtd.items()]),
+        "sep_new": json.dumps(
+            [
+                {"lote": lote, "num_pedido": p.num_pedido, "cod_produto": p.cod_produto, "qtd": _dec(q)}
+                for p in changed
+                for lote, q in p.separacao_nova
+            ]
+        ),
+        "diffs": json.dumps(
+            [
+                {
+                    "num_pedido": p.num_pedido,
+                    "cod_produto": p.cod_produto,
+                    "tipo": diff_tipo(p),
+                    "qtd_antes": _dec(p.qtd_antes),
+                    "qtd_depois": _dec(p.qtd_depois),
+                    "delta": _dec(p.delta),
+                    "absorcao": p.absorcao or None,
+                }
+                for p in changed
+                if diff_tipo(p) is not None
+            ]
+        ),
+        "alerts": json.dumps(
+            [
+                {
+                    "lote": a.lote,
+                    "num_pedido": a.num_pedido,
+                    "cod_produto": a.cod_produto,
+                    "tipo_alteracao": a.tipo_alteracao,
+                    "qtd_anterior": _dec(a.qtd_anterior),
+                    "qtd_nova": _dec(a.qtd_nova),
+                    "qtd_diferenca": _dec(a.qtd_diferenca),
+                    "nivel": a.nivel,
+                }
+                for p in changed
+                for a in p.alerts
+            ]
+        ),
+        "cancelled": sorted({p.num_pedido for p in plans if p.pedido_cancelado}),
+        "run_id": run_id,
+        "pk": partition_key,
+    }
+    applied = conn.execute(text(_APPLY_SQL), params).one()
+
+    open_rows = []
+    for p in plans:
+        if p.open_after:
+            row = dict(lines.source[(p.num_pedido, p.cod_produto)])
+            row["qtd_saldo_produto_pedido"] = p.saldo
+            open_rows.append(row)
+    cols = ", ".join(CARTEIRA_COLUMNS)
+    typed = ", ".join(f"{c} {_JSON_TYPES.get(c, 'text')}" for c in CARTEIRA_COLUMNS)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE) + ", updated_at = now()"
+    distinct = " OR ".join(f"c.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE)
+    upserted = (
+        conn.execute(
+            text(
+                f"""
+            INSERT INTO carteira_principal AS c ({cols})
+            SELECT {cols} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({typed})
+            ON CONFLICT (num_pedido, cod_produto) DO UPDATE SET {sets} WHERE {distinct}
+            RETURNING (xmax = 0) AS inserted
+            """
+            ),
+            {"rows": json.dumps(open_rows, default=_json_default)},
+        )
+        .scalars()
+        .all()
+    )
+    closed = [{"num_pedido": p.num_pedido, "cod_produto": p.cod_produto} for p in plans if not p.open_after]
+    deleted = conn.execute(
+        text(
+            """
+            DELETE FROM carteira_principal c
+            USING jsonb_to_recordset(CAST(:closed AS jsonb)) AS x(num_pedido text, cod_produto text)
+            WHERE c.num_pedido = x.num_pedido AND c.cod_produto = x.cod_produto
+            """
+        ),
+        {"closed": json.dumps(closed)},
+    ).rowcount
+    kinds: dict[str, int] = {}
+    for p in changed:
+        tipo = diff_tipo(p)
+        if tipo:
+            kinds[tipo] = kinds.get(tipo, 0) + 1
+    return {
+        "pre_separacao_updated": applied[0],
+        "pre_separacao_deleted": applied[1],
+        "separacao_updated": applied[2],
+        "separacao_deleted": applied[3],
+        "separacao_created": applied[4],
+        "diffs": applied[5],
+        "alerts": applied[6],
+        "critical_alerts": sum(1 for p in changed for a in p.alerts if a.nivel == "CRITICO"),
+        "embarques_cancelled": applied[7],
+        "rows_inserted": sum(1 for x in upserted if x),
+        "rows_updated": sum(1 for x in upserted if not x),
+        "rows_deleted": deleted,
+        **{f"diff_{k.lower()}": v for k, v in sorted(kinds.items())},
+    }
+
+
+_JSON_TYPES = {
+    "data_pedido": "date",
+    "data_entrega_pedido": "date",
+    "qtd_produto_pedido": "numeric",
+    "qtd_saldo_produto_pedido": "numeric",
+    "preco_produto_pedido": "numeric",
+    "odoo_order_id": "int",
+    "odoo_write_date": "timestamp",
+}
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value.isoformat()  # type: ignore[attr-defined]

@@ -1,0 +1,139 @@
+"""The carteira graph end to end: simulator orders → Dagster → carteira_principal, decisions,
+diffs and alerts in the real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from dagster import instance_for_test
+from sqlalchemy import text
+
+from sync_pipeline.partitions import SyncPartition
+from sync_pipeline_tests.support import empreendimentos, partition_metadata, resources, sync_partition, table_rows
+
+DAY = date(2025, 1, 6)
+
+
+def _setup_orders(handle):
+    """Seed 05's carteira: PED001 (PROD001 100, PROD002 50), PED002 (PROD001 200)."""
+    handle.sim.clock.set(datetime(2025, 1, 6, 13, 0, 0))  # 10:00 in São Paulo
+    company = handle.company_ids()[0]
+    partner = handle.call(
+        "res.partner", "create", {"name": "Atacadão Teste", "vat": "11.222.333/0001-81", "city": "Campinas"}
+    )
+    products = {
+        code: handle.call("product.product", "create", {"name": f"Produto {code}", "default_code": code, "weight": 1.5})
+        for code in ("PROD001", "PROD002")
+    }
+
+    def order(name, lines):
+        oid = handle.call(
+            "sale.order",
+            "create",
+            {
+                "name": name,
+                "partner_id": partner,
+                "company_id": company,
+                "order_line": [
+                    (0, 0, {"product_id": products[c], "product_uom_qty": q, "price_unit": 10.0}) for c, q in lines
+                ],
+            },
+        )
+        handle.call("sale.order", "action_confirm", [oid])
+        return oid
+
+    orders = {
+        "PED001": order("PED001", [("PROD001", 100), ("PROD002", 50)]),
+        "PED002": order("PED002", [("PROD001", 200)]),
+    }
+    return company, partner, products, orders, order
+
+
+def _line_id(handle, order_id, product_id):
+    return next(
+        line["id"]
+        for line in handle.sim.rows("sale.order.line")
+        if line["order_id"] == order_id and line["product_id"] == product_id
+    )
+
+
+def test_worked_example_of_design_5_3(db, database_url, simulator):
+    handle = simulator(generate_data=False)
+    company, partner, products, orders, order = _setup_orders(handle)
+    res = resources(handle, database_url)
+    emp = empreendimentos(handle)[0]
+    with instance_for_test() as instance:
+        assert sync_partition(instance, res, emp, DAY).success
+        before = {
+            (r["num_pedido"], r["cod_produto"]): r["qtd_saldo_produto_pedido"]
+            for r in table_rows(db, "SELECT num_pedido, cod_produto, qtd_saldo_produto_pedido FROM carteira_principal")
+        }
+        assert before == {("PED001", "PROD001"): 100, ("PED001", "PROD002"): 50, ("PED002", "PROD001"): 200}
+
+        with db.begin() as conn:  # the logistics decisions taken on it
+            conn.execute(
+                text(
+                    "INSERT INTO pre_separacao_item (num_pedido, cod_produto, qtd_selecionada_usuario)"
+                    " VALUES ('PED001', 'PROD001', 30)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, tipo_envio) "
+                    "VALUES ('LOTE-9', 'PED002', 'PROD001', 100, 'COTADO', 'total')"
+                )
+            )
+
+        handle.sim.clock.set(datetime(2025, 1, 6, 18, 0, 0))
+        handle.call(
+            "sale.order.line",
+            "write",
+            [_line_id(handle, orders["PED001"], products["PROD001"])],
+            {"product_uom_qty": 80},
+        )
+        handle.call(
+            "sale.order.line",
+            "write",
+            [_line_id(handle, orders["PED001"], products["PROD002"])],
+            {"product_uom_qty": 70},
+        )
+        order("PED003", [("PROD001", 30)])
+        handle.call("sale.order", "action_cancel", [orders["PED002"]], context={"disable_cancel_warning": True})
+
+        assert sync_partition(instance, res, emp, DAY).success
+        md = partition_metadata(instance, "carteira_principal", SyncPartition(emp, DAY).key)
+
+    after = {
+        (r["num_pedido"], r["cod_produto"]): r["qtd_saldo_produto_pedido"]
+        for r in table_rows(db, "SELECT num_pedido, cod_produto, qtd_saldo_produto_pedido FROM carteira_principal")
+    }
+    assert after == {("PED001", "PROD001"): 80, ("PED001", "PROD002"): 70, ("PED003", "PROD001"): 30}
+    assert table_rows(db, "SELECT num_pedido, cod_produto, qtd_selecionada_usuario AS q FROM pre_separacao_item") == [
+        {"num_pedido": "PED001", "cod_produto": "PROD001", "q": Decimal("30.000")}
+    ]
+    alerts = table_rows(
+        db,
+        "SELECT separacao_lote_id, num_pedido, cod_produto, tipo_alteracao, nivel, qtd_anterior, qtd_nova"
+        " FROM alerta_separacao_cotada",
+    )
+    assert alerts == [
+        {
+            "separacao_lote_id": "LOTE-9",
+            "num_pedido": "PED002",
+            "cod_produto": "PROD001",
+            "tipo_alteracao": "REMOCAO",
+            "nivel": "CRITICO",
+            "qtd_anterior": Decimal("100.000"),
+            "qtd_nova": Decimal("0.000"),
+        }
+    ]
+    kinds = table_rows(
+        db,
+        "SELECT tipo, count(*) AS n FROM carteira_diff WHERE partition_key = :pk GROUP BY tipo ORDER BY tipo",
+        pk=SyncPartition(emp, DAY).key,
+    )
+    # first sync: three NOVO; second: PED001/PROD001 REDUCAO, PED001/PROD002 AUMENTO, PED003 NOVO,
+    # PED002 REMOVIDO (cancelled)
+    assert {r["tipo"]: r["n"] for r in kinds} == {"NOVO": 4, "REDUCAO": 1, "AUMENTO": 1, "REMOVIDO": 1}
+    assert md["critical_alerts"] == 1 and md["diff_removido"] == 1
