@@ -3,14 +3,23 @@ diffs and alerts in the real PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from dagster import instance_for_test
 from sqlalchemy import text
 
 from sync_pipeline.partitions import SyncPartition
-from sync_pipeline_tests.support import empreendimentos, partition_metadata, resources, sync_partition, table_rows
+from sync_pipeline.simulator.generator import add_invoice
+from sync_pipeline_tests.support import (
+    START,
+    empreendimentos,
+    partition_metadata,
+    resources,
+    sync_partition,
+    sync_range,
+    table_rows,
+)
 
 DAY = date(2025, 1, 6)
 
@@ -137,3 +146,100 @@ def test_worked_example_of_design_5_3(db, database_url, simulator):
     # PED002 REMOVIDO (cancelled)
     assert {r["tipo"]: r["n"] for r in kinds} == {"NOVO": 4, "REDUCAO": 1, "AUMENTO": 1, "REMOVIDO": 1}
     assert md["critical_alerts"] == 1 and md["diff_removido"] == 1
+
+
+def _carteira(db) -> dict:
+    return {
+        (r["num_pedido"], r["cod_produto"]): r["qtd_saldo_produto_pedido"]
+        for r in table_rows(db, "SELECT num_pedido, cod_produto, qtd_saldo_produto_pedido FROM carteira_principal")
+    }
+
+
+def test_nf_invoicing_a_separacao_then_cancelled(db, database_url, simulator):
+    handle = simulator(generate_data=False)
+    company, partner, products, orders, _ = _setup_orders(handle)
+    res = resources(handle, database_url)
+    emp = empreendimentos(handle)[0]
+    key = SyncPartition(emp, DAY).key
+    with instance_for_test() as instance:
+        sync_partition(instance, res, emp, DAY)
+        with db.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, tipo_envio)"
+                    " VALUES ('LOTE-1', 'PED001', 'PROD001', 40, 'ABERTO', 'parcial')"
+                )
+            )
+        sale_line = _line_id(handle, orders["PED001"], products["PROD001"])
+        move = add_invoice(
+            handle.sim,
+            company,
+            partner,
+            [(products["PROD001"], 40, 10.0, sale_line)],
+            DAY.isoformat(),
+            invoice_origin="PED001",
+        )
+        nf = handle.sim.rows("account.move")[-1]["name"]
+        assert sync_partition(instance, res, emp, DAY).success
+        fat_md = partition_metadata(instance, "faturamento_produto", key)
+        cart_md = partition_metadata(instance, "carteira_principal", key)
+
+        # the separação is invoiced: counted once (as invoiced), the stock movement written
+        assert table_rows(db, "SELECT numero_nf, sincronizado_nf, qtd_saldo FROM separacao") == [
+            {"numero_nf": nf, "sincronizado_nf": True, "qtd_saldo": Decimal("40.000")}
+        ]
+        assert table_rows(
+            db,
+            "SELECT tipo_movimentacao, local_movimentacao, qtd_movimentacao, numero_nf, ativo FROM movimentacao_estoque",
+        ) == [
+            {
+                "tipo_movimentacao": "FATURAMENTO",
+                "local_movimentacao": "VENDA",
+                "qtd_movimentacao": Decimal("-40.000"),
+                "numero_nf": nf,
+                "ativo": True,
+            }
+        ]
+        assert _carteira(db)[("PED001", "PROD001")] == 60
+        assert (fat_md["separacao_invoiced"], fat_md["movimentacao_written"]) == (1, 1)
+        # invoicing is not an operational change: no diff, no alert
+        assert cart_md["diffs"] == 0 and cart_md["alerts"] == 0
+        assert table_rows(db, "SELECT count(*) AS n FROM alerta_separacao_cotada") == [{"n": 0}]
+
+        # the NF is cancelled in Odoo: the separação is open again, the movement inactive
+        handle.call("account.move", "button_draft", [move])
+        handle.call("account.move", "button_cancel", [move])
+        assert sync_partition(instance, res, emp, DAY).success
+        assert table_rows(db, "SELECT numero_nf, sincronizado_nf FROM separacao") == [
+            {"numero_nf": None, "sincronizado_nf": False}
+        ]
+        assert table_rows(db, "SELECT status_nf, ativo FROM movimentacao_estoque") == [
+            {"status_nf": "CANCELADO", "ativo": False}
+        ]
+        assert _carteira(db)[("PED001", "PROD001")] == 100
+
+        # posted again: invoiced again, the same movement re-activated (not duplicated)
+        handle.call("account.move", "button_draft", [move])
+        handle.call("account.move", "action_post", [move])
+        assert sync_partition(instance, res, emp, DAY).success
+        assert table_rows(db, "SELECT numero_nf, sincronizado_nf FROM separacao") == [
+            {"numero_nf": nf, "sincronizado_nf": True}
+        ]
+        assert table_rows(db, "SELECT status_nf, ativo FROM movimentacao_estoque") == [
+            {"status_nf": "FATURADO", "ativo": True}
+        ]
+        assert _carteira(db)[("PED001", "PROD001")] == 60
+
+
+def test_rerun_writes_no_row_and_no_diff(db, database_url, simulator):
+    handle = simulator(seed=9, scale=1, days=4, companies=1)
+    res = resources(handle, database_url)
+    emp = empreendimentos(handle)[0]
+    with instance_for_test() as instance:
+        assert sync_range(instance, res, emp, START, START + timedelta(days=3)).success
+        carteira = table_rows(db, "SELECT *, xmin::text AS version FROM carteira_principal ORDER BY id")
+        diffs = table_rows(db, "SELECT count(*) AS n FROM carteira_diff")
+        assert carteira and diffs[0]["n"] > 0
+        assert sync_range(instance, res, emp, START, START + timedelta(days=3)).success
+    assert table_rows(db, "SELECT *, xmin::text AS version FROM carteira_principal ORDER BY id") == carteira
+    assert table_rows(db, "SELECT count(*) AS n FROM carteira_diff") == diffs

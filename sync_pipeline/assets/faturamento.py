@@ -129,6 +129,8 @@ def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResour
                 "movimentacao_cancelled": counts["movimentacao_cancelled"],
                 "embarque_cleared": counts["embarque_cleared"],
                 "separacao_released": counts["separacao_released"],
+                "separacao_invoiced": counts["separacao_invoiced"],
+                "movimentacao_written": counts["movimentacao_written"],
                 "sql_statements": unit.statements,
                 "db_attempts": unit.attempts,
                 "odoo_calls": 0,

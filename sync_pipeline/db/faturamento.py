@@ -149,6 +149,7 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
     ).rowcount
 
     cascade = conn.execute(text(_CANCEL_CASCADE_SQL)).one()
+    invoiced = conn.execute(text(_INVOICE_SEPARACAO_SQL)).one()
 
     relatorio = conn.execute(text(_RELATORIO_SQL), params).one()
     return {
@@ -160,6 +161,8 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
         "movimentacao_cancelled": cascade[0],
         "embarque_cleared": cascade[1],
         "separacao_released": cascade[2],
+        "separacao_invoiced": invoiced[0],
+        "movimentacao_written": invoiced[1] + invoiced[2],
         "relatorio_upserted": relatorio[0],
         "relatorio_deleted": relatorio[1],
     }
@@ -186,6 +189,51 @@ sep AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM mov), (SELECT count(*) FROM emb), (SELECT count(*) FROM sep)
+"""
+
+# Invoicing an open separação (§5.1): a posted NF marks the rows of one open lot of its order
+# (the lot holding most of its products, then the oldest) as invoiced, and writes the stock
+# movements — re-activating those of an NF that was cancelled and posted again. Without it an
+# invoiced quantity would count twice (invoiced and still in separação).
+_INVOICE_SEPARACAO_SQL = """
+WITH items AS (
+    SELECT numero_nf, origem, cod_produto, nome_produto, data_fatura, qtd_produto_faturado
+    FROM fat_src WHERE status_nf = 'Lançado' AND NOT revertida AND origem IS NOT NULL
+),
+cand AS (
+    SELECT i.numero_nf, s.separacao_lote_id AS lote, count(*) AS overlap, min(s.id) AS first_id
+    FROM items i JOIN separacao s ON s.num_pedido = i.origem AND s.cod_produto = i.cod_produto
+    WHERE NOT s.sincronizado_nf AND s.status IN ('PREVISAO', 'ABERTO', 'COTADO')
+    GROUP BY i.numero_nf, s.separacao_lote_id
+),
+chosen AS (
+    SELECT DISTINCT ON (numero_nf) numero_nf, lote FROM cand ORDER BY numero_nf, overlap DESC, first_id
+),
+marked AS (
+    UPDATE separacao s SET sincronizado_nf = true, numero_nf = c.numero_nf
+    FROM chosen c JOIN items i ON i.numero_nf = c.numero_nf
+    WHERE s.separacao_lote_id = c.lote AND s.num_pedido = i.origem AND s.cod_produto = i.cod_produto
+      AND NOT s.sincronizado_nf
+    RETURNING s.separacao_lote_id, s.num_pedido, s.cod_produto, s.numero_nf
+),
+reactivated AS (
+    UPDATE movimentacao_estoque m SET status_nf = 'FATURADO', ativo = true
+    WHERE m.numero_nf IN (SELECT numero_nf FROM items) AND m.tipo_movimentacao = 'FATURAMENTO'
+      AND NOT m.ativo
+    RETURNING 1
+),
+written AS (
+    INSERT INTO movimentacao_estoque (cod_produto, nome_produto, data_movimentacao, tipo_movimentacao,
+        local_movimentacao, qtd_movimentacao, numero_nf, num_pedido, separacao_lote_id, status_nf, ativo)
+    SELECT i.cod_produto, i.nome_produto, i.data_fatura, 'FATURAMENTO', 'VENDA', -i.qtd_produto_faturado,
+           i.numero_nf, i.origem, mk.separacao_lote_id, 'FATURADO', true
+    FROM marked mk JOIN items i ON i.numero_nf = mk.numero_nf AND i.cod_produto = mk.cod_produto
+    WHERE NOT EXISTS (SELECT 1 FROM movimentacao_estoque m
+                      WHERE m.numero_nf = i.numero_nf AND m.cod_produto = i.cod_produto
+                        AND m.tipo_movimentacao = 'FATURAMENTO')
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM written), (SELECT count(*) FROM reactivated)
 """
 
 # One row per NF of the partition (valor_total = Σ valor, peso_bruto = Σ peso); NFs that left
