@@ -17,7 +17,16 @@ from sqlalchemy import text
 
 from sync_pipeline import settings
 from sync_pipeline.jobs import sync_job
-from sync_pipeline.odoo.changes import Cursor, invoice_changes, latest_invoice_change
+from sync_pipeline.odoo.changes import (
+    INVOICE_DOMAIN,
+    Changes,
+    Cursor,
+    OrderCursor,
+    invoice_changes,
+    latest_change,
+    latest_order_change,
+    order_changes,
+)
 from sync_pipeline.partitions import (
     SyncPartition,
     empreendimento_key,
@@ -33,6 +42,7 @@ SENSOR_ODOO_TIMEOUT = 6.0
 SENSOR_ODOO_RETRIES = 1
 MAX_CHANGES_PER_TICK = 2000
 MAX_RUN_DAYS = 31
+EMPREENDIMENTO_TAG = "sync/empreendimento"
 SENSOR_INTERVAL_SECONDS = settings.sensor_interval_seconds()
 
 
@@ -64,24 +74,25 @@ def empreendimento_sensor(context: SensorEvaluationContext, odoo: OdooResource):
     )
 
 
-def _staged_partitions_of(postgres: PostgresResource, move_ids: set[int]) -> dict[int, set]:
-    """Where our staging table has these invoices now (a re-dated draft leaves its old day)."""
-    if not move_ids:
+# Where the staging tables hold a document now: a document whose date moved (a re-dated draft, an
+# order confirmed on another day) also refreshes the partition that still holds its rows.
+_STAGED = {"account.move": ("odoo_fatura_linha", "odoo_move_id"), "sale.order": ("odoo_pedido_linha", "odoo_order_id")}
+
+
+def _staged_partitions_of(postgres: PostgresResource, model: str, ids: set[int]) -> dict[int, set[SyncPartition]]:
+    if not ids:
         return {}
+    table, column = _STAGED[model]
     with postgres.engine().connect() as conn:
-        exists = conn.execute(text("SELECT to_regclass('odoo_fatura_linha') IS NOT NULL")).scalar()
-        if not exists:
+        if not conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar():
             return {}
         rows = conn.execute(
-            text(
-                "SELECT DISTINCT odoo_move_id, empreendimento, partition_date FROM odoo_fatura_linha "
-                "WHERE odoo_move_id = ANY(:ids)"
-            ),
-            {"ids": sorted(move_ids)},
+            text(f"SELECT DISTINCT {column}, empreendimento, partition_date FROM {table} WHERE {column} = ANY(:ids)"),
+            {"ids": sorted(ids)},
         ).all()
-    found: dict[int, set] = {}
-    for move_id, emp, day in rows:
-        found.setdefault(move_id, set()).add(SyncPartition(emp, day))
+    found: dict[int, set[SyncPartition]] = {}
+    for record_id, emp, day in rows:
+        found.setdefault(record_id, set()).add(SyncPartition(emp, day))
     return found
 
 
@@ -100,63 +111,53 @@ def _ranges(wanted: dict[SyncPartition, tuple[str, int]]) -> list[tuple[list[Syn
     return groups
 
 
-def _run_request(parts: list[SyncPartition], newest: tuple[str, int]) -> RunRequest:
+def _run_request(source: str, parts: list[SyncPartition], newest: tuple[str, int]) -> RunRequest:
     first, last = parts[0], parts[-1]
     span = first.key if first == last else f"{first.key}..{last.key}"
     # Same partitions and same newest change → same key → a repeated tick is skipped by Dagster;
     # a later change gives a new key.
-    run_key = f"faturamento:{span}:{newest[0]}:{newest[1]}"
-    tags = {"sync/trigger": "invoice_sensor"}
+    run_key = f"{source}:{span}:{newest[0]}:{newest[1]}"
+    # The run queue runs one run per empreendimento at a time (dagster.yaml), in request order.
+    tags = {"sync/trigger": source, EMPREENDIMENTO_TAG: first.empreendimento}
     if first == last:
         return RunRequest(partition_key=first.key, run_key=run_key, tags=tags)
     return RunRequest(
         run_key=run_key,
-        tags={
-            **tags,
-            "dagster/asset_partition_range_start": first.key,
-            "dagster/asset_partition_range_end": last.key,
-        },
+        tags={**tags, "dagster/asset_partition_range_start": first.key, "dagster/asset_partition_range_end": last.key},
     )
 
 
-@sensor(
-    name="invoice_sensor",
-    job=sync_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
-    description=(
-        "Polls Odoo for new or changed customer invoices and refunds (write_date + id cursor "
-        "with an overlap window) and requests runs for exactly the partitions touched. Its first "
-        "tick only records where Odoo is now: history is a backfill's job."
-    ),
-)
-def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
-    client = _sensor_client(odoo, context)
-    if not context.cursor:
-        start = latest_invoice_change(client)
-        context.log.info(
-            f"first tick: starting after the newest invoice change ({start.write_date}, id "
-            f"{start.id}); sync history with a backfill (UI or `sync-pipeline backfill`)"
-        )
-        return SensorResult(cursor=start.serialize())
-    cursor = Cursor.parse(context.cursor)
-    changes = invoice_changes(client, cursor, partition_day_of=partition_day, limit=MAX_CHANGES_PER_TICK)
-    wanted: dict[SyncPartition, tuple[str, int]] = {}
-    all_moves: set[int] = set()
-    for t in changes.touched.values():
+def _sensor_result(
+    context: SensorEvaluationContext,
+    postgres: PostgresResource,
+    source: str,
+    model: str,
+    cursor: Cursor,
+    changes: Changes,
+) -> SensorResult:
+    """Run requests for exactly the partitions touched: the first wave (an invoice's own
+    partition) before the rest (the carteira partitions of the orders it invoices)."""
+    waves: tuple[dict[SyncPartition, tuple[str, int]], dict[SyncPartition, tuple[str, int]]] = ({}, {})
+    records: set[int] = set()
+    for key, t in changes.touched.items():
+        wave = waves[0 if key in changes.first_wave else 1]
         p = SyncPartition(empreendimento_key(t.company_id), t.day)
-        wanted[p] = max(wanted.get(p, ("", 0)), (t.newest_write_date, t.newest_id))
-        all_moves |= t.move_ids
-    # A document whose date moved also refreshes the partition that still holds its rows.
-    for move_id, old_parts in _staged_partitions_of(postgres, all_moves).items():
-        for t in changes.touched.values():
-            if move_id in t.move_ids:
-                for old in old_parts:
-                    wanted.setdefault(old, (t.newest_write_date, t.newest_id))
+        wave[p] = max(wave.get(p, ("", 0)), (t.newest_write_date, t.newest_id))
+        records |= t.record_ids
+    for record_id, old_parts in _staged_partitions_of(postgres, model, records).items():
+        newest = max((t.newest_write_date, t.newest_id) for t in changes.touched.values() if record_id in t.record_ids)
+        for old in old_parts:
+            if old not in waves[0] and old not in waves[1]:
+                waves[0][old] = newest
+    wanted = {**waves[1], **waves[0]}
     missing = _missing_empreendimentos(context, {p.empreendimento for p in wanted})
-    run_requests = [_run_request(parts, newest) for parts, newest in _ranges(wanted)]
+    run_requests = [
+        _run_request(source, parts, newest)
+        for wave in waves
+        for parts, newest in _ranges({p: v for p, v in wave.items() if wave is waves[0] or p not in waves[0]})
+    ]
     context.log.info(
-        f"{changes.records_seen} invoices changed since {cursor.write_date} (id {cursor.id}); "
+        f"{changes.records_seen} {model} records changed since {cursor.write_date} (id {cursor.id}); "
         f"{len(wanted)} partitions in {len(run_requests)} run requests"
         + (" (backlog: more next tick)" if changes.backlog else "")
     )
@@ -167,3 +168,60 @@ def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgre
             [AddDynamicPartitionsRequest(empreendimento_partitions.name, missing)] if missing else []
         ),
     )
+
+
+def _first_tick(context: SensorEvaluationContext, client, model: str, base_domain: list) -> SensorResult:
+    start = latest_change(client, model, base_domain)
+    context.log.info(
+        f"first tick: starting after the newest {model} change ({start.write_date}, id {start.id}); "
+        "sync history with a backfill (UI or `sync-pipeline backfill`)"
+    )
+    return SensorResult(cursor=start.serialize())
+
+
+@sensor(
+    name="invoice_sensor",
+    job=sync_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Polls Odoo for new or changed customer invoices and refunds (write_date + id cursor with an "
+        "overlap window) and requests runs for exactly the partitions touched: the invoice's own, then "
+        "those of the orders it invoices. Its first tick only records where Odoo is now."
+    ),
+)
+def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
+    client = _sensor_client(odoo, context)
+    if not context.cursor:
+        return _first_tick(context, client, "account.move", INVOICE_DOMAIN)
+    cursor = Cursor.parse(context.cursor)
+    changes = invoice_changes(
+        client, cursor, partition_day_of=partition_day, tz=settings.timezone_name(), limit=MAX_CHANGES_PER_TICK
+    )
+    return _sensor_result(context, postgres, "invoice_sensor", "account.move", cursor, changes)
+
+
+@sensor(
+    name="order_sensor",
+    job=sync_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Polls Odoo for new or changed sale orders (write_date + id cursor with an overlap window) and "
+        "requests runs for the partitions of their order dates (and the one an order moved from)."
+    ),
+)
+def order_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
+    client = _sensor_client(odoo, context)
+    if not context.cursor:
+        start = latest_order_change(client)
+        context.log.info(
+            f"first tick: starting after the newest order change ({start.order.write_date}) and order line change "
+            f"({start.line.write_date}); sync history with a backfill (UI or `sync-pipeline backfill`)"
+        )
+        return SensorResult(cursor=start.serialize())
+    cursor = OrderCursor.parse(context.cursor)
+    changes = order_changes(
+        client, cursor, partition_day_of=partition_day, tz=settings.timezone_name(), limit=MAX_CHANGES_PER_TICK
+    )
+    return _sensor_result(context, postgres, "order_sensor", "sale.order", cursor.order, changes)

@@ -4,19 +4,36 @@ The cursor is (write_date, id) of the newest record seen. Odoo stamps ``write_da
 *transaction start*, so a long transaction can commit rows older than the cursor: every poll also
 re-reads an overlap window behind it, and idempotent partitions absorb the repeats. Work per poll
 is bounded by ``limit`` records per query; a backlog drains over successive ticks.
+
+Routing: an invoice touches its own partition (invoice date), the partition of the invoice a refund
+reverses, and the partitions of the orders it invoices (their saldos change). An order touches
+the partition of its order date.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sync_pipeline.domain.faturamento import document_day, m2o_id
+from sync_pipeline.domain.carteira import local_day
+from sync_pipeline.domain.faturamento import document_day
+from sync_pipeline.domain.values import m2o_id
 from sync_pipeline.odoo.client import OdooClient
 
 ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
-CHANGE_FIELDS = ["move_type", "company_id", "invoice_date", "date", "reversed_entry_id", "write_date"]
+INVOICE_DOMAIN = [("move_type", "in", ["out_invoice", "out_refund"])]
+INVOICE_FIELDS = [
+    "move_type",
+    "company_id",
+    "invoice_date",
+    "date",
+    "reversed_entry_id",
+    "invoice_origin",
+    "write_date",
+]
+ORDER_FIELDS = ["company_id", "date_order", "name", "write_date"]
 
 
 @dataclass(frozen=True)
@@ -43,30 +60,26 @@ class Touched:
     day: date
     newest_write_date: str = ""
     newest_id: int = 0
-    move_ids: set[int] = field(default_factory=set)
+    record_ids: set[int] = field(default_factory=set)  # the documents of our model routed here
 
-    def see(self, write_date: str, move_id: int) -> None:
-        if (write_date, move_id) > (self.newest_write_date, self.newest_id):
-            self.newest_write_date, self.newest_id = write_date, move_id
-        self.move_ids.add(move_id)
+    def see(self, write_date: str, record_id: int) -> None:
+        if (write_date, record_id) > (self.newest_write_date, self.newest_id):
+            self.newest_write_date, self.newest_id = write_date, record_id
+        self.record_ids.add(record_id)
 
 
 @dataclass
-class InvoiceChanges:
-    touched: dict[tuple[int, date], Touched]
-    cursor: Cursor
+class Changes:
+    touched: dict[tuple[int, date], Touched]  # (company, day) → what to refresh there
+    cursor: Cursor | OrderCursor
     records_seen: int
     backlog: bool  # the limit was reached: more changes wait for the next tick
+    first_wave: set[tuple[int, date]] = field(default_factory=set)  # run these before the rest
 
 
-INVOICE_TYPES = [("move_type", "in", ["out_invoice", "out_refund"])]
-
-
-def latest_invoice_change(client: OdooClient) -> Cursor:
-    """The cursor of the newest customer invoice or refund write (a sensor's starting point)."""
-    newest = client.search_read(
-        "account.move", INVOICE_TYPES, ["write_date"], order="write_date desc, id desc", limit=1
-    )
+def latest_change(client: OdooClient, model: str, base_domain: list) -> Cursor:
+    """The cursor of the newest write to ``model`` (a sensor's starting point)."""
+    newest = client.search_read(model, base_domain, ["write_date"], order="write_date desc, id desc", limit=1)
     if not newest:
         return Cursor()
     return Cursor(write_date=str(newest[0]["write_date"]), id=int(newest[0]["id"]))
@@ -82,70 +95,163 @@ def _keyset_after(cursor: Cursor) -> list:
     ]
 
 
+def _changed_since(
+    client: OdooClient,
+    model: str,
+    base_domain: list,
+    fields: list[str],
+    cursor: Cursor,
+    *,
+    overlap_seconds: int,
+    limit: int,
+) -> tuple[dict[int, dict], Cursor, bool]:
+    order = "write_date asc, id asc"
+    fresh = client.search_read(model, base_domain + _keyset_after(cursor), fields, order=order, limit=limit)
+    overlap: list[dict] = []
+    if cursor.id:
+        since = datetime.strptime(cursor.write_date, ODOO_DATETIME) - timedelta(seconds=overlap_seconds)
+        window = [("write_date", ">=", since.strftime(ODOO_DATETIME)), ("write_date", "<=", cursor.write_date)]
+        overlap = client.search_read(model, base_domain + window, fields, order=order, limit=limit)
+    new_cursor = cursor
+    if fresh:
+        new_cursor = Cursor(write_date=str(fresh[-1]["write_date"]), id=int(fresh[-1]["id"]))
+    return {int(r["id"]): r for r in overlap + fresh}, new_cursor, len(fresh) >= limit
+
+
+class _Router:
+    def __init__(self) -> None:
+        self.touched: dict[tuple[int, date], Touched] = {}
+
+    def touch(self, company: int | None, day: date | None, write_date: str, record_id: int) -> tuple[int, date] | None:
+        if company is None or day is None:
+            return None  # a malformed record: the extract sets it aside, nothing to route
+        key = (company, day)
+        self.touched.setdefault(key, Touched(company, day)).see(write_date, record_id)
+        return key
+
+
+def _safe(fn: Callable[[], date]) -> date | None:
+    try:
+        return fn()
+    except ValueError:
+        return None
+
+
 def invoice_changes(
     client: OdooClient,
     cursor: Cursor,
     *,
-    partition_day_of,
+    partition_day_of: Callable[[date], date],
+    tz: str,
     overlap_seconds: int = 120,
     limit: int = 2000,
-) -> InvoiceChanges:
+) -> Changes:
     """Customer invoices and refunds written after ``cursor`` (plus the overlap window)."""
-    base = list(INVOICE_TYPES)
-    fresh = client.search_read(
-        "account.move",
-        base + _keyset_after(cursor),
-        CHANGE_FIELDS,
-        order="write_date asc, id asc",
-        limit=limit,
+    moves, new_cursor, backlog = _changed_since(
+        client, "account.move", INVOICE_DOMAIN, INVOICE_FIELDS, cursor, overlap_seconds=overlap_seconds, limit=limit
     )
-    since = datetime.strptime(cursor.write_date, ODOO_DATETIME) - timedelta(seconds=overlap_seconds)
-    overlap = []
-    if cursor.id:
-        overlap = client.search_read(
-            "account.move",
-            base
-            + [
-                ("write_date", ">=", since.strftime(ODOO_DATETIME)),
-                ("write_date", "<=", cursor.write_date),
-            ],
-            CHANGE_FIELDS,
-            order="write_date asc, id asc",
-            limit=limit,
-        )
-    moves = {int(m["id"]): m for m in overlap + fresh}
     # A refund changes the partition of the invoice it reverses: read those in one call.
     reversed_ids = {m2o_id(m.get("reversed_entry_id")) for m in moves.values()} - {None}
-    targets = client.read_related("account.move", reversed_ids, CHANGE_FIELDS) if reversed_ids else {}
+    targets = client.read_related("account.move", reversed_ids, INVOICE_FIELDS) if reversed_ids else {}
+    # The orders an invoice invoices change saldo: find them by name in one call.
+    origins = {
+        o.strip() for m in [*moves.values(), *targets.values()] for o in str(m.get("invoice_origin") or "").split(",")
+    }
+    origins.discard("")
+    orders = (
+        client.search_read("sale.order", [("name", "in", sorted(origins))], ORDER_FIELDS, order="id", limit=limit)
+        if origins
+        else []
+    )
+    orders_by_name = {o["name"]: o for o in orders}
 
-    touched: dict[tuple[int, date], Touched] = {}
-
-    def touch(doc: dict, write_date: str, move_id: int) -> None:
-        company = m2o_id(doc.get("company_id"))
-        try:
-            day = partition_day_of(document_day(doc))
-        except ValueError:
-            return  # the extract sets the malformed record aside; nothing to route here
-        if company is None:
-            return
-        touched.setdefault((company, day), Touched(company, day)).see(write_date, move_id)
-
+    router = _Router()
+    first_wave: set[tuple[int, date]] = set()
     for move_id, m in moves.items():
         wd = str(m.get("write_date") or "")
-        if m.get("move_type") == "out_refund":
-            target = targets.get(m2o_id(m.get("reversed_entry_id")) or 0)
-            if target:
-                touch(target, wd, move_id)
-        else:
-            touch(m, wd, move_id)
+        invoice = targets.get(m2o_id(m.get("reversed_entry_id")) or 0) if m.get("move_type") == "out_refund" else m
+        if not invoice:
+            continue
+        key = router.touch(
+            m2o_id(invoice.get("company_id")), _safe(lambda i=invoice: partition_day_of(document_day(i))), wd, move_id
+        )
+        if key:
+            first_wave.add(key)
+        for name in str(invoice.get("invoice_origin") or "").split(","):
+            order = orders_by_name.get(name.strip())
+            if order:
+                router.touch(
+                    m2o_id(order.get("company_id")),
+                    _safe(lambda o=order: partition_day_of(local_day(o.get("date_order"), tz))),
+                    wd,
+                    move_id,
+                )
+    return Changes(router.touched, new_cursor, len(moves), backlog, first_wave)
 
-    new_cursor = cursor
-    if fresh:
-        last = fresh[-1]
-        new_cursor = Cursor(write_date=str(last["write_date"]), id=int(last["id"]))
-    return InvoiceChanges(
-        touched=touched,
-        cursor=new_cursor,
-        records_seen=len(moves),
-        backlog=len(fresh) >= limit,
+
+@dataclass(frozen=True)
+class OrderCursor:
+    """Orders and their lines are polled separately: a line's quantity changes its own write_date
+    (not always its order's), and a cancellation or confirmation changes the order's."""
+
+    order: Cursor = Cursor()
+    line: Cursor = Cursor()
+
+    def serialize(self) -> str:
+        return json.dumps({"order": json.loads(self.order.serialize()), "line": json.loads(self.line.serialize())})
+
+    @classmethod
+    def parse(cls, raw: str | None) -> OrderCursor:
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        return cls(Cursor.parse(json.dumps(data["order"])), Cursor.parse(json.dumps(data["line"])))
+
+
+def latest_order_change(client: OdooClient) -> OrderCursor:
+    return OrderCursor(latest_change(client, "sale.order", []), latest_change(client, "sale.order.line", []))
+
+
+def order_changes(
+    client: OdooClient,
+    cursor: OrderCursor,
+    *,
+    partition_day_of: Callable[[date], date],
+    tz: str,
+    overlap_seconds: int = 120,
+    limit: int = 2000,
+) -> Changes:
+    """Sale orders and order lines written after ``cursor``; each routed to its order's date."""
+    orders, order_cursor, order_backlog = _changed_since(
+        client, "sale.order", [], ORDER_FIELDS, cursor.order, overlap_seconds=overlap_seconds, limit=limit
+    )
+    lines, line_cursor, line_backlog = _changed_since(
+        client,
+        "sale.order.line",
+        [],
+        ["order_id", "write_date"],
+        cursor.line,
+        overlap_seconds=overlap_seconds,
+        limit=limit,
+    )
+    line_orders = {m2o_id(x.get("order_id")) for x in lines.values()} - {None} - set(orders)
+    parents = client.read_related("sale.order", line_orders, ORDER_FIELDS) if line_orders else {}
+    router = _Router()
+
+    def route(order: dict, write_date: str, order_id: int) -> None:
+        day = _safe(lambda: partition_day_of(local_day(order.get("date_order"), tz)))
+        router.touch(m2o_id(order.get("company_id")), day, write_date, order_id)
+
+    for order_id, o in orders.items():
+        route(o, str(o.get("write_date") or ""), order_id)
+    for x in lines.values():
+        order_id = m2o_id(x.get("order_id"))
+        order = orders.get(order_id) or parents.get(order_id)
+        if order:
+            route(order, str(x.get("write_date") or ""), int(order_id))
+    return Changes(
+        router.touched,
+        OrderCursor(order_cursor, line_cursor),
+        len(orders) + len(lines),
+        order_backlog or line_backlog,
     )

@@ -1,0 +1,386 @@
+"""Carteira sync: the seeds' naive per-item algorithm against the project's set-based partition.
+
+Both sides start from the same generated tables (source order lines, invoices, pré-separações,
+separações, the carteira as it stands) in the same local PostgreSQL, and must end with the same
+carteira_principal. Each is run with no added latency and with a fixed delay on every database round
+trip (statement or commit), which models a hosted database over SSL. Figures only: nothing here fails
+on speed. Usage: DATABASE_URL=... python benchmarks/carteira_sync.py [--lines N] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import resource
+import statistics
+import time
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+
+from sync_pipeline.db.bulk import copy_rows
+from sync_pipeline.db.carteira import CARTEIRA_COLUMNS, PRE_CLOSED_STATUSES, load_partition, write_partition
+from sync_pipeline.db.schema import create_schema, metadata
+from sync_pipeline.db.staging import Scope, staged_columns
+from sync_pipeline.domain.hierarchy import plan_partition
+from sync_pipeline.resources.postgres import PostgresResource
+from sync_pipeline.settings import database_url
+
+EMP = "EMP-BENCH"
+DAY = date(2025, 9, 3)
+LATENCY_S = 0.002  # per round trip: a hosted database over SSL
+LATENCIES = (0.0, LATENCY_S)
+Q = Decimal
+TABLES = (
+    "odoo_pedido_linha, faturamento_produto, pre_separacao_item, separacao, embarque_itens, carteira_principal, "
+    "carteira_diff, alerta_separacao_cotada"
+)
+LOADED = ("odoo_pedido_linha", "faturamento_produto", "pre_separacao_item", "separacao", "embarque_itens")
+STATUS_PEDIDO = {"draft": "Cotação", "sent": "Cotação", "cancel": "Cancelado"}  # else 'Pedido de venda'
+
+
+class RoundTrips:
+    """Counts statements and commits on the engine, sleeping ``latency`` seconds on each."""
+
+    def __init__(self) -> None:
+        self.reset(0.0)
+
+    def reset(self, latency: float) -> None:
+        self.latency, self.statements, self.commits = latency, 0, 0
+
+    def statement(self, *_args: object) -> None:
+        self.statements += 1
+        if self.latency:
+            time.sleep(self.latency)
+
+    def commit(self, *_args: object) -> None:
+        self.commits += 1
+        if self.latency:
+            time.sleep(self.latency)
+
+
+TRIPS = RoundTrips()
+
+
+# --- data ------------------------------------------------------------------------------------------
+def generate(lines: int, seed: int = 20250903) -> dict[str, list[dict]]:
+    """One partition: source lines, invoices, decisions and the carteira before, as rows per table."""
+    rng = random.Random(seed)
+    products = [(f"P{i:04d}", f"Produto {i}") for i in range(1, 151)]
+    n_orders = max(2, lines * 700 // 4093)
+    per_order = [1] * n_orders
+    for _ in range(lines - n_orders):
+        i = rng.randrange(n_orders)
+        while per_order[i] >= len(products) - 3:  # room for a removed line
+            i = rng.randrange(n_orders)
+        per_order[i] += 1
+    cancelled, deleted = rng.sample(range(n_orders), 2)  # one order cancelled, one deleted in Odoo
+    t: dict[str, list[dict]] = {k: [] for k in (*LOADED, "carteira_principal")}
+    stamp = datetime(2025, 9, 3, 12, 0, 0)
+    line_id = nf_id = 1
+    for o, count in enumerate(per_order):
+        pedido, state = f"VCD{2000000 + o}", "cancel" if o == cancelled else "sale"
+        head = {"num_pedido": pedido, "empreendimento": EMP, "data_pedido": DAY, "cnpj_cpf": f"{10**13 + o * 7919}"}
+        head |= {"raz_social": f"Cliente {o % 120}", "municipio": f"Cidade {o % 40}", "estado": "SP"}
+        head |= {"vendedor": "Vendedor A", "equipe_vendas": "Equipe 1", "pedido_cliente": f"OC-{o}"}
+        head |= {"data_entrega_pedido": DAY + timedelta(days=7 + o % 20), "odoo_order_id": 70000 + o}
+        lot = f"LOTE-{o}" if rng.random() < 0.22 else None
+        lot_status = rng.choice(["PREVISAO", "ABERTO", "ABERTO", "COTADO"]) if o != cancelled else "COTADO"
+        chosen = rng.sample(products, count + 3)
+        lot_rows = []
+        for k, (cod, nome) in enumerate(chosen):
+            depois, preco = Q(rng.randint(2, 500)), Q(rng.randint(100, 99999)) / 100
+            roll = rng.random()
+            removed = k >= count and (k == count or roll < 0.15) or o == deleted
+            if k >= count and not removed:
+                continue
+            antes = depois  # ordered quantity in the carteira before this sync
+            if roll < 0.03:
+                antes = depois + Q(rng.randint(1, int(depois * Q("0.6")) + 1))  # reduced in Odoo
+            elif roll < 0.06:
+                antes = max(Q(1), depois - Q(rng.randint(1, int(depois // 2) + 1)))  # increased
+            new = 0.06 <= roll < 0.08 and not removed
+            line = head | {"cod_produto": cod, "nome_produto": nome, "preco_produto_pedido": preco}
+            line |= {"odoo_write_date": stamp, "status_pedido": STATUS_PEDIDO.get(state, "Pedido de venda")}
+            if not removed and o != deleted:
+                t["odoo_pedido_linha"].append(
+                    line | {"odoo_line_id": line_id, "partition_date": DAY, "order_state": state}
+                    | {"qtd_produto_pedido": depois, "qtd_entregue": None, "qtd_faturada_odoo": None}
+                )
+                line_id += 1
+            # invoices: ~30% partly invoiced (a few fully), some of it since the last sync
+            fat_before = fat_now = Q(0)
+            if rng.random() < 0.30:
+                fat_now = depois if rng.random() < 0.03 else Q(rng.randint(1, int(depois) - 1)) if depois > 1 else Q(0)
+                fat_before = fat_now - (Q(rng.randint(0, int(fat_now))) if rng.random() < 0.3 else Q(0))
+                for nf, qtd in ((f"NF{o}-1", fat_before), (f"NF{o}-2", fat_now - fat_before)):
+                    if qtd > 0:
+                        t["faturamento_produto"].append(_nf_row(nf, 500000 + o * 3, pedido, cod, qtd, "Lançado"))
+                        if nf.endswith("-2"):  # invoiced from a separação since the last sync
+                            t["separacao"].append(_sep(f"LOTE-F{o}", pedido, cod, qtd, "FATURADO", nf))
+            if rng.random() < 0.02:  # a cancelled NF must not count
+                t["faturamento_produto"].append(_nf_row(f"NFC{nf_id}", 900000 + nf_id, pedido, cod, Q(5), "Cancelado"))
+                nf_id += 1
+            saldo_before = antes - fat_before
+            if new or saldo_before <= 0:
+                continue
+            t["carteira_principal"].append(
+                {c: line.get(c) for c in CARTEIRA_COLUMNS} | {"qtd_produto_pedido": antes}
+                | {"qtd_saldo_produto_pedido": saldo_before}
+            )
+            room = min(saldo_before, depois - fat_now) if antes <= depois else saldo_before  # decisions fit
+            if room > 1 and rng.random() < 0.15:
+                for d in range(rng.randint(1, 2)):
+                    qtd = Q(rng.randint(1, max(1, int(room * Q("0.4")))))
+                    t["pre_separacao_item"].append(
+                        {"num_pedido": pedido, "cod_produto": cod, "qtd_selecionada_usuario": qtd}
+                        | {"status": "CRIADO", "data_criacao": stamp - timedelta(hours=rng.randint(1, 72), minutes=d)}
+                    )
+                    room -= qtd
+            if lot and room > 0 and rng.random() < 0.9:
+                lot_rows.append(_sep(lot, pedido, cod, Q(rng.randint(1, int(room))) if room > 1 else room, lot_status))
+        tipo = "total" if lot_rows and len(lot_rows) == count else "parcial"
+        t["separacao"] += [r | {"tipo_envio": tipo} for r in lot_rows]
+        if o == cancelled or rng.random() < 0.05:
+            t["embarque_itens"].append({"embarque_id": o, "separacao_lote_id": lot, "pedido": pedido})
+    for i, row in enumerate(t["separacao"], start=1):
+        row["id"] = i
+    for i, row in enumerate(t["pre_separacao_item"], start=1):
+        row["id"] = i
+    return t
+
+
+def _nf_row(nf: str, move_id: int, pedido: str, cod: str, qtd: Decimal, status: str) -> dict:
+    move_id += 1 if nf.endswith("-2") else 0
+    return {"empreendimento": EMP, "numero_nf": nf, "data_fatura": DAY, "origem": pedido, "cod_produto": cod}
+    | {"qtd_produto_faturado": qtd, "status_nf": status, "revertida": False, "odoo_move_id": move_id}
+
+
+def _sep(lote: str, pedido: str, cod: str, qtd: Decimal, status: str, nf: str | None = None) -> dict:
+    return {"separacao_lote_id": lote, "num_pedido": pedido, "cod_produto": cod, "qtd_saldo": qtd}
+    | {"status": status, "tipo_envio": "total", "sincronizado_nf": nf is not None, "numero_nf": nf}
+
+
+def reset(engine: Engine, data: dict[str, list[dict]]) -> None:
+    """Empty the tables and load the generated partition (COPY, outside any measurement)."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY"))
+        for table, rows in data.items():
+            cols = staged_columns(metadata.tables[table]) if table == "odoo_pedido_linha" else list(rows[0])
+            copy_rows(conn, table, cols, ([r.get(c) for c in cols] for r in rows))
+        for table in ("separacao", "pre_separacao_item"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"ANALYZE {TABLES}"))
+
+
+# --- naive: the seeds' "before" --------------------------------------------------------------------
+_FATURADA = (
+    "SELECT COALESCE(SUM(qtd_produto_faturado), 0) FROM faturamento_produto WHERE origem = :p AND cod_produto = :c"
+    " AND status_nf <> 'Cancelado' AND NOT revertida"
+)
+_EM_SEPARACAO = (
+    "SELECT COALESCE(SUM(qtd_saldo), 0) FROM separacao WHERE num_pedido = :p AND cod_produto = :c"
+    " AND NOT sincronizado_nf"
+)
+_PRE = (
+    "SELECT id, qtd_selecionada_usuario FROM pre_separacao_item WHERE num_pedido = :p AND cod_produto = :c"
+    " AND status <> ALL(:closed) ORDER BY data_criacao DESC, id DESC"
+)
+_SEPS = (
+    "SELECT id, separacao_lote_id, status, qtd_saldo FROM separacao WHERE num_pedido = :p AND cod_produto = :c"
+    " AND NOT sincronizado_nf AND status IN ('PREVISAO', 'ABERTO', 'COTADO')"
+    " ORDER BY array_position(ARRAY['PREVISAO', 'ABERTO', 'COTADO']::varchar[], status), id DESC"
+)
+_ALERT = (
+    "INSERT INTO alerta_separacao_cotada (separacao_lote_id, num_pedido, cod_produto, tipo_alteracao, qtd_anterior,"
+    " qtd_nova, qtd_diferenca, nivel, run_id) VALUES (:lote, :p, :c, :tipo, :antes, :nova, :dif, 'CRITICO', 'naive')"
+)
+_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("num_pedido", "cod_produto")]
+_CART_UPDATE = (
+    f"UPDATE carteira_principal SET {', '.join(f'{c} = :{c}' for c in _UPDATABLE)}, updated_at = now()"
+    " WHERE num_pedido = :num_pedido AND cod_produto = :cod_produto"
+)
+_CART_INSERT = (
+    f"INSERT INTO carteira_principal ({', '.join(CARTEIRA_COLUMNS)}) VALUES ({', '.join(':' + c for c in CARTEIRA_COLUMNS)})"
+)
+_CART_DELETE = "DELETE FROM carteira_principal WHERE num_pedido = :p AND cod_produto = :c"
+
+
+def aplicar_reducao(conn: Connection, p: str, c: str, saldo: Decimal, em_separacao: Decimal, removed: bool) -> None:
+    """PreSeparacaoItem.aplicar_reducao_quantidade: saldo livre → pré-separações → separações, row by row."""
+    key = {"p": p, "c": c}
+    pre = conn.execute(text(_PRE), key | {"closed": list(PRE_CLOSED_STATUSES)}).all()
+    remaining = sum((r[1] for r in pre), Q(0)) + em_separacao - max(saldo, Q(0))  # what saldo livre can't absorb
+    for pre_id, qtd in pre:
+        if remaining <= 0:
+            return
+        take = min(qtd, remaining)
+        remaining -= take
+        if take == qtd:
+            conn.execute(text("DELETE FROM pre_separacao_item WHERE id = :id"), {"id": pre_id})
+        else:
+            conn.execute(text("UPDATE pre_separacao_item SET qtd_selecionada_usuario = :q WHERE id = :id"),
+                         {"q": qtd - take, "id": pre_id})  # fmt: skip
+    if remaining <= 0:
+        return
+    for sep_id, lote, status, qtd in conn.execute(text(_SEPS), key).all():
+        if remaining <= 0:
+            return
+        take = min(qtd, remaining)
+        remaining -= take
+        if take == qtd:
+            conn.execute(text("DELETE FROM separacao WHERE id = :id"), {"id": sep_id})
+        else:
+            conn.execute(text("UPDATE separacao SET qtd_saldo = :q WHERE id = :id"), {"q": qtd - take, "id": sep_id})
+        if status == "COTADO":
+            tipo = "REMOCAO" if removed else "REDUCAO"
+            conn.execute(text(_ALERT), key | {"lote": lote, "tipo": tipo, "antes": qtd, "nova": qtd - take, "dif": -take})
+
+
+def naive_sync(conn: Connection) -> None:
+    """Per item, as carteira_service.py did before seed 01: two saldo queries, writes, a commit every 10."""
+    memoria = {
+        (r.num_pedido, r.cod_produto): r.qtd_produto_pedido
+        for r in conn.execute(text("SELECT num_pedido, cod_produto, qtd_produto_pedido FROM carteira_principal"))
+    }
+    itens = conn.execute(
+        text("SELECT * FROM odoo_pedido_linha WHERE empreendimento = :emp AND partition_date = :day ORDER BY odoo_line_id"),
+        {"emp": EMP, "day": DAY},
+    ).mappings().all()  # fmt: skip
+    conn.commit()
+    cancelados: set[str] = set()
+    for n, item in enumerate(itens, start=1):
+        p, c = item["num_pedido"], item["cod_produto"]
+        faturada = conn.execute(text(_FATURADA), {"p": p, "c": c}).scalar_one()  # query 1 of 2
+        em_separacao = conn.execute(text(_EM_SEPARACAO), {"p": p, "c": c}).scalar_one()  # query 2 of 2
+        depois = None if item["order_state"] == "cancel" else item["qtd_produto_pedido"]
+        cancelados |= {p} if depois is None else set()
+        saldo = (depois or Q(0)) - faturada
+        antes = memoria.pop((p, c), None)
+        if antes is not None and (depois is None or depois < antes):
+            aplicar_reducao(conn, p, c, saldo, em_separacao, removed=depois is None)
+        if depois is not None and saldo > 0:  # the carteira holds open lines only
+            row = {k: item.get(k) for k in CARTEIRA_COLUMNS} | {"qtd_saldo_produto_pedido": saldo}
+            row["status_pedido"] = STATUS_PEDIDO.get(item["order_state"], "Pedido de venda")
+            conn.execute(text(_CART_UPDATE if antes is not None else _CART_INSERT), row)
+        elif antes is not None:
+            conn.execute(text(_CART_DELETE), {"p": p, "c": c})
+        if n % 10 == 0:
+            conn.commit()
+    for n, (p, c) in enumerate(memoria, start=1):  # in the memory, not in Odoo any more: removed
+        faturada = conn.execute(text(_FATURADA), {"p": p, "c": c}).scalar_one()
+        em_separacao = conn.execute(text(_EM_SEPARACAO), {"p": p, "c": c}).scalar_one()
+        aplicar_reducao(conn, p, c, -faturada, em_separacao, removed=True)
+        conn.execute(text(_CART_DELETE), {"p": p, "c": c})
+        if n % 10 == 0:
+            conn.commit()
+    for p in sorted(cancelados):
+        conn.execute(text("UPDATE embarque_itens SET status = 'cancelado' WHERE pedido = :p"), {"p": p})
+    conn.commit()
+
+
+# --- runs ------------------------------------------------------------------------------------------
+def run_naive(pg: PostgresResource) -> tuple[int, int]:
+    with pg.engine().connect() as conn:
+        naive_sync(conn)
+    return TRIPS.statements, TRIPS.commits
+
+
+def run_ours(pg: PostgresResource) -> tuple[int, int]:
+    scope = Scope(EMP, DAY, first=False)
+
+    def sync(conn: Connection) -> dict[str, int]:
+        lines = load_partition(conn, scope)
+        plans = plan_partition(lines.changes, lines.pre, lines.seps)
+        return write_partition(conn, scope, lines, plans, run_id="bench", partition_key="bench")
+
+    unit = pg.unit_of_work(sync, name="carteira bench", lock=f"empreendimento:{EMP}")
+    if (unit.statements, unit.commits) != (TRIPS.statements, TRIPS.commits):  # the project's counter vs ours
+        print(f"note: unit of work counted {unit.statements}/{unit.commits}, listener {TRIPS.statements}/{TRIPS.commits}")
+    return unit.statements, unit.commits
+
+
+DIGEST = {
+    "carteira_principal": ", ".join(CARTEIRA_COLUMNS),
+    "decisions": "SELECT 'pre', id, num_pedido, cod_produto, qtd_selecionada_usuario FROM pre_separacao_item UNION ALL"
+    " SELECT 'sep', id, num_pedido, cod_produto, qtd_saldo FROM separacao ORDER BY 1, 2",
+}
+
+
+def state_digest(engine: Engine) -> tuple[str, str, int]:
+    """Hashes of the carteira rows and of the decisions, and the number of alerts written."""
+    hashes = []
+    with engine.connect() as conn:
+        for name, cols in DIGEST.items():
+            sql = cols if cols.startswith("SELECT") else f"SELECT {cols} FROM {name} ORDER BY num_pedido, cod_produto"
+            digest = hashlib.sha256()
+            for row in conn.execute(text(sql)):
+                digest.update(repr(tuple(row)).encode())
+            hashes.append(digest.hexdigest()[:12])
+        alerts = conn.execute(text("SELECT count(*) FROM alerta_separacao_cotada")).scalar_one()
+    return hashes[0], hashes[1], alerts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=4093, help="source order lines in the partition")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions per case (median reported)")
+    args = parser.parse_args()
+
+    pg = PostgresResource(database_url=database_url())
+    engine = pg.engine()
+    with engine.begin() as conn:
+        create_schema(conn)
+    event.listen(engine, "before_cursor_execute", TRIPS.statement)
+    event.listen(engine, "commit", TRIPS.commit)
+    data = generate(args.lines)
+    print(", ".join(f"{len(rows)} {table}" for table, rows in data.items()) + f"; {args.repeat} repetitions")
+    started = time.perf_counter()
+    for _ in range(100):
+        time.sleep(LATENCY_S)
+    print(f"one {LATENCY_S * 1000:g} ms round trip delay really sleeps {(time.perf_counter() - started) * 10:.2f} ms")
+
+    sides = {"naive": run_naive, "ours": run_ours}
+    runs: dict[tuple[float, str], list[tuple[float, int, int, tuple[str, str, int]]]] = {}
+    for latency in LATENCIES:
+        for _ in range(args.repeat):
+            for side, run in sides.items():  # interleaved, so drift hits both sides alike
+                reset(engine, data)
+                TRIPS.reset(latency)
+                started = time.perf_counter()
+                statements, commits = run(pg)
+                ms = (time.perf_counter() - started) * 1000
+                TRIPS.reset(0.0)
+                runs.setdefault((latency, side), []).append((ms, statements, commits, state_digest(engine)))
+
+    median = {case: statistics.median(r[0] for r in results) for case, results in runs.items()}
+    print(f"{'latency':>7} {'side':<5} {'median ms':>9} {'min-max ms':>11} {'statements':>10} {'commits':>7} {'alerts':>6}")
+    for (latency, side), results in runs.items():
+        _, statements, commits, (_, _, alerts) = results[-1]
+        spread = f"{min(r[0] for r in results):.0f}-{max(r[0] for r in results):.0f}"
+        print(
+            f"{latency * 1000:>5.0f}ms {side:<5} {median[latency, side]:>9.1f} {spread:>11} {statements:>10} "
+            f"{commits:>7} {alerts:>6}"
+        )
+    ratio = {lat: median[lat, "naive"] / median[lat, "ours"] for lat in LATENCIES}
+    carteiras = {r[3][0] for results in runs.values() for r in results}
+    decisions = {side: {r[3][1] for (_, s), results in runs.items() if s == side for r in results} for side in sides}
+    print(
+        f"naive/ours {ratio[0.0]:.1f}x at 0 ms, {ratio[LATENCY_S]:.1f}x at {LATENCY_S * 1000:g} ms; "
+        f"same carteira_principal on both sides: {'yes' if len(carteiras) == 1 else 'NO'}; "
+        f"same decisions: {'yes' if decisions['naive'] == decisions['ours'] else 'no (naive hierarchy is simpler)'}"
+    )
+    _, statements, commits, _ = runs[0.0, "ours"][-1]
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"ratio_0ms={ratio[0.0]:.1f} ratio_2ms={ratio[LATENCY_S]:.1f} ours_ms={median[0.0, 'ours']:.1f} "
+        f"statements={statements} commits={commits} peak_rss_mb={peak_rss_mb:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
