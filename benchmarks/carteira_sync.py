@@ -74,94 +74,90 @@ def generate(lines: int, seed: int = 20250903) -> dict[str, list[dict]]:
     per_order = [1] * n_orders
     for _ in range(lines - n_orders):
         i = rng.randrange(n_orders)
-        while per_order[i] >= len(products) - 3:  # room for a removed line
+        while per_order[i] >= len(products) - 1:
             i = rng.randrange(n_orders)
         per_order[i] += 1
-    cancelled, deleted = rng.sample(range(n_orders), 2)  # one order cancelled, one deleted in Odoo
+    cancelled = rng.randrange(n_orders)
+    orders = [(o, n, int(rng.random() < 0.12)) for o, n in enumerate(per_order)]  # ~2% lines removed in Odoo
+    orders.append((n_orders, 0, 3))  # and one whole order deleted in Odoo
     t: dict[str, list[dict]] = {k: [] for k in (*LOADED, "carteira_principal")}
     stamp = datetime(2025, 9, 3, 12, 0, 0)
-    line_id = nf_id = 1
-    for o, count in enumerate(per_order):
+    line_id = 1
+    for o, count, removed in orders:
         pedido, state = f"VCD{2000000 + o}", "cancel" if o == cancelled else "sale"
         head = {"num_pedido": pedido, "empreendimento": EMP, "data_pedido": DAY, "cnpj_cpf": f"{10**13 + o * 7919}"}
         head |= {"raz_social": f"Cliente {o % 120}", "municipio": f"Cidade {o % 40}", "estado": "SP"}
         head |= {"vendedor": "Vendedor A", "equipe_vendas": "Equipe 1", "pedido_cliente": f"OC-{o}"}
         head |= {"data_entrega_pedido": DAY + timedelta(days=7 + o % 20), "odoo_order_id": 70000 + o}
-        lot = f"LOTE-{o}" if rng.random() < 0.22 else None
-        lot_status = rng.choice(["PREVISAO", "ABERTO", "ABERTO", "COTADO"]) if o != cancelled else "COTADO"
-        chosen = rng.sample(products, count + 3)
+        head |= {"odoo_write_date": stamp, "status_pedido": STATUS_PEDIDO.get(state, "Pedido de venda")}
+        lot = f"LOTE-{o}" if rng.random() < 0.22 or o == cancelled else None
+        lot_status = "COTADO" if o == cancelled else rng.choice(["PREVISAO", "ABERTO", "ABERTO", "COTADO"])
         lot_rows = []
-        for k, (cod, nome) in enumerate(chosen):
-            depois, preco = Q(rng.randint(2, 500)), Q(rng.randint(100, 99999)) / 100
-            roll = rng.random()
-            removed = k >= count and (k == count or roll < 0.15) or o == deleted
-            if k >= count and not removed:
-                continue
+        for k, (cod, nome) in enumerate(rng.sample(products, count + removed)):
+            depois, preco, roll = Q(rng.randint(2, 500)), Q(rng.randint(100, 99999)) / 100, rng.random()
             antes = depois  # ordered quantity in the carteira before this sync
             if roll < 0.03:
                 antes = depois + Q(rng.randint(1, int(depois * Q("0.6")) + 1))  # reduced in Odoo
             elif roll < 0.06:
                 antes = max(Q(1), depois - Q(rng.randint(1, int(depois // 2) + 1)))  # increased
-            new = 0.06 <= roll < 0.08 and not removed
+            new = 0.06 <= roll < 0.08
             line = head | {"cod_produto": cod, "nome_produto": nome, "preco_produto_pedido": preco}
-            line |= {"odoo_write_date": stamp, "status_pedido": STATUS_PEDIDO.get(state, "Pedido de venda")}
-            if not removed and o != deleted:
+            if k < count:
                 t["odoo_pedido_linha"].append(
-                    line | {"odoo_line_id": line_id, "partition_date": DAY, "order_state": state}
+                    line
+                    | {"odoo_line_id": line_id, "partition_date": DAY, "order_state": state}
                     | {"qtd_produto_pedido": depois, "qtd_entregue": None, "qtd_faturada_odoo": None}
                 )
                 line_id += 1
-            # invoices: ~30% partly invoiced (a few fully), some of it since the last sync
+            # ~30% partly invoiced (a few fully), part of it since the last sync through a separação
             fat_before = fat_now = Q(0)
             if rng.random() < 0.30:
-                fat_now = depois if rng.random() < 0.03 else Q(rng.randint(1, int(depois) - 1)) if depois > 1 else Q(0)
+                fat_now = depois if rng.random() < 0.03 else Q(rng.randint(1, int(depois) - 1))
                 fat_before = fat_now - (Q(rng.randint(0, int(fat_now))) if rng.random() < 0.3 else Q(0))
                 for nf, qtd in ((f"NF{o}-1", fat_before), (f"NF{o}-2", fat_now - fat_before)):
                     if qtd > 0:
-                        t["faturamento_produto"].append(_nf_row(nf, 500000 + o * 3, pedido, cod, qtd, "Lançado"))
-                        if nf.endswith("-2"):  # invoiced from a separação since the last sync
-                            t["separacao"].append(_sep(f"LOTE-F{o}", pedido, cod, qtd, "FATURADO", nf))
+                        t["faturamento_produto"].append(_nf_row(nf, pedido, cod, qtd, "Lançado"))
+                    if qtd > 0 and nf.endswith("-2"):
+                        t["separacao"].append(_sep(f"LOTE-F{o}", pedido, cod, qtd, "FATURADO", nf))
             if rng.random() < 0.02:  # a cancelled NF must not count
-                t["faturamento_produto"].append(_nf_row(f"NFC{nf_id}", 900000 + nf_id, pedido, cod, Q(5), "Cancelado"))
-                nf_id += 1
+                t["faturamento_produto"].append(_nf_row(f"NF{o}-C", pedido, cod, Q(5), "Cancelado"))
             saldo_before = antes - fat_before
             if new or saldo_before <= 0:
                 continue
             t["carteira_principal"].append(
-                {c: line.get(c) for c in CARTEIRA_COLUMNS} | {"qtd_produto_pedido": antes}
-                | {"qtd_saldo_produto_pedido": saldo_before}
+                {c: line.get(c) for c in CARTEIRA_COLUMNS}
+                | {"qtd_produto_pedido": antes, "qtd_saldo_produto_pedido": saldo_before}
             )
-            room = min(saldo_before, depois - fat_now) if antes <= depois else saldo_before  # decisions fit
+            room = saldo_before if antes > depois else min(saldo_before, depois - fat_now)  # decisions fit
             if room > 1 and rng.random() < 0.15:
                 for d in range(rng.randint(1, 2)):
                     qtd = Q(rng.randint(1, max(1, int(room * Q("0.4")))))
                     t["pre_separacao_item"].append(
-                        {"num_pedido": pedido, "cod_produto": cod, "qtd_selecionada_usuario": qtd}
-                        | {"status": "CRIADO", "data_criacao": stamp - timedelta(hours=rng.randint(1, 72), minutes=d)}
+                        {"num_pedido": pedido, "cod_produto": cod, "qtd_selecionada_usuario": qtd, "status": "CRIADO"}
+                        | {"data_criacao": stamp - timedelta(hours=rng.randint(1, 72), minutes=d)}
                     )
                     room -= qtd
             if lot and room > 0 and rng.random() < 0.9:
                 lot_rows.append(_sep(lot, pedido, cod, Q(rng.randint(1, int(room))) if room > 1 else room, lot_status))
-        tipo = "total" if lot_rows and len(lot_rows) == count else "parcial"
+        tipo = "total" if len(lot_rows) == count else "parcial"
         t["separacao"] += [r | {"tipo_envio": tipo} for r in lot_rows]
         if o == cancelled or rng.random() < 0.05:
             t["embarque_itens"].append({"embarque_id": o, "separacao_lote_id": lot, "pedido": pedido})
-    for i, row in enumerate(t["separacao"], start=1):
-        row["id"] = i
-    for i, row in enumerate(t["pre_separacao_item"], start=1):
-        row["id"] = i
+    for table in ("separacao", "pre_separacao_item"):
+        for i, row in enumerate(t[table], start=1):
+            row["id"] = i
     return t
 
 
-def _nf_row(nf: str, move_id: int, pedido: str, cod: str, qtd: Decimal, status: str) -> dict:
-    move_id += 1 if nf.endswith("-2") else 0
-    return {"empreendimento": EMP, "numero_nf": nf, "data_fatura": DAY, "origem": pedido, "cod_produto": cod}
-    | {"qtd_produto_faturado": qtd, "status_nf": status, "revertida": False, "odoo_move_id": move_id}
+def _nf_row(nf: str, pedido: str, cod: str, qtd: Decimal, status: str) -> dict:
+    move_id = int(hashlib.md5(nf.encode()).hexdigest()[:7], 16)
+    row = {"empreendimento": EMP, "numero_nf": nf, "data_fatura": DAY, "origem": pedido, "cod_produto": cod}
+    return row | {"qtd_produto_faturado": qtd, "status_nf": status, "revertida": False, "odoo_move_id": move_id}
 
 
 def _sep(lote: str, pedido: str, cod: str, qtd: Decimal, status: str, nf: str | None = None) -> dict:
-    return {"separacao_lote_id": lote, "num_pedido": pedido, "cod_produto": cod, "qtd_saldo": qtd}
-    | {"status": status, "tipo_envio": "total", "sincronizado_nf": nf is not None, "numero_nf": nf}
+    row = {"separacao_lote_id": lote, "num_pedido": pedido, "cod_produto": cod, "qtd_saldo": qtd, "status": status}
+    return row | {"tipo_envio": "total", "sincronizado_nf": nf is not None, "numero_nf": nf}
 
 
 def reset(engine: Engine, data: dict[str, list[dict]]) -> None:
@@ -169,6 +165,8 @@ def reset(engine: Engine, data: dict[str, list[dict]]) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY"))
         for table, rows in data.items():
+            if not rows:
+                continue
             cols = staged_columns(metadata.tables[table]) if table == "odoo_pedido_linha" else list(rows[0])
             copy_rows(conn, table, cols, ([r.get(c) for c in cols] for r in rows))
         for table in ("separacao", "pre_separacao_item"):
@@ -205,8 +203,10 @@ _CART_UPDATE = (
     " WHERE num_pedido = :num_pedido AND cod_produto = :cod_produto"
 )
 _CART_INSERT = (
-    f"INSERT INTO carteira_principal ({', '.join(CARTEIRA_COLUMNS)}) VALUES ({', '.join(':' + c for c in CARTEIRA_COLUMNS)})"
+    f"INSERT INTO carteira_principal ({', '.join(CARTEIRA_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in CARTEIRA_COLUMNS)})"
 )
+_ITENS = "SELECT * FROM odoo_pedido_linha WHERE empreendimento = :emp AND partition_date = :day ORDER BY 1"
 _CART_DELETE = "DELETE FROM carteira_principal WHERE num_pedido = :p AND cod_produto = :c"
 
 
@@ -238,7 +238,9 @@ def aplicar_reducao(conn: Connection, p: str, c: str, saldo: Decimal, em_separac
             conn.execute(text("UPDATE separacao SET qtd_saldo = :q WHERE id = :id"), {"q": qtd - take, "id": sep_id})
         if status == "COTADO":
             tipo = "REMOCAO" if removed else "REDUCAO"
-            conn.execute(text(_ALERT), key | {"lote": lote, "tipo": tipo, "antes": qtd, "nova": qtd - take, "dif": -take})
+            conn.execute(
+                text(_ALERT), key | {"lote": lote, "tipo": tipo, "antes": qtd, "nova": qtd - take, "dif": -take}
+            )
 
 
 def naive_sync(conn: Connection) -> None:
@@ -247,10 +249,7 @@ def naive_sync(conn: Connection) -> None:
         (r.num_pedido, r.cod_produto): r.qtd_produto_pedido
         for r in conn.execute(text("SELECT num_pedido, cod_produto, qtd_produto_pedido FROM carteira_principal"))
     }
-    itens = conn.execute(
-        text("SELECT * FROM odoo_pedido_linha WHERE empreendimento = :emp AND partition_date = :day ORDER BY odoo_line_id"),
-        {"emp": EMP, "day": DAY},
-    ).mappings().all()  # fmt: skip
+    itens = conn.execute(text(_ITENS), {"emp": EMP, "day": DAY}).mappings().all()
     conn.commit()
     cancelados: set[str] = set()
     for n, item in enumerate(itens, start=1):
@@ -300,7 +299,9 @@ def run_ours(pg: PostgresResource) -> tuple[int, int]:
 
     unit = pg.unit_of_work(sync, name="carteira bench", lock=f"empreendimento:{EMP}")
     if (unit.statements, unit.commits) != (TRIPS.statements, TRIPS.commits):  # the project's counter vs ours
-        print(f"note: unit of work counted {unit.statements}/{unit.commits}, listener {TRIPS.statements}/{TRIPS.commits}")
+        print(
+            f"note: unit of work counted {unit.statements}/{unit.commits}, listener {TRIPS.statements}/{TRIPS.commits}"
+        )
     return unit.statements, unit.commits
 
 
@@ -358,7 +359,7 @@ def main() -> None:
                 runs.setdefault((latency, side), []).append((ms, statements, commits, state_digest(engine)))
 
     median = {case: statistics.median(r[0] for r in results) for case, results in runs.items()}
-    print(f"{'latency':>7} {'side':<5} {'median ms':>9} {'min-max ms':>11} {'statements':>10} {'commits':>7} {'alerts':>6}")
+    print(f"{'latency':>7} {'side':<5} {'median ms':>9} {'min-max ms':>11} {'statements':>10} {'commits':>7} alerts")
     for (latency, side), results in runs.items():
         _, statements, commits, (_, _, alerts) = results[-1]
         spread = f"{min(r[0] for r in results):.0f}-{max(r[0] for r in results):.0f}"

@@ -243,3 +243,58 @@ def test_rerun_writes_no_row_and_no_diff(db, database_url, simulator):
         assert sync_range(instance, res, emp, START, START + timedelta(days=3)).success
     assert table_rows(db, "SELECT *, xmin::text AS version FROM carteira_principal ORDER BY id") == carteira
     assert table_rows(db, "SELECT count(*) AS n FROM carteira_diff") == diffs
+
+
+def test_order_confirmed_another_day_moves_with_its_decisions(db, database_url, simulator):
+    """Odoo's action_confirm rewrites date_order: the order moves to another partition, and its
+    decisions move with it (never a REMOVIDO); a deleted quotation is REMOVIDO."""
+    handle = simulator(generate_data=False)
+    handle.sim.clock.set(datetime(2025, 1, 6, 13))
+    company = handle.company_ids()[0]
+    partner = handle.call("res.partner", "create", {"name": "Cliente", "vat": "11.222.333/0001-81"})
+    product = handle.call("product.product", "create", {"name": "Produto", "default_code": "P-9", "weight": 1.0})
+    quotes = [
+        handle.call(
+            "sale.order",
+            "create",
+            {
+                "partner_id": partner,
+                "company_id": company,
+                "order_line": [(0, 0, {"product_id": product, "product_uom_qty": q})],
+            },
+        )
+        for q in (10, 5)
+    ]
+    moving, deleted = (handle.sim.rows("sale.order")[i]["name"] for i in (0, 1))
+    res = resources(handle, database_url)
+    emp = empreendimentos(handle)[0]
+    later = date(2025, 1, 9)
+    with instance_for_test() as instance:
+        sync_partition(instance, res, emp, DAY)
+        with db.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO pre_separacao_item (num_pedido, cod_produto, qtd_selecionada_usuario)"
+                    " VALUES (:p, 'P-9', 4)"
+                ),
+                {"p": moving},
+            )
+        handle.sim.clock.set(datetime(2025, 1, 9, 14))
+        handle.call("sale.order", "action_confirm", [quotes[0]])
+        handle.call("sale.order", "unlink", [quotes[1]])
+        # the old partition first: the order is read again by id and restaged under its new date
+        assert sync_partition(instance, res, emp, DAY).success
+        assert sync_partition(instance, res, emp, later).success
+    rows = table_rows(
+        db, "SELECT num_pedido, data_pedido, status_pedido, qtd_saldo_produto_pedido AS q FROM carteira_principal"
+    )
+    assert rows == [
+        {"num_pedido": moving, "data_pedido": later, "status_pedido": "Pedido de venda", "q": Decimal("10.000")}
+    ]
+    assert table_rows(db, "SELECT qtd_selecionada_usuario AS q FROM pre_separacao_item") == [{"q": Decimal("4.000")}]
+    diffs = table_rows(db, "SELECT num_pedido, tipo FROM carteira_diff ORDER BY id")
+    assert diffs == [
+        {"num_pedido": moving, "tipo": "NOVO"},
+        {"num_pedido": deleted, "tipo": "NOVO"},
+        {"num_pedido": deleted, "tipo": "REMOVIDO"},
+    ]

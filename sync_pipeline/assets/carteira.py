@@ -47,7 +47,7 @@ def odoo_pedido_linha(
     """
     tz = settings.timezone_name()
 
-    def extract(client, emp: str, first, last) -> Extracted:
+    def extract(client, emp: str, first, last, ids=None) -> Extracted:
         found = extract_orders(
             client,
             empreendimento=emp,
@@ -56,10 +56,14 @@ def odoo_pedido_linha(
             last=last,
             partition_day_of=partition_day,
             tz=tz,
+            ids=ids,
         )
-        return Extracted(found.staged.rows_by_day, found.staged.rejects, f"{found.orders} orders, {found.lines} lines")
+        summary = f"{len(found.documents)} orders, {found.lines} lines"
+        return Extracted(found.staged.rows_by_day, found.staged.rejects, summary, found.documents)
 
-    return run_extract(context, odoo, postgres, table=odoo_pedido_linha_table, extract=extract)
+    return run_extract(
+        context, odoo, postgres, table=odoo_pedido_linha_table, document_column="odoo_order_id", extract=extract
+    )
 
 
 @asset(

@@ -12,7 +12,7 @@ from datetime import date
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult
 from sqlalchemy import Table
 
-from sync_pipeline.db.staging import Scope, mirror_partition
+from sync_pipeline.db.staging import Scope, mirror_partition, staged_documents, upsert_rows
 from sync_pipeline.domain.values import Reject
 from sync_pipeline.partitions import SyncPartition, chunk_partitions
 from sync_pipeline.resources.odoo import OdooResource
@@ -56,6 +56,7 @@ class Extracted:
     rows_by_day: dict[date, list[dict]]
     rejects: list[Reject]
     summary: str  # what was read, for the log
+    documents: set[int]  # ids of the documents (invoices, orders) read
 
 
 def run_extract(
@@ -64,11 +65,18 @@ def run_extract(
     postgres: PostgresResource,
     *,
     table: Table,
+    document_column: str,
     extract: Callable[..., Extracted],
 ) -> MaterializeResult:
     """The body of every extract asset: per chunk of one empreendimento and up to CHUNK_DAYS
     dates, one extraction from Odoo; then one transaction per partition mirroring its rows into
-    the staging ``table``, with a materialization (and its metadata) per partition."""
+    the staging ``table``, with a materialization (and its metadata) per partition.
+
+    ``extract(client, emp, first, last, ids=None)`` reads the documents dated in [first, last], or
+    the documents ``ids`` whatever their date. Odoo never reports a deletion, and a document's date
+    can move (a draft re-dated, an order confirmed another day): documents staged in the chunk that
+    Odoo no longer returns for it are read again by id (DESIGN §4, id reconciliation) — those that
+    still exist are staged under their new partition, the others leave with the mirror."""
     ensure_schema_once(postgres, context.log)
     partitions = partitions_of(context)
     asset = context.assets_def.key.to_user_string()
@@ -79,7 +87,25 @@ def run_extract(
         started = time.perf_counter()
         calls_before = client.stats.total
         emp = chunk[0].empreendimento
-        found = extract(client, emp, None if chunk[0].is_first else chunk[0].day, chunk[-1].day)
+        found = extract(client, emp, None if chunk[0].is_first else chunk[0].day, chunk[-1].day, ids=None)
+        staged = staged_documents(postgres, table, document_column, chunk)
+        moved_rows: list[dict] = []
+        if staged - found.documents:
+            moved = extract(client, emp, None, None, ids=sorted(staged - found.documents))
+            chunk_days = {p.day for p in chunk}
+            moved_rows = [r for day, rows in moved.rows_by_day.items() if day not in chunk_days for r in rows]
+            if moved_rows:
+                postgres.unit_of_work(
+                    lambda conn, rows=moved_rows: upsert_rows(conn, table, rows),
+                    name=f"{asset} moved documents",
+                    logger=context.log,
+                    lock=empreendimento_lock(chunk[0]),
+                )
+            context.log.info(
+                f"{emp}: {len(staged - found.documents)} documents left these dates: "
+                f"{len(moved.documents)} still in Odoo ({len(moved_rows)} lines restaged under their new date), "
+                f"{len(staged - found.documents - moved.documents)} deleted"
+            )
         calls = client.stats.total - calls_before
         extract_seconds = time.perf_counter() - started
         context.log.info(

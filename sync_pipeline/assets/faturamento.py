@@ -57,7 +57,7 @@ def odoo_fatura_linha(
     set aside in `sync_rejeitado` with the rule, and the rest of the partition commits.
     """
 
-    def extract(client, emp: str, first, last) -> Extracted:
+    def extract(client, emp: str, first, last, ids=None) -> Extracted:
         found = extract_invoices(
             client,
             empreendimento=emp,
@@ -65,10 +65,14 @@ def odoo_fatura_linha(
             first=first,
             last=last,
             partition_day_of=partition_day,
+            ids=ids,
         )
-        return Extracted(found.staged.rows_by_day, found.staged.rejects, f"{found.moves} invoices, {found.lines} lines")
+        summary = f"{len(found.documents)} invoices, {found.lines} lines"
+        return Extracted(found.staged.rows_by_day, found.staged.rejects, summary, found.documents)
 
-    return run_extract(context, odoo, postgres, table=odoo_fatura_linha_table, extract=extract)
+    return run_extract(
+        context, odoo, postgres, table=odoo_fatura_linha_table, document_column="odoo_move_id", extract=extract
+    )
 
 
 @multi_asset(

@@ -61,6 +61,7 @@ CARTEIRA_COLUMNS = [
     "odoo_write_date",
 ]
 _CARTEIRA_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("num_pedido", "cod_produto")]
+_SOURCE_ONLY = [c for c in _CARTEIRA_UPDATABLE if c != "qtd_saldo_produto_pedido"]
 
 
 @dataclass
@@ -104,7 +105,7 @@ fat AS (
     GROUP BY f.origem, f.cod_produto
 )
 SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido AS antes, COALESCE(fat.qtd, 0) AS faturada,
-       src.*
+       src.cancelado, {", ".join(f"src.{c}" for c in _SOURCE_ONLY)}
 FROM keys k
 LEFT JOIN src USING (num_pedido, cod_produto)
 LEFT JOIN mem USING (num_pedido, cod_produto)

@@ -89,3 +89,36 @@ def mirror_partition(
         "deleted": deleted,
         **rejected,
     }
+
+
+def staged_documents(postgres, table: Table, document_column: str, partitions) -> set[int]:
+    """Ids of the documents ``table`` holds for these partitions (one empreendimento)."""
+    days = [p.day for p in partitions]
+    first = partitions[0].is_first
+    with postgres.engine().connect() as conn:
+        return set(
+            conn.execute(
+                text(
+                    f"SELECT DISTINCT {document_column} FROM {table.name} t WHERE t.empreendimento = :emp "
+                    "AND (t.partition_date = ANY(:days) OR (:first AND t.partition_date < :start))"
+                ),
+                {"emp": partitions[0].empreendimento, "days": days, "first": first, "start": days[0]},
+            ).scalars()
+        )
+
+
+def upsert_rows(conn: Connection, table: Table, rows: list[dict]) -> int:
+    """Upsert staged rows of documents that moved to another partition (no deletes)."""
+    if not rows:
+        return 0
+    (key,) = [c.name for c in table.primary_key.columns]
+    columns = staged_columns(table)
+    stage = create_stage(conn, table, name=f"moved_{table.name}")
+    copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+    return conn.execute(
+        text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+        )
+    ).rowcount

@@ -51,7 +51,7 @@ def order_domain(company_id: int, first: date | None, last: date, tz: str) -> li
 @dataclass
 class OrderSlice:
     staged: StagedOrders
-    orders: int
+    documents: set[int]  # the orders read
     lines: int
 
 
@@ -61,11 +61,14 @@ def extract_orders(
     empreendimento: str,
     company_id: int,
     first: date | None,
-    last: date,
+    last: date | None,
     partition_day_of,
     tz: str,
+    ids: list[int] | None = None,
 ) -> OrderSlice:
-    orders = client.fetch_all("sale.order", order_domain(company_id, first, last, tz), ORDER_FIELDS)
+    """The orders of ``company_id`` dated in [first, last]; or, with ``ids``, those orders."""
+    domain = [("id", "in", ids)] if ids is not None else order_domain(company_id, first, last, tz)
+    orders = client.fetch_all("sale.order", domain, ORDER_FIELDS)
     lines: list[dict] = []
     if orders:
         lines = client.fetch_all(
@@ -85,4 +88,4 @@ def extract_orders(
         partition_day_of=partition_day_of,
         tz=tz,
     )
-    return OrderSlice(staged=staged, orders=len(orders), lines=len(lines))
+    return OrderSlice(staged=staged, documents={int(o["id"]) for o in orders}, lines=len(lines))

@@ -97,7 +97,7 @@ def plan_move_fields(client: OdooClient) -> MoveFieldPlan:
 @dataclass
 class InvoiceSlice:
     staged: StagedInvoices
-    moves: int
+    documents: set[int]  # the invoices read
     lines: int
 
 
@@ -107,11 +107,14 @@ def extract_invoices(
     empreendimento: str,
     company_id: int,
     first: date | None,
-    last: date,
+    last: date | None,
     partition_day_of,
+    ids: list[int] | None = None,
 ) -> InvoiceSlice:
+    """The customer invoices of ``company_id`` dated in [first, last]; or, with ``ids``, those."""
     plan = plan_move_fields(client)
-    moves = client.fetch_all("account.move", invoice_domain(company_id, first, last), plan.fields)
+    domain = [("id", "in", ids), ("move_type", "=", "out_invoice")] if ids is not None else None
+    moves = client.fetch_all("account.move", domain or invoice_domain(company_id, first, last), plan.fields)
     move_ids = [int(m["id"]) for m in moves]
     refunds: list[dict] = []
     lines: list[dict] = []
@@ -143,4 +146,4 @@ def extract_invoices(
         partition_day_of=partition_day_of,
         nf_number_field=plan.nf_number_field,
     )
-    return InvoiceSlice(staged=staged, moves=len(moves), lines=len(lines))
+    return InvoiceSlice(staged=staged, documents={int(m["id"]) for m in moves}, lines=len(lines))

@@ -1,0 +1,706 @@
+"""Invariants 1, 2 and 4 of DESIGN §6 as a property test: convergence, idempotence, no silent loss.
+
+Hypothesis draws a sequence of source changes in the Odoo simulator (orders created, confirmed on
+another day, reduced, increased, lines and quotations deleted, orders cancelled; invoices posted,
+left in draft, reset to draft, cancelled, re-posted and refunded) and of local decisions inserted
+straight into PostgreSQL (pré-separações, separações PREVISAO/ABERTO/COTADO, 'total'/'parcial'),
+interleaved with syncs of random partitions. Every sync is checked for silent loss: each decision
+that changed must be accounted for by a ``carteira_diff.absorcao`` entry of that sync (or by the NF
+marking of §5.1), and every entry by a change. At the end every partition is synced in random order
+twice; the carteira must equal an oracle computed from the simulator's raw records, decisions must
+fit their saldo, and one more pass must write nothing.
+
+Each partition sync calls the asset bodies' functions directly (``sync_partition_direct``, ~20x
+faster than a Dagster run); ``test_direct_sync_matches_dagster_run`` keeps it honest.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from dagster import instance_for_test
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from sync_pipeline import settings as sync_settings
+from sync_pipeline.assets.carteira import ORDERS_KEY
+from sync_pipeline.assets.common import empreendimento_lock, scope_of
+from sync_pipeline.assets.faturamento import EXTRACT_KEY
+from sync_pipeline.db.carteira import load_partition, write_partition
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.faturamento import apply_partition
+from sync_pipeline.db.schema import metadata, odoo_fatura_linha, odoo_pedido_linha
+from sync_pipeline.db.staging import mirror_partition
+from sync_pipeline.domain.hierarchy import OPEN_STATUSES, plan_partition
+from sync_pipeline.odoo.carteira import extract_orders
+from sync_pipeline.odoo.faturamento import extract_invoices
+from sync_pipeline.partitions import SyncPartition, company_id_for, empreendimento_key, partition_day
+from sync_pipeline.resources.odoo import OdooResource
+from sync_pipeline.resources.postgres import PostgresResource
+from sync_pipeline.simulator.core import OdooSimulator
+from sync_pipeline.simulator.faults import FaultConfig
+from sync_pipeline.simulator.generator import add_invoice
+from sync_pipeline.simulator.server import SimulatorServer
+from sync_pipeline_tests.support import SimulatorHandle, resources, sync_partition
+
+D = Decimal
+ZERO = D(0)
+MILLI = D("0.001")
+EXAMPLES = int(os.environ.get("CONVERGENCE_EXAMPLES", "200"))
+TZ = ZoneInfo("America/Sao_Paulo")
+
+# A small world: three partitions (the first one also owns 2024-12-31), orders placed at 10:00 or
+# 22:30 in São Paulo (22:30 is the next day in UTC), never later than the last partition in UTC.
+PARTITION_DAYS = (date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3))
+LOCAL_DAYS = (date(2024, 12, 31), *PARTITION_DAYS)
+CLOCK = tuple((d, h) for d in LOCAL_DAYS for h in (10.0, 22.5) if (d, h) != (PARTITION_DAYS[-1], 22.5))
+PRODUCTS = ("PA", "PB", "PC")
+PRE_CLOSED = ("ENVIADO_SEPARACAO", "CANCELADO")
+
+
+def q(value) -> Decimal:
+    return D(str(value)).quantize(MILLI)
+
+
+def utc_of(local: tuple[date, float]) -> datetime:
+    day, hour = local
+    moment = datetime.combine(day, datetime.min.time(), tzinfo=TZ) + timedelta(hours=hour)
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+# --- the sync under test: the asset bodies of sync_job for one partition --------------------------
+
+
+def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: SyncPartition, run_id: str) -> None:
+    """What ``sync_job`` does for one partition, without Dagster: odoo_fatura_linha →
+    faturamento_produto → odoo_pedido_linha → carteira_principal, each unit in its own transaction
+    (the same functions, arguments and locks as the assets in sync_pipeline/assets/)."""
+    scope, lock = scope_of(p), empreendimento_lock(p)
+    company, first = company_id_for(p.empreendimento), None if p.is_first else p.day
+
+    def mirror(table, asset: str, extract) -> None:
+        client = odoo.get_client()
+        try:
+            found = extract(client).staged
+        finally:
+            client.close()
+        rows = found.rows_by_day.get(p.day, [])
+        rejects = [r for r in found.rejects if r.partition_day == p.day]
+        postgres.unit_of_work(
+            lambda conn: mirror_partition(
+                conn, table, scope, rows, rejects, asset=asset, partition_key=p.key, run_id=run_id
+            ),
+            name=f"{asset} {p.key}",
+            lock=lock,
+        )
+
+    mirror(
+        odoo_fatura_linha,
+        EXTRACT_KEY.to_user_string(),
+        lambda c: extract_invoices(
+            c,
+            empreendimento=p.empreendimento,
+            company_id=company,
+            first=first,
+            last=p.day,
+            partition_day_of=partition_day,
+        ),
+    )
+    postgres.unit_of_work(lambda conn: apply_partition(conn, scope), name=f"faturamento_produto {p.key}", lock=lock)
+    mirror(
+        odoo_pedido_linha,
+        ORDERS_KEY.to_user_string(),
+        lambda c: extract_orders(
+            c,
+            empreendimento=p.empreendimento,
+            company_id=company,
+            first=first,
+            last=p.day,
+            partition_day_of=partition_day,
+            tz=sync_settings.timezone_name(),
+        ),
+    )
+
+    def carteira(conn):
+        lines = load_partition(conn, scope)
+        plans = plan_partition(lines.changes, lines.pre, lines.seps)
+        return write_partition(conn, scope, lines, plans, run_id=run_id, partition_key=p.key)
+
+    postgres.unit_of_work(carteira, name=f"carteira_principal {p.key}", lock=lock)
+
+
+# --- the world: one company in the simulator, decisions in PostgreSQL -------------------------------
+
+
+@dataclass
+class World:
+    sim: OdooSimulator
+    engine: object
+    company: int = 0
+    partner: int = 0
+    products: dict[str, int] = field(default_factory=dict)
+    orders: list[int] = field(default_factory=list)
+    invoices: list[int] = field(default_factory=list)
+
+    @property
+    def emp(self) -> str:
+        return empreendimento_key(self.company)
+
+    def call(self, model: str, method: str, *args, **kwargs):
+        return self.sim.execute_kw(self.sim.admin_uid, model, method, list(args), kwargs)
+
+    def setup(self) -> World:
+        self.sim.clock.set(utc_of(CLOCK[0]))
+        self.company = min(r["id"] for r in self.sim.rows("res.company"))
+        self.partner = self.call(
+            "res.partner", "create", {"name": "Atacadão Teste", "vat": "11.222.333/0001-81", "city": "Campinas"}
+        )
+        for code in PRODUCTS:
+            vals = {"name": f"Produto {code}", "default_code": code, "weight": 1.5}
+            self.products[code] = self.call("product.product", "create", vals)
+        return self
+
+    def record(self, model: str, rec_id: int) -> dict | None:
+        return next((r for r in self.sim.rows(model) if r["id"] == rec_id), None)
+
+    def order_lines(self, order_id: int) -> list[dict]:
+        return [r for r in self.sim.rows("sale.order.line") if r["order_id"] == order_id and not r["display_type"]]
+
+    def pick(self, items: list, i: int):
+        return items[i % len(items)] if items else None
+
+    # -- source changes ---------------------------------------------------------------------------
+    def create_order(self, when, lines, state) -> None:
+        self.sim.clock.set(utc_of(when))
+        codes = sorted(self.products)
+        order = self.call(
+            "sale.order",
+            "create",
+            {
+                "name": f"PED{len(self.orders) + 1:03d}",
+                "partner_id": self.partner,
+                "company_id": self.company,
+                "order_line": [
+                    (
+                        0,
+                        0,
+                        {"product_id": self.products[codes[i % len(codes)]], "product_uom_qty": qty, "price_unit": 10},
+                    )
+                    for i, qty in lines
+                ],
+            },
+        )
+        self.orders.append(order)
+        if state == "sent":
+            self.call("sale.order", "action_quotation_sent", [order])
+        elif state == "sale":
+            self.call("sale.order", "action_confirm", [order])
+
+    def confirm_order(self, i, when) -> None:
+        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        if order and order["state"] in ("draft", "sent"):
+            self.sim.clock.set(utc_of(when))  # action_confirm sets date_order: the order may change partition
+            self.call("sale.order", "action_confirm", [order["id"]])
+
+    def set_line_qty(self, i, j, qty) -> None:
+        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        if order and order["state"] != "cancel":
+            line = self.pick(self.order_lines(order["id"]), j)
+            if line:
+                self.call("sale.order.line", "write", [line["id"]], {"product_uom_qty": qty})
+
+    def delete_line(self, i, j) -> None:
+        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        if order and order["state"] in ("draft", "sent"):
+            line = self.pick(self.order_lines(order["id"]), j)
+            if line:
+                self.call("sale.order.line", "unlink", [line["id"]])
+
+    def delete_order(self, i) -> None:
+        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        if order and order["state"] in ("draft", "cancel"):
+            self.call("sale.order", "unlink", [order["id"]])
+
+    def cancel_order(self, i) -> None:
+        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        if order and order["state"] != "cancel":
+            self.call("sale.order", "action_cancel", [order["id"]], context={"disable_cancel_warning": True})
+
+    def invoice(self, i, percents, when, invoice_day, mode) -> None:
+        """Invoice part of a confirmed order: mode 'posted', 'draft' (dated) or 'undated' (a draft
+        with no invoice_date: its partition is its accounting date, today)."""
+        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        if not order or order["state"] != "sale":
+            return
+        todo = []
+        for line, pct in zip(self.order_lines(order["id"]), percents, strict=False):
+            remaining = q(line["product_uom_qty"]) - q(line["qty_invoiced"])
+            qty = (remaining * pct / 100).quantize(D(1), rounding=ROUND_DOWN)
+            if qty > 0:
+                todo.append((line["product_id"], float(qty), 10.0, line["id"]))
+        if todo:
+            self.sim.clock.set(utc_of(when))
+            day = None if mode == "undated" else invoice_day.isoformat()
+            move = add_invoice(
+                self.sim, self.company, self.partner, todo, day, post=mode == "posted", invoice_origin=order["name"]
+            )
+            self.invoices.append(move)
+
+    def cancel_invoice(self, i) -> None:
+        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        if move and move["state"] != "cancel":
+            if move["state"] == "posted":
+                self.call("account.move", "button_draft", [move["id"]])
+            self.call("account.move", "button_cancel", [move["id"]])
+
+    def reset_invoice(self, i) -> None:
+        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        if move and move["state"] == "posted":
+            self.call("account.move", "button_draft", [move["id"]])
+
+    def post_invoice(self, i, when) -> None:
+        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        if move and move["state"] != "posted":
+            self.sim.clock.set(utc_of(when))  # an undated draft takes today's date when posted
+            if move["state"] == "cancel":
+                self.call("account.move", "button_draft", [move["id"]])
+            self.call("account.move", "action_post", [move["id"]])
+
+    def refund_invoice(self, i, refund_day) -> None:
+        """A full credit note of a posted NF (the NF is then revertida as a whole, §5.1)."""
+        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        if not move or move["state"] != "posted":
+            return
+        if any(r["reversed_entry_id"] == move["id"] and r["state"] == "posted" for r in self.sim.rows("account.move")):
+            return
+        lines = [
+            (ln["product_id"], ln["quantity"], ln["price_unit"], (ln["sale_line_ids"] or [None])[0])
+            for ln in self.sim.rows("account.move.line")
+            if ln["move_id"] == move["id"] and ln["display_type"] == "product"
+        ]
+        add_invoice(
+            self.sim,
+            self.company,
+            self.partner,
+            lines,
+            refund_day.isoformat(),
+            move_type="out_refund",
+            reversed_entry_id=move["id"],
+            invoice_origin=move["invoice_origin"],
+        )
+
+    # -- local decisions (the operational app writing its own tables) -----------------------------
+    def _line_for_decision(self, conn, i) -> tuple[str, str, Decimal] | None:
+        rows = conn.execute(
+            text(
+                """
+                SELECT c.num_pedido, c.cod_produto,
+                       c.qtd_saldo_produto_pedido
+                       - COALESCE((SELECT sum(p.qtd_selecionada_usuario) FROM pre_separacao_item p
+                                   WHERE p.num_pedido = c.num_pedido AND p.cod_produto = c.cod_produto
+                                     AND p.status <> ALL(:closed)), 0)
+                       - COALESCE((SELECT sum(s.qtd_saldo) FROM separacao s
+                                   WHERE s.num_pedido = c.num_pedido AND s.cod_produto = c.cod_produto
+                                     AND NOT s.sincronizado_nf AND s.status = ANY(:open)), 0) AS livre
+                FROM carteira_principal c ORDER BY c.num_pedido, c.cod_produto
+                """
+            ),
+            {"closed": list(PRE_CLOSED), "open": list(OPEN_STATUSES)},
+        ).all()
+        return tuple(self.pick(rows, i)) if rows else None
+
+    def add_pre_separacao(self, i, pct) -> None:
+        with self.engine.begin() as conn:
+            line = self._line_for_decision(conn, i)
+            qty = (line[2] * pct / 100).quantize(MILLI, rounding=ROUND_DOWN) if line else ZERO
+            if qty > 0:
+                conn.execute(
+                    text(
+                        "INSERT INTO pre_separacao_item (num_pedido, cod_produto, qtd_selecionada_usuario) "
+                        "VALUES (:p, :c, :q)"
+                    ),
+                    {"p": line[0], "c": line[1], "q": qty},
+                )
+
+    def add_separacao(self, i, lot, status, tipo, pct) -> None:
+        with self.engine.begin() as conn:
+            line = self._line_for_decision(conn, i)
+            qty = (line[2] * pct / 100).quantize(MILLI, rounding=ROUND_DOWN) if line else ZERO
+            if qty > 0:
+                conn.execute(
+                    text(
+                        "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, "
+                        "tipo_envio) VALUES (:l, :p, :c, :q, :s, :t)"
+                    ),
+                    {"l": f"LOTE-{line[0]}-{lot}", "p": line[0], "c": line[1], "q": qty, "s": status, "t": tipo},
+                )
+
+    def apply(self, action: tuple, sync) -> None:
+        kind, *args = action
+        if kind == "sync":
+            sync(PARTITION_DAYS[args[0]])
+        else:
+            getattr(self, kind)(*args)
+
+
+# --- the oracle: the open carteira computed from the simulator's raw records -----------------------
+
+
+def expected_lines(sim: OdooSimulator, company: int) -> dict[tuple[str, str], dict]:
+    """Every (order, product) line of the source with its ordered quantity and saldo (also lines that are
+    not open). saldo = ordered − Σ NF quantities of that origem and product, NFs not cancelled (drafts
+    count, as Odoo's qty_invoiced) and not reversed by a posted credit note. Cancelled orders: ordered 0."""
+    orders = {o["id"]: o for o in sim.rows("sale.order") if o["company_id"] == company}
+    codes = {p["id"]: p["default_code"] or f"ODOO-{p['id']}" for p in sim.rows("product.product")}
+    moves = sim.rows("account.move")
+    reverted = {m["reversed_entry_id"] for m in moves if m["move_type"] == "out_refund" and m["state"] == "posted"}
+    counted = {
+        m["id"]: m["invoice_origin"]
+        for m in moves
+        if m["move_type"] == "out_invoice" and m["state"] != "cancel" and m["id"] not in reverted
+    }
+    invoiced: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for ln in sim.rows("account.move.line"):
+        if ln["move_id"] in counted and ln["display_type"] == "product":
+            invoiced[(counted[ln["move_id"]], codes[ln["product_id"]])] += q(ln["quantity"])
+    out: dict[tuple[str, str], dict] = {}
+    for ln in sim.rows("sale.order.line"):
+        order = orders.get(ln["order_id"])
+        if order is None or ln["display_type"]:
+            continue
+        key = (order["name"], codes[ln["product_id"]])
+        moment = datetime.strptime(order["date_order"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        row = out.setdefault(
+            key,
+            {
+                "qtd_produto_pedido": ZERO,
+                "status_pedido": {"draft": "Cotação", "sent": "Cotação", "sale": "Pedido de venda"}.get(order["state"]),
+                "data_pedido": moment.astimezone(TZ).date(),
+                "cancelado": order["state"] == "cancel",
+            },
+        )
+        row["qtd_produto_pedido"] += q(ln["product_uom_qty"])
+    for key, row in out.items():
+        row["saldo"] = (ZERO if row["cancelado"] else row["qtd_produto_pedido"]) - invoiced[key]
+    return out
+
+
+def expected_carteira(sim: OdooSimulator, company: int) -> dict[tuple[str, str], dict]:
+    return {
+        key: {
+            "qtd_produto_pedido": row["qtd_produto_pedido"],
+            "qtd_saldo_produto_pedido": row["saldo"],
+            "status_pedido": row["status_pedido"],
+            "data_pedido": row["data_pedido"],
+        }
+        for key, row in expected_lines(sim, company).items()
+        if not row["cancelado"] and row["saldo"] > 0
+    }
+
+
+# --- reading PostgreSQL -----------------------------------------------------------------------------
+
+
+def rows(engine, sql: str, **params) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+
+def carteira(engine) -> dict[tuple[str, str], dict]:
+    return {
+        (r.pop("num_pedido"), r.pop("cod_produto")): r
+        for r in rows(
+            engine,
+            "SELECT num_pedido, cod_produto, qtd_produto_pedido, qtd_saldo_produto_pedido, status_pedido, data_pedido "
+            "FROM carteira_principal",
+        )
+    }
+
+
+def decisions(engine) -> tuple[dict[int, dict], dict[int, dict]]:
+    pre = {
+        r["id"]: r
+        for r in rows(
+            engine,
+            "SELECT id, num_pedido, cod_produto, qtd_selecionada_usuario AS qtd, status, data_criacao "
+            "FROM pre_separacao_item",
+        )
+    }
+    seps = {
+        r["id"]: r
+        for r in rows(
+            engine,
+            "SELECT id, separacao_lote_id AS lote, num_pedido, cod_produto, qtd_saldo AS qtd, status, tipo_envio, "
+            "sincronizado_nf, numero_nf, criado_em FROM separacao",
+        )
+    }
+    return pre, seps
+
+
+def truncate_all(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)} RESTART IDENTITY"))
+
+
+# --- invariant 4 (no silent loss), checked around every sync --------------------------------------
+
+
+def check_decisions_accounted(engine, before, after, run_id: str, where: str) -> None:
+    """Every decision changed by this sync matches one absorcao entry of its diffs (and vice versa), or
+    the NF marking/release of §5.1; nothing else about a decision changed."""
+    pre_before, sep_before = before
+    pre_after, sep_after = after
+    entries: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    created: list[dict] = []
+    for diff in rows(engine, "SELECT num_pedido, cod_produto, absorcao FROM carteira_diff WHERE run_id = :r", r=run_id):
+        for e in diff["absorcao"] or []:
+            if e["origem"] == "saldo_livre":
+                continue
+            if e["id"] is None:
+                assert e["origem"] == "separacao" and e["efeito"] == "criada", (where, e)
+                created.append({**e, "num_pedido": diff["num_pedido"], "cod_produto": diff["cod_produto"]})
+            else:
+                entries[(e["origem"], e["id"])].append(e)
+    fat = rows(engine, "SELECT numero_nf, origem, cod_produto, status_nf, revertida FROM faturamento_produto")
+    cancelled_nfs = {f["numero_nf"] for f in fat if f["status_nf"] == "Cancelado"}
+    invoicing = {(f["numero_nf"], f["origem"], f["cod_produto"]) for f in fat if f["status_nf"] == "Lançado"}
+
+    def check_qty(origem: str, rec_id: int, old: Decimal, new: Decimal) -> None:
+        found = entries.pop((origem, rec_id), [])
+        if old == new:
+            assert not found, f"{where}: {origem} {rec_id} unchanged ({old}) but traced as {found}"
+            return
+        assert len(found) == 1, f"{where}: {origem} {rec_id} went {old} -> {new}, traced as {found}"
+        assert (D(found[0]["qtd_anterior"]), D(found[0]["qtd_nova"])) == (old, new), (where, origem, rec_id, found)
+
+    for rec_id in pre_before.keys() | pre_after.keys():
+        old, new = pre_before.get(rec_id), pre_after.get(rec_id)
+        assert old is not None, f"{where}: pré-separação {rec_id} created by the sync: {new}"
+        check_qty("pre_separacao", rec_id, old["qtd"], new["qtd"] if new else ZERO)
+        if new:
+            assert {k: v for k, v in new.items() if k != "qtd"} == {k: v for k, v in old.items() if k != "qtd"}, where
+            assert new["qtd"] > 0, (where, new)
+
+    for rec_id in sep_before.keys() | sep_after.keys():
+        old, new = sep_before.get(rec_id), sep_after.get(rec_id)
+        if old is None:  # a row a lot grew by (§5.3 rule 2)
+            match = [
+                e
+                for e in created
+                if (e["lote"], e["num_pedido"], e["cod_produto"], D(e["qtd_nova"]), e["status"])
+                == (new["lote"], new["num_pedido"], new["cod_produto"], new["qtd"], new["status"])
+            ]
+            assert match and not new["sincronizado_nf"], f"{where}: separação {new} created without a trace"
+            created.remove(match[0])
+            continue
+        check_qty("separacao", rec_id, old["qtd"], new["qtd"] if new else ZERO)
+        if new is None:
+            assert not old["sincronizado_nf"], f"{where}: invoiced separação deleted: {old}"
+            continue
+        assert new["qtd"] > 0, (where, new)
+        fixed = ("lote", "num_pedido", "cod_produto", "status", "tipo_envio", "criado_em")
+        assert {k: new[k] for k in fixed} == {k: old[k] for k in fixed}, (where, old, new)
+        if (old["sincronizado_nf"], old["numero_nf"]) != (new["sincronizado_nf"], new["numero_nf"]):
+            if old["numero_nf"] is not None:  # released: only by the cancellation of its NF
+                assert old["numero_nf"] in cancelled_nfs, f"{where}: separação {old} released, NF not cancelled"
+            if new["sincronizado_nf"]:  # marked: only by a posted NF of its order and product
+                assert old["status"] in OPEN_STATUSES, (where, old, new)
+                assert (new["numero_nf"], new["num_pedido"], new["cod_produto"]) in invoicing, (where, old, new)
+                assert old["qtd"] == new["qtd"], f"{where}: invoiced separação changed quantity {old} -> {new}"
+            else:
+                assert new["numero_nf"] is None, (where, old, new)
+    assert not entries, f"{where}: absorcao entries for decisions that did not change: {dict(entries)}"
+    assert not created, f"{where}: absorcao creations with no new separação row: {created}"
+
+
+class Checked:
+    """Syncs partitions and checks each sync for silent loss."""
+
+    def __init__(self, world: World, odoo: OdooResource, postgres: PostgresResource):
+        self.world, self.odoo, self.postgres = world, odoo, postgres
+        self.syncs = 0
+
+    def __call__(self, day: date) -> str:
+        engine = self.world.engine
+        before = decisions(engine)
+        run_id = f"prop-{uuid.uuid4().hex[:12]}"
+        sync_partition_direct(self.odoo, self.postgres, SyncPartition(self.world.emp, day), run_id)
+        self.syncs += 1
+        check_decisions_accounted(engine, before, decisions(engine), run_id, f"sync #{self.syncs} of {day}")
+        return run_id
+
+
+# --- strategies -------------------------------------------------------------------------------------
+
+idx = st.integers(0, 7)
+when = st.sampled_from(CLOCK)
+a_day = st.sampled_from(LOCAL_DAYS)
+pct = st.integers(1, 100)
+actions = st.one_of(
+    st.tuples(
+        st.just("create_order"),
+        when,
+        st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=3),
+        st.sampled_from(["draft", "sent", "sale", "sale"]),
+    ),
+    st.tuples(st.just("confirm_order"), idx, when),
+    st.tuples(st.just("set_line_qty"), idx, idx, st.integers(0, 160).map(lambda n: n / 2)),
+    st.tuples(st.just("delete_line"), idx, idx),
+    st.tuples(st.just("delete_order"), idx),
+    st.tuples(st.just("cancel_order"), idx),
+    st.tuples(
+        st.just("invoice"),
+        idx,
+        st.lists(st.integers(0, 100), min_size=3, max_size=3),
+        when,
+        a_day,
+        st.sampled_from(["posted", "posted", "draft", "undated"]),
+    ),
+    st.tuples(st.just("cancel_invoice"), idx),
+    st.tuples(st.just("reset_invoice"), idx),
+    st.tuples(st.just("post_invoice"), idx, when),
+    st.tuples(st.just("refund_invoice"), idx, a_day),
+    st.tuples(st.just("add_pre_separacao"), idx, pct),
+    st.tuples(
+        st.just("add_separacao"),
+        idx,
+        st.integers(0, 1),
+        st.sampled_from(OPEN_STATUSES),
+        st.sampled_from(["total", "parcial"]),
+        pct,
+    ),
+    st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)),
+    st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)),
+)
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One simulator server for the module; each example puts a fresh OdooSimulator behind it."""
+    srv = SimulatorServer(OdooSimulator(), port=0, faults=FaultConfig())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def fresh_world(server: SimulatorServer, database_url: str) -> tuple[World, dict]:
+    sim = OdooSimulator()
+    server.sim = sim
+    engine = get_engine(database_url)
+    truncate_all(engine)
+    res = resources(SimulatorHandle(sim=sim, server=server, summary={}), database_url)
+    return World(sim=sim, engine=engine).setup(), res
+
+
+# --- the property -----------------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+@given(
+    steps=st.lists(actions, min_size=1, max_size=30),
+    final_orders=st.lists(st.permutations(PARTITION_DAYS), min_size=3, max_size=3),
+)
+def test_any_interleaving_converges_to_the_source(server, database_url, steps, final_orders):
+    world, res = fresh_world(server, database_url)
+    sync = Checked(world, res["odoo"], res["postgres"])
+    for step in steps:
+        world.apply(step, sync)
+    for order in final_orders[:2]:  # every partition in a random order, then once more
+        for day in order:
+            sync(day)
+
+    # (1) the carteira equals the source
+    assert carteira(world.engine) == expected_carteira(world.sim, world.company)
+
+    # (2) open decisions never exceed the saldo of their line
+    saldo = {k: max(v["saldo"], ZERO) for k, v in expected_lines(world.sim, world.company).items()}
+    pre, seps = decisions(world.engine)
+    held: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for p in pre.values():
+        if p["status"] not in PRE_CLOSED:
+            held[(p["num_pedido"], p["cod_produto"])] += p["qtd"]
+    for s in seps.values():
+        if not s["sincronizado_nf"] and s["status"] in OPEN_STATUSES:
+            held[(s["num_pedido"], s["cod_produto"])] += s["qtd"]
+    over = {k: (v, saldo.get(k, ZERO)) for k, v in held.items() if v > saldo.get(k, ZERO)}
+    assert not over, f"decisions above the saldo (held, saldo): {over}"
+
+    # (4) idempotence: one more pass over everything writes no carteira row, no diff, no alert
+    snapshot = "SELECT *, xmin::text AS version FROM {} ORDER BY id"
+    tables = ("carteira_principal", "faturamento_produto", "separacao", "pre_separacao_item", "alerta_separacao_cotada")
+    state = {t: rows(world.engine, snapshot.format(t)) for t in tables}
+    run_ids = [sync(day) for day in final_orders[2]]
+    assert rows(world.engine, "SELECT count(*) AS n FROM carteira_diff WHERE run_id = ANY(:r)", r=run_ids) == [{"n": 0}]
+    for t in tables:
+        assert rows(world.engine, snapshot.format(t)) == state[t], f"a re-run rewrote {t}"
+
+
+# --- the helper is the asset bodies: same tables as a Dagster run ------------------------------------
+
+SCENARIO = [
+    ("create_order", CLOCK[2], [(0, 40), (1, 30)], "sale"),
+    ("create_order", CLOCK[3], [(0, 20), (2, 10)], "draft"),
+    ("create_order", CLOCK[4], [(1, 50), (1, 5)], "sale"),
+    ("sync", 0),
+    ("sync", 1),
+    ("add_separacao", 0, 0, "COTADO", "total", 50),
+    ("add_pre_separacao", 0, 40),
+    ("add_separacao", 2, 1, "ABERTO", "parcial", 60),
+    ("add_pre_separacao", 3, 100),
+    ("add_separacao", 4, 0, "PREVISAO", "total", 80),
+    ("invoice", 0, [50, 0, 0], CLOCK[4], PARTITION_DAYS[1], "posted"),
+    ("set_line_qty", 0, 0, 12),
+    ("set_line_qty", 2, 0, 70),
+    ("confirm_order", 1, CLOCK[5]),
+    ("sync", 1),
+    ("sync", 0),
+    ("cancel_order", 2),
+    ("cancel_invoice", 0),
+    ("sync", 2),
+    ("sync", 1),
+    ("sync", 0),
+]
+
+
+def normalized_tables(engine) -> dict[str, list[dict]]:
+    volatile = {"run_id", "created_at", "updated_at", "criado_em", "data_criacao"}
+    out = {}
+    for table in metadata.sorted_tables:
+        found = rows(engine, f"SELECT * FROM {table.name} ORDER BY 1")
+        out[table.name] = [{k: v for k, v in r.items() if k not in volatile} for r in found]
+    return out
+
+
+def test_direct_sync_matches_dagster_run(server, database_url):
+    def run(sync_with) -> dict[str, list[dict]]:
+        world, res = fresh_world(server, database_url)
+        for step in SCENARIO:
+            world.apply(step, lambda day, world=world, res=res: sync_with(world, res, day))
+        return normalized_tables(world.engine)
+
+    with instance_for_test() as instance:
+
+        def through_dagster(world, res, day):
+            assert sync_partition(instance, res, world.emp, day).success
+
+        by_dagster = run(through_dagster)
+    direct = run(
+        lambda world, res, day: sync_partition_direct(res["odoo"], res["postgres"], SyncPartition(world.emp, day), "r")
+    )
+    assert by_dagster["carteira_diff"] and by_dagster["separacao"] and by_dagster["faturamento_produto"]
+    assert direct == by_dagster
