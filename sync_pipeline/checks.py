@@ -4,6 +4,7 @@ partitioned asset as an input)."""
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 from sqlalchemy import text
 
+from sync_pipeline.assets.carteira import CARTEIRA_KEY
 from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY
 from sync_pipeline.resources.postgres import PostgresResource
 
@@ -72,4 +73,36 @@ def relatorio_matches_lines(context: AssetCheckExecutionContext, postgres: Postg
         passed=not mismatches,
         severity=AssetCheckSeverity.WARN,
         metadata={"mismatches": len(mismatches), "sample": ", ".join(mismatches) or "none"},
+    )
+
+
+@asset_check(
+    asset=CARTEIRA_KEY,
+    name="no_critical_alerts",
+    description=(
+        "Warns when this run touched a COTADO separação or left a negative saldo: the critical "
+        "alerts it wrote to alerta_separacao_cotada are listed for a human to act on."
+    ),
+    blocking=False,
+)
+def no_critical_alerts(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
+    with postgres.engine().connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('alerta_separacao_cotada') IS NOT NULL")).scalar():
+            return AssetCheckResult(passed=True, metadata={"critical_alerts": 0})
+        alerts = conn.execute(
+            text(
+                "SELECT separacao_lote_id, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, qtd_nova "
+                "FROM alerta_separacao_cotada WHERE run_id = :run AND nivel = 'CRITICO' ORDER BY id"
+            ),
+            {"run": context.run.run_id},
+        ).all()
+    listing = "\n".join(
+        f"{tipo} {pedido}/{produto} lote {lote or '-'}: {antes} → {depois}"
+        for lote, pedido, produto, tipo, antes, depois in alerts[:50]
+    )
+    return AssetCheckResult(
+        passed=not alerts,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"critical_alerts": len(alerts), "alerts": listing or "none"},
+        description=f"{len(alerts)} critical alerts in this run" if alerts else "no critical alerts",
     )

@@ -110,8 +110,13 @@ def test_worked_example_of_design_5_3(db, database_url, simulator):
         order("PED003", [("PROD001", 30)])
         handle.call("sale.order", "action_cancel", [orders["PED002"]], context={"disable_cancel_warning": True})
 
-        assert sync_partition(instance, res, emp, DAY).success
+        result = sync_partition(instance, res, emp, DAY)
+        assert result.success
         md = partition_metadata(instance, "carteira_principal", SyncPartition(emp, DAY).key)
+        (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "no_critical_alerts"]
+        assert not check.passed and check.severity.value == "WARN"
+        assert check.metadata["critical_alerts"].value == 1
+        assert "REMOCAO PED002/PROD001 lote LOTE-9" in check.metadata["alerts"].value
 
     after = {
         (r["num_pedido"], r["cod_produto"]): r["qtd_saldo_produto_pedido"]
@@ -190,7 +195,8 @@ def test_nf_invoicing_a_separacao_then_cancelled(db, database_url, simulator):
         ]
         assert table_rows(
             db,
-            "SELECT tipo_movimentacao, local_movimentacao, qtd_movimentacao, numero_nf, ativo FROM movimentacao_estoque",
+            "SELECT tipo_movimentacao, local_movimentacao, qtd_movimentacao, numero_nf, ativo"
+            " FROM movimentacao_estoque",
         ) == [
             {
                 "tipo_movimentacao": "FATURAMENTO",
@@ -298,3 +304,37 @@ def test_order_confirmed_another_day_moves_with_its_decisions(db, database_url, 
         {"num_pedido": deleted, "tipo": "NOVO"},
         {"num_pedido": deleted, "tipo": "REMOVIDO"},
     ]
+
+
+def _bulk_orders(handle, company: int, when: datetime, n_lines: int, per_order: int = 50) -> None:
+    handle.sim.clock.set(when)
+    partner = handle.call("res.partner", "create", {"name": "Cliente Grande", "vat": "11.222.333/0001-81"})
+    products = [
+        handle.call("product.product", "create", {"name": f"Produto {i}", "default_code": f"B{when.day}-{i}"})
+        for i in range(per_order)
+    ]
+    for start in range(0, n_lines, per_order):
+        k = min(per_order, n_lines - start)
+        lines = [(0, 0, {"product_id": products[j], "product_uom_qty": 1 + j % 9, "price_unit": 5.0}) for j in range(k)]
+        order = handle.call("sale.order", "create", {"partner_id": partner, "company_id": company, "order_line": lines})
+        handle.call("sale.order", "action_confirm", [order])
+
+
+def test_statements_per_partition_do_not_grow_with_lines(db, database_url, simulator):
+    handle = simulator(generate_data=False)
+    company = handle.company_ids()[0]
+    small, large = date(2025, 1, 7), date(2025, 1, 8)
+    _bulk_orders(handle, company, datetime(2025, 1, 7, 15), 100)
+    _bulk_orders(handle, company, datetime(2025, 1, 8, 15), 10_000)
+    res = resources(handle, database_url)
+    emp = empreendimentos(handle)[0]
+    with instance_for_test() as instance:
+        for day in (small, large):
+            assert sync_partition(instance, res, emp, day).success
+        md = {d: partition_metadata(instance, "carteira_principal", SyncPartition(emp, d).key) for d in (small, large)}
+        staged = {
+            d: partition_metadata(instance, "odoo_pedido_linha", SyncPartition(emp, d).key) for d in (small, large)
+        }
+    assert (md[small]["rows_inserted"], md[large]["rows_inserted"]) == (100, 10_000)
+    assert md[small]["sql_statements"] == md[large]["sql_statements"] <= 10
+    assert staged[small]["sql_statements"] == staged[large]["sql_statements"]
