@@ -159,12 +159,23 @@ def print_status(*, runs: bool = True) -> None:
             )
             if no_code:
                 _print(f"products without default_code in Odoo (synced as ODOO-<id>): {', '.join(no_code)}")
+        if "carteira_principal" in present:
+            open_lines, saldo = conn.execute(
+                text("SELECT count(*), COALESCE(sum(qtd_saldo_produto_pedido), 0) FROM carteira_principal")
+            ).one()
+            kinds = conn.execute(text("SELECT tipo, count(*) FROM carteira_diff GROUP BY 1 ORDER BY 1")).all()
+            _print(
+                f"carteira: {open_lines} open lines, saldo {saldo}; diffs by kind: "
+                + (", ".join(f"{k}={n}" for k, n in kinds) or "none")
+            )
         if "sync_rejeitado" in present:
             rejects = conn.execute(text("SELECT rule, count(*) FROM sync_rejeitado GROUP BY 1 ORDER BY 1")).all()
             _print("records set aside (sync_rejeitado): " + (", ".join(f"{r}={n}" for r, n in rejects) or "none"))
         if "alerta_separacao_cotada" in present:
-            alerts = conn.execute(text("SELECT count(*) FROM alerta_separacao_cotada WHERE NOT reconhecido")).scalar()
-            _print(f"open alerts (alerta_separacao_cotada): {alerts}")
+            alerts = conn.execute(
+                text("SELECT nivel, count(*) FROM alerta_separacao_cotada WHERE NOT reconhecido GROUP BY 1 ORDER BY 1")
+            ).all()
+            _print("open alerts (alerta_separacao_cotada): " + (", ".join(f"{k}={n}" for k, n in alerts) or "none"))
     if runs:
         prepare_dagster_home()
         from dagster import DagsterInstance, RunsFilter
@@ -217,13 +228,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = run_backfill(
             start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
         )
+        if result["status"] != "COMPLETED_SUCCESS":
+            print_status()
+            return 1
+        day_runs = demo_day_in_the_life()
         print_status()
         _print()
-        _print(f"demo: {result['partitions']} partitions in {result['runs']} runs, {result['seconds']:.1f}s of sync")
+        _print(
+            f"demo: backfill of {result['partitions']} partitions in {result['runs']} runs ({result['seconds']:.1f}s), "
+            f"then {day_runs} sensor-requested runs for the day's changes"
+        )
         _print("Open the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, partitions, runs, sensors).")
         return 0 if result["status"] == "COMPLETED_SUCCESS" else 1
     finally:
         server.stop()
+
+
+def demo_day_in_the_life() -> int:
+    """Decisions on the carteira, Odoo changing under them, the sensors' runs, what they did."""
+    from dagster import DagsterInstance
+    from sqlalchemy import text
+
+    from sync_pipeline import demo
+    from sync_pipeline.db.engine import get_engine
+    from sync_pipeline.definitions import defs
+    from sync_pipeline.resources.config import build_resources, odoo_resource_from_env
+
+    engine = get_engine(_require_database_url())
+    instance = DagsterInstance.get()
+    resources = build_resources()
+    cursors = demo.sensor_cursors(instance, resources)
+    pre, sep = demo.plant_decisions(engine)
+    _print()
+    _print(f"a day in the life: logistics plans {pre} pré-separações and {sep} separação rows in lots")
+    _print("  (PREVISAO / ABERTO / COTADO); then, in Odoo:")
+    done = demo.change_odoo(odoo_resource_from_env().get_client(), engine)
+    _print(
+        f"  {done['reduced']} order lines reduced, {done['increased']} increased, "
+        f"{done['cancelled']} orders with a quoted (COTADO) lot cancelled"
+    )
+    runs = demo.run_sensor_requests(instance, defs, resources, cursors, _print)
+    with engine.connect() as conn:
+        kinds = conn.execute(
+            text("SELECT tipo, count(*) FROM carteira_diff WHERE absorcao IS NOT NULL AND tipo <> 'NOVO' GROUP BY 1")
+        ).all()
+        alerts = conn.execute(
+            text(
+                "SELECT nivel, tipo_alteracao, separacao_lote_id, num_pedido, cod_produto, qtd_anterior, qtd_nova "
+                "FROM alerta_separacao_cotada ORDER BY nivel, id"
+            )
+        ).all()
+    _print("  diffs of the day: " + (", ".join(f"{k}={n}" for k, n in sorted(kinds)) or "none"))
+    for nivel, tipo, lote, pedido, produto, antes, depois in alerts[:8]:
+        _print(f"  alert {nivel:<8} {tipo:<14} {pedido}/{produto} lote {lote or '-'}: {antes} → {depois}")
+    if len(alerts) > 8:
+        _print(f"  ... {len(alerts) - 8} more in alerta_separacao_cotada")
+    return runs
 
 
 # --- parser --------------------------------------------------------------------------------------

@@ -26,8 +26,9 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from psycopg2 import sql
 from sqlalchemy.engine import Engine, make_url
 
+from sync_pipeline.assets.carteira import CARTEIRA_KEY, ORDERS_KEY
 from sync_pipeline.assets.common import MAX_PARTITIONS_PER_RUN
-from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY, RELATORIO_KEY
+from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY
 from sync_pipeline.backfill import DaemonProcess, submit_asset_backfill, wait_for_backfill
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.localpg import ensure_dagster_schema
@@ -193,8 +194,8 @@ def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
     assert outcome.status == "COMPLETED_SUCCESS" and outcome.succeeded, f"{outcome}{_failure_context(stack)}"
     assert progress[-1] == (len(outcome.run_ids), len(outcome.run_ids), 0, "COMPLETED_SUCCESS")
 
-    # multi_run(max_partitions_per_run=400): one run per empreendimento for ten days and wave of
-    # assets: the daemon launches the roots' run, then the carteira's once its parents are done.
+    # multi_run(max_partitions_per_run=400): one run per empreendimento for ten days, every asset
+    # of the graph in it (a child joins its parents' run when all share partitions and policy).
     runs_per_emp = math.ceil(len(days) / MAX_PARTITIONS_PER_RUN)
     ranges: dict[tuple[str, str], int] = {}
     for run_id in outcome.run_ids:
@@ -204,11 +205,11 @@ def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
         rng = (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"])
         ranges[rng] = ranges.get(rng, 0) + 1
     assert set(ranges) == {(SyncPartition(e, start).key, SyncPartition(e, end).key) for e in emps}
-    assert len(outcome.run_ids) <= 2 * len(emps) * runs_per_emp  # runs never grow with the dates
+    assert len(outcome.run_ids) == len(emps) * runs_per_emp
 
     # Every partition of the three assets is materialized in the instance.
     expected_keys = {SyncPartition(e, d).key for e in emps for d in days}
-    for key in (EXTRACT_KEY, FATURAMENTO_KEY, RELATORIO_KEY):
+    for key in (EXTRACT_KEY, FATURAMENTO_KEY, ORDERS_KEY, CARTEIRA_KEY):
         assert stack.instance.get_materialized_partitions(key) == expected_keys, key
 
     # And the rows equal the oracle's for those dates and empreendimentos.

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import instance_for_test
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
@@ -527,6 +527,7 @@ class Checked:
     def __init__(self, world: World, odoo: OdooResource, postgres: PostgresResource):
         self.world, self.odoo, self.postgres = world, odoo, postgres
         self.syncs = 0
+        self.events = os.environ.get("CONVERGENCE_EVENTS") == "1"
 
     def __call__(self, day: date) -> str:
         engine = self.world.engine
@@ -534,7 +535,24 @@ class Checked:
         run_id = f"prop-{uuid.uuid4().hex[:12]}"
         sync_partition_direct(self.odoo, self.postgres, SyncPartition(self.world.emp, day), run_id)
         self.syncs += 1
-        check_decisions_accounted(engine, before, decisions(engine), run_id, f"sync #{self.syncs} of {day}")
+        after = decisions(engine)
+        check_decisions_accounted(engine, before, after, run_id, f"sync #{self.syncs} of {day}")
+        if self.events:
+            if {k: v["qtd"] for k, v in before[0].items()} != {k: v["qtd"] for k, v in after[0].items()}:
+                event("pre_separacao absorbed")
+            for k, v in after[1].items():
+                old = before[1].get(k)
+                if old is None:
+                    event("separacao created")
+                elif old["qtd"] != v["qtd"]:
+                    event(f"separacao {old['status']} changed")
+                elif old["sincronizado_nf"] != v["sincronizado_nf"]:
+                    event("separacao marked" if v["sincronizado_nf"] else "separacao released")
+            if before[1].keys() - after[1].keys():
+                event("separacao deleted")
+            kinds = rows(engine, "SELECT DISTINCT tipo FROM carteira_diff WHERE run_id = :r", r=run_id)
+            for k in kinds:
+                event(f"diff {k['tipo']}")
         return run_id
 
 
@@ -544,13 +562,14 @@ idx = st.integers(0, 7)
 when = st.sampled_from(CLOCK)
 a_day = st.sampled_from(LOCAL_DAYS)
 pct = st.integers(1, 100)
-actions = st.one_of(
-    st.tuples(
-        st.just("create_order"),
-        when,
-        st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=3),
-        st.sampled_from(["draft", "sent", "sale", "sale"]),
-    ),
+create_order = st.tuples(
+    st.just("create_order"),
+    when,
+    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=3),
+    st.sampled_from(["draft", "sent", "sale", "sale"]),
+)
+source_change = st.one_of(
+    create_order,
     st.tuples(st.just("confirm_order"), idx, when),
     st.tuples(st.just("set_line_qty"), idx, idx, st.integers(0, 160).map(lambda n: n / 2)),
     st.tuples(st.just("delete_line"), idx, idx),
@@ -568,6 +587,8 @@ actions = st.one_of(
     st.tuples(st.just("reset_invoice"), idx),
     st.tuples(st.just("post_invoice"), idx, when),
     st.tuples(st.just("refund_invoice"), idx, a_day),
+)
+decision = st.one_of(
     st.tuples(st.just("add_pre_separacao"), idx, pct),
     st.tuples(
         st.just("add_separacao"),
@@ -577,9 +598,9 @@ actions = st.one_of(
         st.sampled_from(["total", "parcial"]),
         pct,
     ),
-    st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)),
-    st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)),
 )
+# a third of the steps each: source changes, local decisions, syncs of one partition
+actions = st.one_of(source_change, decision, st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)))
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
@@ -612,12 +633,17 @@ def fresh_world(server: SimulatorServer, database_url: str) -> tuple[World, dict
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 @given(
-    steps=st.lists(actions, min_size=1, max_size=30),
-    final_orders=st.lists(st.permutations(PARTITION_DAYS), min_size=3, max_size=3),
+    initial=st.lists(create_order, min_size=1, max_size=4),
+    steps=st.lists(actions, min_size=4, max_size=30),
+    final_orders=st.lists(st.permutations(PARTITION_DAYS), min_size=4, max_size=4),
 )
-def test_any_interleaving_converges_to_the_source(server, database_url, steps, final_orders):
+def test_any_interleaving_converges_to_the_source(server, database_url, initial, steps, final_orders):
     world, res = fresh_world(server, database_url)
     sync = Checked(world, res["odoo"], res["postgres"])
+    for step in initial:  # a first load, so that decisions have carteira lines to go on
+        world.apply(step, sync)
+    for day in final_orders[3]:
+        sync(day)
     for step in steps:
         world.apply(step, sync)
     for order in final_orders[:2]:  # every partition in a random order, then once more

@@ -11,10 +11,8 @@ from collections import defaultdict
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSpec,
     MaterializeResult,
     asset,
-    multi_asset,
 )
 
 from sync_pipeline.assets.common import (
@@ -36,7 +34,6 @@ from sync_pipeline.resources.postgres import PostgresResource
 
 EXTRACT_KEY = AssetKey("odoo_fatura_linha")
 FATURAMENTO_KEY = AssetKey("faturamento_produto")
-RELATORIO_KEY = AssetKey("relatorio_faturamento_importado")
 
 
 @asset(
@@ -75,40 +72,24 @@ def odoo_fatura_linha(
     )
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            FATURAMENTO_KEY,
-            deps=[EXTRACT_KEY],
-            group_name="faturamento",
-            kinds={"postgres"},
-            description=(
-                "Invoiced products: one row per (numero_nf, cod_produto), also unique per "
-                "(odoo_move_id, cod_produto). Partition: empreendimento × invoice date. "
-                "Status Provisório/Lançado/Cancelado; a cancelled NF cascades to "
-                "movimentacao_estoque, embarque_itens and separacao in the same transaction."
-            ),
-        ),
-        AssetSpec(
-            RELATORIO_KEY,
-            deps=[FATURAMENTO_KEY],
-            group_name="faturamento",
-            kinds={"postgres"},
-            description=(
-                "One row per NF (valor_total = Σ valor, peso_bruto = Σ peso), consolidated for "
-                "the NFs of each partition in the same transaction as faturamento_produto."
-            ),
-        ),
-    ],
+@asset(
+    key=FATURAMENTO_KEY,
+    deps=[EXTRACT_KEY],
+    group_name="faturamento",
     partitions_def=sync_partitions,
     backfill_policy=BACKFILL_POLICY,
-    can_subset=False,
+    kinds={"postgres"},
 )
-def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResource):
-    """faturamento_produto + relatorio_faturamento_importado + new cadastro_palletizacao rows.
+def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
+    """Invoiced products: one row per (numero_nf, cod_produto), also unique per (odoo_move_id,
+    cod_produto). Partition: empreendimento × invoice date. Status Provisório/Lançado/Cancelado.
 
-    One transaction per partition, a constant number of set-based statements whatever the
-    number of lines. First-seen products are created in one batch in cadastro_palletizacao.
+    In the same transaction per partition (a constant number of set-based statements whatever the
+    number of lines): first-seen products created in one batch in `cadastro_palletizacao`; a
+    cancelled NF cascades to `movimentacao_estoque`, `embarque_itens` and `separacao`; a posted NF
+    invoices its order's open separação lot; `relatorio_faturamento_importado` (one row per NF:
+    valor_total = Σ valor, peso_bruto = Σ peso) is consolidated for the partition's NFs — its
+    counts are in this asset's metadata (`relatorio_*`).
     """
     ensure_schema_once(postgres, context.log)
     partitions = partitions_of(context)
@@ -135,22 +116,14 @@ def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResour
                 "separacao_released": counts["separacao_released"],
                 "separacao_invoiced": counts["separacao_invoiced"],
                 "movimentacao_written": counts["movimentacao_written"],
+                "relatorio_upserted": counts["relatorio_upserted"],
+                "relatorio_deleted": counts["relatorio_deleted"],
                 "sql_statements": unit.statements,
                 "db_attempts": unit.attempts,
                 "odoo_calls": 0,
                 "seconds": round(unit.seconds, 3),
             },
-            asset_key=FATURAMENTO_KEY,
-            partition_key=p.key,
-        )
-        context.add_asset_metadata(
-            {
-                "rows_upserted": counts["relatorio_upserted"],
-                "rows_deleted": counts["relatorio_deleted"],
-            },
-            asset_key=RELATORIO_KEY,
             partition_key=p.key,
         )
     log_totals(context, "faturamento_produto", len(partitions), totals)
-    yield MaterializeResult(asset_key=FATURAMENTO_KEY)
-    yield MaterializeResult(asset_key=RELATORIO_KEY)
+    return MaterializeResult()
