@@ -70,6 +70,10 @@ def q(value) -> Decimal:
     return D(str(value)).quantize(MILLI)
 
 
+def nth(items: list, i: int | None):
+    return items[(i or 0) % len(items)] if items else None
+
+
 def utc_of(local: tuple[date, float]) -> datetime:
     day, hour = local
     moment = datetime.combine(day, datetime.min.time(), tzinfo=TZ) + timedelta(hours=hour)
@@ -174,8 +178,15 @@ class World:
     def order_lines(self, order_id: int) -> list[dict]:
         return [r for r in self.sim.rows("sale.order.line") if r["order_id"] == order_id and not r["display_type"]]
 
-    def pick(self, items: list, i: int):
-        return items[i % len(items)] if items else None
+    def touch(self, items: list[int], model: str, i: int | None) -> dict | None:
+        """The ``i``-th record of ``items`` (None: the one touched last), moved to the end of the list:
+        ``None`` keeps acting on the same order or invoice, where interesting interactions are."""
+        if not items:
+            return None
+        rec_id = items[-1] if i is None else items[i % len(items)]
+        items.remove(rec_id)
+        items.append(rec_id)
+        return self.record(model, rec_id)
 
     # -- source changes ---------------------------------------------------------------------------
     def create_order(self, when, lines, state) -> None:
@@ -205,39 +216,39 @@ class World:
             self.call("sale.order", "action_confirm", [order])
 
     def confirm_order(self, i, when) -> None:
-        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        order = self.touch(self.orders, "sale.order", i)
         if order and order["state"] in ("draft", "sent"):
             self.sim.clock.set(utc_of(when))  # action_confirm sets date_order: the order may change partition
             self.call("sale.order", "action_confirm", [order["id"]])
 
     def set_line_qty(self, i, j, qty) -> None:
-        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        order = self.touch(self.orders, "sale.order", i)
         if order and order["state"] != "cancel":
-            line = self.pick(self.order_lines(order["id"]), j)
+            line = nth(self.order_lines(order["id"]), j)
             if line:
                 self.call("sale.order.line", "write", [line["id"]], {"product_uom_qty": qty})
 
     def delete_line(self, i, j) -> None:
-        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        order = self.touch(self.orders, "sale.order", i)
         if order and order["state"] in ("draft", "sent"):
-            line = self.pick(self.order_lines(order["id"]), j)
+            line = nth(self.order_lines(order["id"]), j)
             if line:
                 self.call("sale.order.line", "unlink", [line["id"]])
 
     def delete_order(self, i) -> None:
-        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        order = self.touch(self.orders, "sale.order", i)
         if order and order["state"] in ("draft", "cancel"):
             self.call("sale.order", "unlink", [order["id"]])
 
     def cancel_order(self, i) -> None:
-        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        order = self.touch(self.orders, "sale.order", i)
         if order and order["state"] != "cancel":
             self.call("sale.order", "action_cancel", [order["id"]], context={"disable_cancel_warning": True})
 
     def invoice(self, i, percents, when, invoice_day, mode) -> None:
         """Invoice part of a confirmed order: mode 'posted', 'draft' (dated) or 'undated' (a draft
         with no invoice_date: its partition is its accounting date, today)."""
-        order = self.record("sale.order", self.pick(self.orders, i) or 0)
+        order = self.touch(self.orders, "sale.order", i)
         if not order or order["state"] != "sale":
             return
         todo = []
@@ -255,19 +266,19 @@ class World:
             self.invoices.append(move)
 
     def cancel_invoice(self, i) -> None:
-        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        move = self.touch(self.invoices, "account.move", i)
         if move and move["state"] != "cancel":
             if move["state"] == "posted":
                 self.call("account.move", "button_draft", [move["id"]])
             self.call("account.move", "button_cancel", [move["id"]])
 
     def reset_invoice(self, i) -> None:
-        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        move = self.touch(self.invoices, "account.move", i)
         if move and move["state"] == "posted":
             self.call("account.move", "button_draft", [move["id"]])
 
     def post_invoice(self, i, when) -> None:
-        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        move = self.touch(self.invoices, "account.move", i)
         if move and move["state"] != "posted":
             self.sim.clock.set(utc_of(when))  # an undated draft takes today's date when posted
             if move["state"] == "cancel":
@@ -276,7 +287,7 @@ class World:
 
     def refund_invoice(self, i, refund_day) -> None:
         """A full credit note of a posted NF (the NF is then revertida as a whole, §5.1)."""
-        move = self.record("account.move", self.pick(self.invoices, i) or 0)
+        move = self.touch(self.invoices, "account.move", i)
         if not move or move["state"] != "posted":
             return
         if any(r["reversed_entry_id"] == move["id"] and r["state"] == "posted" for r in self.sim.rows("account.move")):
@@ -315,7 +326,15 @@ class World:
             ),
             {"closed": list(PRE_CLOSED), "open": list(OPEN_STATUSES)},
         ).all()
-        return tuple(self.pick(rows, i)) if rows else None
+        names = {o["name"]: o["id"] for o in self.sim.rows("sale.order")}
+        if i is None and self.orders:  # a line of the order touched last, if it has any
+            rows = [r for r in rows if names.get(r[0]) == self.orders[-1]] or rows
+        line = nth(rows, i)
+        if line is None:
+            return None
+        if names.get(line[0]) in self.orders:
+            self.touch(self.orders, "sale.order", self.orders.index(names[line[0]]))
+        return tuple(line)
 
     def add_pre_separacao(self, i, pct) -> None:
         with self.engine.begin() as conn:
@@ -558,7 +577,7 @@ class Checked:
 
 # --- strategies -------------------------------------------------------------------------------------
 
-idx = st.integers(0, 7)
+idx = st.one_of(st.none(), st.integers(0, 7))  # None: the order/invoice touched last
 when = st.sampled_from(CLOCK)
 a_day = st.sampled_from(LOCAL_DAYS)
 pct = st.integers(1, 100)
@@ -568,21 +587,25 @@ create_order = st.tuples(
     st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=3),
     st.sampled_from(["draft", "sent", "sale", "sale"]),
 )
-source_change = st.one_of(
+invoice = st.tuples(
+    st.just("invoice"),
+    idx,
+    st.lists(st.integers(0, 100), min_size=3, max_size=3),
+    when,
+    a_day,
+    st.sampled_from(["posted", "posted", "draft", "undated"]),
+)
+order_change = st.one_of(
     create_order,
     st.tuples(st.just("confirm_order"), idx, when),
     st.tuples(st.just("set_line_qty"), idx, idx, st.integers(0, 160).map(lambda n: n / 2)),
     st.tuples(st.just("delete_line"), idx, idx),
     st.tuples(st.just("delete_order"), idx),
     st.tuples(st.just("cancel_order"), idx),
-    st.tuples(
-        st.just("invoice"),
-        idx,
-        st.lists(st.integers(0, 100), min_size=3, max_size=3),
-        when,
-        a_day,
-        st.sampled_from(["posted", "posted", "draft", "undated"]),
-    ),
+)
+invoice_change = st.one_of(
+    invoice,
+    invoice,
     st.tuples(st.just("cancel_invoice"), idx),
     st.tuples(st.just("reset_invoice"), idx),
     st.tuples(st.just("post_invoice"), idx, when),
@@ -600,7 +623,11 @@ decision = st.one_of(
     ),
 )
 # a third of the steps each: source changes, local decisions, syncs of one partition
-actions = st.one_of(source_change, decision, st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)))
+actions = st.one_of(
+    st.one_of(order_change, invoice_change),
+    decision,
+    st.tuples(st.just("sync"), st.integers(0, len(PARTITION_DAYS) - 1)),
+)
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
@@ -730,3 +757,29 @@ def test_direct_sync_matches_dagster_run(server, database_url):
     )
     assert by_dagster["carteira_diff"] and by_dagster["separacao"] and by_dagster["faturamento_produto"]
     assert direct == by_dagster
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: a separação released by an NF cancellation after its order was deleted in Odoo is never "
+    "planned again (no staged line, no carteira row), so it stays above the line's saldo of 0",
+)
+def test_separacao_released_after_its_order_was_deleted_is_absorbed(server, database_url):
+    world, res = fresh_world(server, database_url)
+    sync = Checked(world, res["odoo"], res["postgres"])
+    for step in [
+        ("create_order", CLOCK[2], [(0, 40)], "sale"),
+        ("sync", 0),
+        ("add_separacao", None, 0, "ABERTO", "parcial", 50),  # 20 of PED001/PA
+        ("invoice", None, [100], CLOCK[2], PARTITION_DAYS[0], "posted"),
+        ("sync", 0),  # the NF marks the separação invoiced
+        ("cancel_order", None),
+        ("sync", 0),
+        ("delete_order", None),  # Odoo lets a cancelled order be deleted
+        ("cancel_invoice", None),
+        ("sync", 0),  # the NF's cancellation releases the separação
+        ("sync", 0),
+    ]:
+        world.apply(step, sync)
+    pre, seps = decisions(world.engine)
+    assert [s["qtd"] for s in seps.values() if not s["sincronizado_nf"]] == []

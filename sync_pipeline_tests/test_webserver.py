@@ -101,7 +101,8 @@ def test_dagster_yaml_configures_postgres_storage_and_run_queue(
         assert run_queue is not None
         assert run_queue.max_concurrent_runs == 4
         assert run_queue.tag_concurrency_limits == [
-            {"key": "dagster/partition/empreendimento", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+            {"key": "dagster/partition/empreendimento", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+            {"key": "sync/empreendimento", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
         ]
         assert instance.get_settings("telemetry") == {"enabled": False}
         # Compute logs and artifacts stay under DAGSTER_HOME (project-local in make dev/test).

@@ -61,23 +61,20 @@ CARTEIRA_COLUMNS = [
     "odoo_write_date",
 ]
 _CARTEIRA_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("num_pedido", "cod_produto")]
-_SOURCE_ONLY = [c for c in _CARTEIRA_UPDATABLE if c != "qtd_saldo_produto_pedido"]
 
 
 @dataclass
 class PartitionLines:
     changes: list[LineChange]
-    source: dict[tuple[str, str], dict]  # carteira columns of each line present in the source
     pre: list[PreSeparacao]
     seps: list[Separacao]
 
 
-_LINES_SQL = f"""
-WITH src AS (
+# The source lines of the partition with every carteira column (same product twice is summed).
+_SOURCE_SQL = f"""
     SELECT l.num_pedido, l.cod_produto,
            min(l.empreendimento) AS empreendimento, min(l.data_pedido) AS data_pedido,
            {STATUS_PEDIDO_SQL.format(s="min(l.order_state)")} AS status_pedido,
-           bool_or(l.order_state = 'cancel') AS cancelado,
            min(l.cnpj_cpf) AS cnpj_cpf, min(l.raz_social) AS raz_social, min(l.municipio) AS municipio,
            min(l.estado) AS estado, min(l.vendedor) AS vendedor, min(l.equipe_vendas) AS equipe_vendas,
            min(l.pedido_cliente) AS pedido_cliente, min(l.data_entrega_pedido) AS data_entrega_pedido,
@@ -86,6 +83,15 @@ WITH src AS (
                 ELSE round(sum(l.qtd_produto_pedido * l.preco_produto_pedido) / sum(l.qtd_produto_pedido), 4)
            END AS preco_produto_pedido,
            min(l.odoo_order_id) AS odoo_order_id, max(l.odoo_write_date) AS odoo_write_date
+    FROM odoo_pedido_linha l
+    WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
+    GROUP BY l.num_pedido, l.cod_produto
+"""
+
+# Before (the memory), after (the source), invoiced: only what the plan needs, one row per key.
+_LINES_SQL = f"""
+WITH src AS (
+    SELECT l.num_pedido, l.cod_produto, sum(l.qtd_produto_pedido) AS qtd, bool_or(l.order_state = 'cancel') AS cancelado
     FROM odoo_pedido_linha l
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
     GROUP BY l.num_pedido, l.cod_produto
@@ -104,8 +110,7 @@ fat AS (
     WHERE f.origem IN (SELECT num_pedido FROM keys) AND f.status_nf <> 'Cancelado' AND NOT f.revertida
     GROUP BY f.origem, f.cod_produto
 )
-SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido AS antes, COALESCE(fat.qtd, 0) AS faturada,
-       src.cancelado, {", ".join(f"src.{c}" for c in _SOURCE_ONLY)}
+SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado
 FROM keys k
 LEFT JOIN src USING (num_pedido, cod_produto)
 LEFT JOIN mem USING (num_pedido, cod_produto)
@@ -115,24 +120,17 @@ ORDER BY k.num_pedido, k.cod_produto
 
 
 def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
-    rows = conn.execute(text(_LINES_SQL), scope.params()).mappings().all()
-    changes: list[LineChange] = []
-    source: dict[tuple[str, str], dict] = {}
-    for r in rows:
-        key = (r["num_pedido"], r["cod_produto"])
-        present = r["qtd_produto_pedido"] is not None
-        changes.append(
-            LineChange(
-                num_pedido=key[0],
-                cod_produto=key[1],
-                qtd_pedido_antes=r["antes"],
-                qtd_pedido_depois=r["qtd_produto_pedido"] if present else None,
-                qtd_faturada=r["faturada"],
-                pedido_cancelado=bool(r["cancelado"]),
-            )
+    changes = [
+        LineChange(
+            num_pedido=pedido,
+            cod_produto=produto,
+            qtd_pedido_antes=antes,
+            qtd_pedido_depois=depois,
+            qtd_faturada=faturada,
+            pedido_cancelado=bool(cancelado),
         )
-        if present:
-            source[key] = {c: r[c] for c in CARTEIRA_COLUMNS if c != "qtd_saldo_produto_pedido"}
+        for pedido, produto, antes, depois, faturada, cancelado in conn.execute(text(_LINES_SQL), scope.params())
+    ]
     orders = sorted({c.num_pedido for c in changes})
     pre = [
         PreSeparacao(id=r[0], num_pedido=r[1], cod_produto=r[2], qtd=r[3], criado_em=r[4])
@@ -163,7 +161,7 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
             {"orders": orders},
         )
     ]
-    return PartitionLines(changes=changes, source=source, pre=pre, seps=seps)
+    return PartitionLines(changes=changes, pre=pre, seps=seps)
 
 
 def _dec(q: Decimal | None) -> str | None:
@@ -291,41 +289,30 @@ def write_partition(
     }
     applied = conn.execute(text(_APPLY_SQL), params).one()
 
-    open_rows = []
-    for p in plans:
-        if p.open_after:
-            row = dict(lines.source[(p.num_pedido, p.cod_produto)])
-            row["qtd_saldo_produto_pedido"] = p.saldo
-            open_rows.append(row)
-    cols = ", ".join(CARTEIRA_COLUMNS)
-    typed = ", ".join(f"{c} {_JSON_TYPES.get(c, 'text')}" for c in CARTEIRA_COLUMNS)
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE) + ", updated_at = now()"
-    distinct = " OR ".join(f"c.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE)
+    opened = [p for p in plans if p.open_after]
     upserted = (
         conn.execute(
-            text(
-                f"""
-            INSERT INTO carteira_principal AS c ({cols})
-            SELECT {cols} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x({typed})
-            ON CONFLICT (num_pedido, cod_produto) DO UPDATE SET {sets} WHERE {distinct}
-            RETURNING (xmax = 0) AS inserted
-            """
-            ),
-            {"rows": json.dumps(open_rows, default=_json_default)},
+            text(_UPSERT_SQL),
+            {
+                **scope.params(),
+                "pedidos": [p.num_pedido for p in opened],
+                "produtos": [p.cod_produto for p in opened],
+                "saldos": [p.saldo for p in opened],
+            },
         )
         .scalars()
         .all()
     )
-    closed = [{"num_pedido": p.num_pedido, "cod_produto": p.cod_produto} for p in plans if not p.open_after]
+    closed = [p for p in plans if not p.open_after]
     deleted = conn.execute(
         text(
             """
             DELETE FROM carteira_principal c
-            USING jsonb_to_recordset(CAST(:closed AS jsonb)) AS x(num_pedido text, cod_produto text)
+            USING unnest(CAST(:pedidos AS text[]), CAST(:produtos AS text[])) AS x(num_pedido, cod_produto)
             WHERE c.num_pedido = x.num_pedido AND c.cod_produto = x.cod_produto
             """
         ),
-        {"closed": json.dumps(closed)},
+        {"pedidos": [p.num_pedido for p in closed], "produtos": [p.cod_produto for p in closed]},
     ).rowcount
     kinds: dict[str, int] = {}
     for p in changed:
@@ -349,18 +336,20 @@ def write_partition(
     }
 
 
-_JSON_TYPES = {
-    "data_pedido": "date",
-    "data_entrega_pedido": "date",
-    "qtd_produto_pedido": "numeric",
-    "qtd_saldo_produto_pedido": "numeric",
-    "preco_produto_pedido": "numeric",
-    "odoo_order_id": "int",
-    "odoo_write_date": "timestamp",
-}
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value.isoformat()  # type: ignore[attr-defined]
+# Open lines: keys and saldos from the plan, every other column straight from the staged source;
+# rows equal to the current ones are filtered out before the insert (nothing written, no lock).
+_UPSERT_SQL = f"""
+WITH open_lines AS (
+    SELECT * FROM unnest(CAST(:pedidos AS text[]), CAST(:produtos AS text[]), CAST(:saldos AS numeric[]))
+        AS o(num_pedido, cod_produto, qtd_saldo_produto_pedido)
+),
+src AS ({_SOURCE_SQL}),
+x AS (SELECT src.*, o.qtd_saldo_produto_pedido FROM src JOIN open_lines o USING (num_pedido, cod_produto))
+INSERT INTO carteira_principal AS c ({", ".join(CARTEIRA_COLUMNS)})
+SELECT {", ".join("x." + c for c in CARTEIRA_COLUMNS)}
+FROM x LEFT JOIN carteira_principal cur ON cur.num_pedido = x.num_pedido AND cur.cod_produto = x.cod_produto
+WHERE cur.id IS NULL OR {" OR ".join(f"cur.{c} IS DISTINCT FROM x.{c}" for c in _CARTEIRA_UPDATABLE)}
+ON CONFLICT (num_pedido, cod_produto) DO UPDATE
+    SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE)}, updated_at = now()
+RETURNING (xmax = 0) AS inserted
+"""

@@ -67,6 +67,7 @@ the other rows of its lot.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -348,6 +349,20 @@ def plan_partition(
     row, a source line or open decisions; a key not in ``changes`` is not planned. Reductions are
     planned first; increases then judge each order's lots as the reductions left them.
     """
+    # Thousands of small objects and no cycles: a collection pass mid-plan (over a large Dagster
+    # process) costs more than the plan itself.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan_partition(list(changes), pre, seps)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _plan_partition(
+    changes: list[LineChange], pre: Iterable[PreSeparacao], seps: Iterable[Separacao]
+) -> list[LinePlan]:
     changes = list(changes)
     pre_by_key: dict[tuple[str, str], list[PreSeparacao]] = defaultdict(list)
     seps_by_key: dict[tuple[str, str], list[Separacao]] = defaultdict(list)
@@ -365,6 +380,9 @@ def plan_partition(
     increases = []
     new_qtd: dict[int, Decimal] = {}
     for i, (change, key) in enumerate(zip(changes, keys, strict=True)):
+        if key not in pre_by_key and key not in seps_by_key and (quiet := _quiet_plan(change)) is not None:
+            plans[i] = quiet  # most lines of a partition: nothing changed, no decisions to check
+            continue
         if _is_increase(change):
             increases.append(i)
             continue
@@ -379,6 +397,26 @@ def plan_partition(
         ]
         plans[i] = plan_line(change, pre_by_key[key], seps_by_key[key], order_now)
     return [plans[i] for i in range(len(changes))]
+
+
+def _quiet_plan(change: LineChange) -> LinePlan | None:
+    """The plan of a line without decisions whose ordered quantity and presence did not change
+    (what :func:`plan_line` returns for it, without the work), or None."""
+    antes = change.qtd_pedido_antes
+    depois = None if change.pedido_cancelado else change.qtd_pedido_depois
+    saldo = (depois if depois is not None else ZERO) - change.qtd_faturada
+    if classify(antes, depois, saldo) is not None:
+        return None
+    return LinePlan(
+        num_pedido=change.num_pedido,
+        cod_produto=change.cod_produto,
+        kind=None,
+        qtd_antes=antes,
+        qtd_depois=depois,
+        delta=(depois if depois is not None else ZERO) - (antes if antes is not None else ZERO),
+        saldo=saldo,
+        pedido_cancelado=change.pedido_cancelado,
+    )
 
 
 def _is_increase(change: LineChange) -> bool:
