@@ -12,6 +12,8 @@ fit their saldo, and one more pass must write nothing.
 
 Each partition sync calls the asset bodies' functions directly (``sync_partition_direct``, ~20x
 faster than a Dagster run); ``test_direct_sync_matches_dagster_run`` keeps it honest.
+CONVERGENCE_EXAMPLES sets the number of examples (200); CONVERGENCE_EVENTS=1 with
+``--hypothesis-show-statistics`` shows how often each path (absorption, NF marking...) was taken.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 from dagster import instance_for_test
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from sqlalchemy import text
 
 from sync_pipeline import settings as sync_settings
@@ -38,7 +41,7 @@ from sync_pipeline.db.carteira import load_partition, write_partition
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.faturamento import apply_partition
 from sync_pipeline.db.schema import metadata, odoo_fatura_linha, odoo_pedido_linha
-from sync_pipeline.db.staging import mirror_partition
+from sync_pipeline.db.staging import mirror_partition, staged_documents, upsert_rows
 from sync_pipeline.domain.hierarchy import OPEN_STATUSES, plan_partition
 from sync_pipeline.odoo.carteira import extract_orders
 from sync_pipeline.odoo.faturamento import extract_invoices
@@ -86,18 +89,27 @@ def utc_of(local: tuple[date, float]) -> datetime:
 def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: SyncPartition, run_id: str) -> None:
     """What ``sync_job`` does for one partition, without Dagster: odoo_fatura_linha →
     faturamento_produto → odoo_pedido_linha → carteira_principal, each unit in its own transaction
-    (the same functions, arguments and locks as the assets in sync_pipeline/assets/)."""
+    (the same functions, arguments and locks as the asset bodies in sync_pipeline/assets/, including
+    ``run_extract``'s id reconciliation of documents that left the partition)."""
     scope, lock = scope_of(p), empreendimento_lock(p)
     company, first = company_id_for(p.empreendimento), None if p.is_first else p.day
 
-    def mirror(table, asset: str, extract) -> None:
+    def mirror(table, asset: str, document_column: str, extract) -> None:
         client = odoo.get_client()
         try:
-            found = extract(client).staged
+            found = extract(client, first, p.day, None)
+            gone = staged_documents(postgres, table, document_column, [p]) - found.documents
+            if gone:
+                moved = extract(client, None, None, sorted(gone))
+                moved_rows = [r for day, rows in moved.staged.rows_by_day.items() if day != p.day for r in rows]
+                if moved_rows:
+                    postgres.unit_of_work(
+                        lambda conn: upsert_rows(conn, table, moved_rows), name=f"{asset} moved documents", lock=lock
+                    )
         finally:
             client.close()
-        rows = found.rows_by_day.get(p.day, [])
-        rejects = [r for r in found.rejects if r.partition_day == p.day]
+        rows = found.staged.rows_by_day.get(p.day, [])
+        rejects = [r for r in found.staged.rejects if r.partition_day == p.day]
         postgres.unit_of_work(
             lambda conn: mirror_partition(
                 conn, table, scope, rows, rejects, asset=asset, partition_key=p.key, run_id=run_id
@@ -109,27 +121,31 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
     mirror(
         odoo_fatura_linha,
         EXTRACT_KEY.to_user_string(),
-        lambda c: extract_invoices(
+        "odoo_move_id",
+        lambda c, first, last, ids: extract_invoices(
             c,
             empreendimento=p.empreendimento,
             company_id=company,
             first=first,
-            last=p.day,
+            last=last,
             partition_day_of=partition_day,
+            ids=ids,
         ),
     )
     postgres.unit_of_work(lambda conn: apply_partition(conn, scope), name=f"faturamento_produto {p.key}", lock=lock)
     mirror(
         odoo_pedido_linha,
         ORDERS_KEY.to_user_string(),
-        lambda c: extract_orders(
+        "odoo_order_id",
+        lambda c, first, last, ids: extract_orders(
             c,
             empreendimento=p.empreendimento,
             company_id=company,
             first=first,
-            last=p.day,
+            last=last,
             partition_day_of=partition_day,
             tz=sync_settings.timezone_name(),
+            ids=ids,
         ),
     )
 
@@ -522,7 +538,9 @@ def check_decisions_accounted(engine, before, after, run_id: str, where: str) ->
             continue
         check_qty("separacao", rec_id, old["qtd"], new["qtd"] if new else ZERO)
         if new is None:
-            assert not old["sincronizado_nf"], f"{where}: invoiced separação deleted: {old}"
+            # an invoiced row may go only once its NF's cancellation released it (same sync)
+            released = old["sincronizado_nf"] and old["numero_nf"] in cancelled_nfs
+            assert not old["sincronizado_nf"] or released, f"{where}: invoiced separação deleted: {old}"
             continue
         assert new["qtd"] > 0, (where, new)
         fixed = ("lote", "num_pedido", "cod_produto", "status", "tipo_envio", "criado_em")
@@ -556,7 +574,7 @@ class Checked:
         self.syncs += 1
         after = decisions(engine)
         check_decisions_accounted(engine, before, after, run_id, f"sync #{self.syncs} of {day}")
-        if self.events:
+        if self.events and currently_in_test_context():
             if {k: v["qtd"] for k, v in before[0].items()} != {k: v["qtd"] for k, v in after[0].items()}:
                 event("pre_separacao absorbed")
             for k, v in after[1].items():
@@ -759,11 +777,6 @@ def test_direct_sync_matches_dagster_run(server, database_url):
     assert direct == by_dagster
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a separação released by an NF cancellation after its order was deleted in Odoo is never "
-    "planned again (no staged line, no carteira row), so it stays above the line's saldo of 0",
-)
 def test_separacao_released_after_its_order_was_deleted_is_absorbed(server, database_url):
     world, res = fresh_world(server, database_url)
     sync = Checked(world, res["odoo"], res["postgres"])

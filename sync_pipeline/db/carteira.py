@@ -103,7 +103,23 @@ mem AS (
        OR (c.empreendimento = :emp AND {owns("c", "data_pedido")}
            AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido))
 ),
-keys AS (SELECT num_pedido, cod_produto FROM src UNION SELECT num_pedido, cod_produto FROM mem),
+-- Open decisions on lines no partition holds any more (an order deleted in Odoo whose separação an
+-- NF cancellation released): the empreendimento of the NFs that invoiced the order plans them.
+orphans AS (
+    SELECT d.num_pedido, d.cod_produto
+    FROM (SELECT num_pedido, cod_produto FROM separacao
+          WHERE NOT sincronizado_nf AND status IN ('PREVISAO', 'ABERTO', 'COTADO')
+          UNION
+          SELECT num_pedido, cod_produto FROM pre_separacao_item WHERE status <> ALL(:closed)) d
+    WHERE NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = d.num_pedido)
+      AND NOT EXISTS (SELECT 1 FROM carteira_principal c WHERE c.num_pedido = d.num_pedido)
+      AND EXISTS (SELECT 1 FROM faturamento_produto f WHERE f.origem = d.num_pedido AND f.empreendimento = :emp)
+),
+keys AS (
+    SELECT num_pedido, cod_produto FROM src
+    UNION SELECT num_pedido, cod_produto FROM mem
+    UNION SELECT num_pedido, cod_produto FROM orphans
+),
 fat AS (
     SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd
     FROM faturamento_produto f
@@ -129,7 +145,9 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
             qtd_faturada=faturada,
             pedido_cancelado=bool(cancelado),
         )
-        for pedido, produto, antes, depois, faturada, cancelado in conn.execute(text(_LINES_SQL), scope.params())
+        for pedido, produto, antes, depois, faturada, cancelado in conn.execute(
+            text(_LINES_SQL), {**scope.params(), "closed": list(PRE_CLOSED_STATUSES)}
+        )
     ]
     orders = sorted({c.num_pedido for c in changes})
     pre = [
