@@ -213,21 +213,8 @@ def plan_line(
         if (row.num_pedido, row.cod_produto) != key:
             raise ValueError(f"decision {type(row).__name__} id={row.id} is not of line {key}")
 
-    antes = change.qtd_pedido_antes
-    depois = None if change.pedido_cancelado else change.qtd_pedido_depois
-    faturada = change.qtd_faturada
-    saldo = (depois if depois is not None else ZERO) - faturada
-    kind = classify(antes, depois, saldo)
-    plan = LinePlan(
-        num_pedido=change.num_pedido,
-        cod_produto=change.cod_produto,
-        kind=kind,
-        qtd_antes=antes,
-        qtd_depois=depois,
-        delta=(depois if depois is not None else ZERO) - (antes if antes is not None else ZERO),
-        saldo=saldo,
-        pedido_cancelado=change.pedido_cancelado,
-    )
+    plan = _bare_plan(change)
+    antes, depois, faturada, saldo, kind = plan.qtd_antes, plan.qtd_depois, change.qtd_faturada, plan.saldo, plan.kind
     target = max(saldo, ZERO)
     open_seps = [s for s in seps if s.is_open]
     open_total = sum((p.qtd for p in pre), ZERO) + sum((s.qtd for s in open_seps), ZERO)
@@ -399,24 +386,28 @@ def _plan_partition(
     return [plans[i] for i in range(len(changes))]
 
 
-def _quiet_plan(change: LineChange) -> LinePlan | None:
-    """The plan of a line without decisions whose ordered quantity and presence did not change
-    (what :func:`plan_line` returns for it, without the work), or None."""
+def _bare_plan(change: LineChange) -> LinePlan:
+    """A line's kind, saldo and delta, before any decision is looked at."""
     antes = change.qtd_pedido_antes
     depois = None if change.pedido_cancelado else change.qtd_pedido_depois
     saldo = (depois if depois is not None else ZERO) - change.qtd_faturada
-    if classify(antes, depois, saldo) is not None:
-        return None
     return LinePlan(
         num_pedido=change.num_pedido,
         cod_produto=change.cod_produto,
-        kind=None,
+        kind=classify(antes, depois, saldo),
         qtd_antes=antes,
         qtd_depois=depois,
         delta=(depois if depois is not None else ZERO) - (antes if antes is not None else ZERO),
         saldo=saldo,
         pedido_cancelado=change.pedido_cancelado,
     )
+
+
+def _quiet_plan(change: LineChange) -> LinePlan | None:
+    """The plan of a line without decisions whose ordered quantity and presence did not change
+    (what :func:`plan_line` returns for it, without the work), or None."""
+    plan = _bare_plan(change)
+    return plan if plan.kind is None else None
 
 
 def _is_increase(change: LineChange) -> bool:
