@@ -96,12 +96,15 @@ WITH src AS (
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
     GROUP BY l.num_pedido, l.cod_produto
 ),
-mem AS (
+mem AS (  -- two index scans: the carteira of the staged orders, and own-dated rows staged nowhere
     SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido
     FROM carteira_principal c
-    WHERE c.num_pedido IN (SELECT num_pedido FROM src)
-       OR (c.empreendimento = :emp AND {owns("c", "data_pedido")}
-           AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido))
+    WHERE c.num_pedido IN (SELECT DISTINCT num_pedido FROM src)
+    UNION
+    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido
+    FROM carteira_principal c
+    WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
+      AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido)
 ),
 -- Open decisions on lines no partition holds any more (an order deleted in Odoo whose separação an
 -- NF cancellation released): the empreendimento of the NFs that invoiced the order plans them.
