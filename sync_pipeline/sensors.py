@@ -4,6 +4,9 @@ A tick does bounded work: at most ``limit`` changed records per query, short Odo
 few retries (a tick that raises or passes Dagster's 60 s evaluation timeout loses its cursor).
 """
 
+import hashlib
+import time
+
 from dagster import (
     AddDynamicPartitionsRequest,
     DefaultSensorStatus,
@@ -27,8 +30,10 @@ from sync_pipeline.odoo.changes import (
     latest_order_change,
     order_changes,
 )
+from sync_pipeline.odoo.reconcile import next_batch, reconcile
 from sync_pipeline.partitions import (
     SyncPartition,
+    company_id_for,
     empreendimento_key,
     empreendimento_partitions,
     partition_day,
@@ -225,3 +230,66 @@ def order_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres:
         client, cursor, partition_day_of=partition_day, tz=settings.timezone_name(), limit=MAX_CHANGES_PER_TICK
     )
     return _sensor_result(context, postgres, "order_sensor", "sale.order", cursor.order, changes)
+
+
+# Reconciliation: an hour between ticks; a tick compares a bounded batch of empreendimentos (3
+# read_group calls for the batch, at most 4 id searches per model and empreendimento, and 2
+# searches by id) and starts no further empreendimento past its time budget.
+RECONCILE_INTERVAL_SECONDS = 3600
+RECONCILE_EMPREENDIMENTOS_PER_TICK = 10
+RECONCILE_TICK_BUDGET_SECONDS = 30.0
+
+
+@sensor(
+    name="reconciliation_sensor",
+    job=sync_job,
+    minimum_interval_seconds=RECONCILE_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Finds documents deleted in Odoo (unlink leaves no trace for the change sensors): compares "
+        "order and invoice counts per month between Odoo and the staging tables, reads ids only where "
+        "they differ, and requests the partitions still holding a document Odoo no longer returns. "
+        "A batch of empreendimentos per tick; the cursor is the last one compared."
+    ),
+)
+def reconciliation_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
+    started = time.monotonic()
+    known = context.instance.get_dynamic_partitions(empreendimento_partitions.name)
+    if not known:
+        return SkipReason("no empreendimentos yet")
+    batch = next_batch(known, context.cursor, RECONCILE_EMPREENDIMENTOS_PER_TICK)
+    companies: dict[str, int] = {}
+    for key in batch:
+        try:
+            companies[key] = company_id_for(key)
+        except ValueError as exc:
+            context.log.warning(f"{exc}: not reconciled")
+    client = _sensor_client(odoo, context)
+    reports = reconcile(
+        client,
+        postgres.engine(),
+        companies,
+        tz=settings.timezone_name(),
+        deadline=started + RECONCILE_TICK_BUDGET_SECONDS,
+    )
+    docs_by_partition: dict[SyncPartition, set[tuple[str, int]]] = {}
+    for r in reports:
+        context.log.info(r.summary())
+        for (emp, day), docs in r.partitions.items():
+            docs_by_partition.setdefault(SyncPartition(emp, day), set()).update(docs)
+    unknown = {p.empreendimento for p in docs_by_partition} - set(known)
+    if unknown:
+        context.log.warning(f"staged rows of empreendimentos this instance does not know: {', '.join(sorted(unknown))}")
+    run_requests = []
+    for parts, _ in _ranges({p: ("", 0) for p in docs_by_partition if p.empreendimento not in unknown}):
+        docs = sorted({d for p in parts for d in docs_by_partition[p]})
+        # The gone documents name the key: a repeated tick is skipped, a new deletion gives a new key.
+        digest = hashlib.sha256(",".join(f"{m}:{i}" for m, i in docs).encode()).hexdigest()[:16]
+        run_requests.append(_run_request("reconciliation_sensor", parts, (digest, len(docs))))
+    done = [r.empreendimento for r in reports]
+    cursor = batch[-1] if len(done) == len(companies) else done[-1] if done else context.cursor
+    context.log.info(
+        f"reconciled {len(done)} of {len(batch)} empreendimentos in {client.stats.total} Odoo calls "
+        f"({time.monotonic() - started:.1f}s): {len(docs_by_partition)} partitions in {len(run_requests)} run requests"
+    )
+    return SensorResult(run_requests=run_requests, cursor=cursor)
