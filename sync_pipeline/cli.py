@@ -238,7 +238,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"demo: backfill of {result['partitions']} partitions in {result['runs']} runs ({result['seconds']:.1f}s), "
             f"then {day_runs} sensor-requested runs for the day's changes"
         )
-        _print("Open the UI: `make dev`, then http://127.0.0.1:3000 (asset graph, partitions, runs, sensors).")
         return 0 if result["status"] == "COMPLETED_SUCCESS" else 1
     finally:
         server.stop()
@@ -275,7 +274,7 @@ def demo_day_in_the_life() -> int:
         alerts = conn.execute(
             text(
                 "SELECT nivel, tipo_alteracao, separacao_lote_id, num_pedido, cod_produto, qtd_anterior, qtd_nova "
-                "FROM alerta_separacao_cotada ORDER BY nivel, id"
+                "FROM alerta_separacao_cotada ORDER BY nivel = 'CRITICO' DESC, id"
             )
         ).all()
     _print("  diffs of the day: " + (", ".join(f"{k}={n}" for k, n in sorted(kinds)) or "none"))
