@@ -21,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
-import sync_pipeline.db.faturamento as fat_db
+import sync_pipeline.db.staging as staging_db
 from sync_pipeline.db.faturamento import STAGE_COLUMNS, Scope, apply_partition, stage_partition
 from sync_pipeline.db.schema import create_schema
 from sync_pipeline.resources.postgres import PostgresResource
@@ -60,7 +60,7 @@ class RoundTrips:
 
 
 TRIPS = RoundTrips()
-_copy_rows = fat_db.copy_rows
+_copy_rows = staging_db.copy_rows
 
 
 def _copy_rows_with_latency(*args: object, **kwargs: object) -> int:
@@ -69,7 +69,7 @@ def _copy_rows_with_latency(*args: object, **kwargs: object) -> int:
     return _copy_rows(*args, **kwargs)
 
 
-fat_db.copy_rows = _copy_rows_with_latency
+staging_db.copy_rows = _copy_rows_with_latency
 
 
 # --- data ------------------------------------------------------------------------------------------
