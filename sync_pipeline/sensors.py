@@ -41,9 +41,10 @@ from sync_pipeline.partitions import (
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
 
-# A tick makes at most 4 calls (authenticate, fresh, overlap, refund targets): 4 × 6 s × 2
-# attempts stays under the 60 s evaluation limit even against a stalling server.
-SENSOR_ODOO_TIMEOUT = 6.0
+# A tick makes at most 6 calls (order_sensor: authenticate, orders and lines fresh and overlap,
+# their orders): 6 × 4 s × 2 attempts stays under the 60 s evaluation limit against a stalling
+# server; a normal call takes milliseconds.
+SENSOR_ODOO_TIMEOUT = 4.0
 SENSOR_ODOO_RETRIES = 1
 MAX_CHANGES_PER_TICK = 2000
 MAX_RUN_DAYS = 31
