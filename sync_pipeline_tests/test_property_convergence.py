@@ -749,7 +749,7 @@ SCENARIO = [
 
 
 def normalized_tables(engine) -> dict[str, list[dict]]:
-    volatile = {"run_id", "created_at", "updated_at", "criado_em", "data_criacao"}
+    volatile = {"run_id", "created_at", "updated_at", "criado_em", "data_criacao", "staged_at"}
     out = {}
     for table in metadata.sorted_tables:
         found = rows(engine, f"SELECT * FROM {table.name} ORDER BY 1")

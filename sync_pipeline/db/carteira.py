@@ -68,6 +68,9 @@ class PartitionLines:
     changes: list[LineChange]
     pre: list[PreSeparacao]
     seps: list[Separacao]
+    # lines whose carteira row may differ from the source: new, saldo moved, or source restaged
+    # since the row was last written (staged_at > updated_at); the others are left untouched
+    stale: set[tuple[str, str]]
 
 
 # The source lines of the partition with every carteira column (same product twice is summed).
@@ -91,17 +94,18 @@ _SOURCE_SQL = f"""
 # Before (the memory), after (the source), invoiced: only what the plan needs, one row per key.
 _LINES_SQL = f"""
 WITH src AS (
-    SELECT l.num_pedido, l.cod_produto, sum(l.qtd_produto_pedido) AS qtd, bool_or(l.order_state = 'cancel') AS cancelado
+    SELECT l.num_pedido, l.cod_produto, sum(l.qtd_produto_pedido) AS qtd,
+           bool_or(l.order_state = 'cancel') AS cancelado, max(l.staged_at) AS staged_at
     FROM odoo_pedido_linha l
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
     GROUP BY l.num_pedido, l.cod_produto
 ),
 mem AS (  -- two index scans: the carteira of the staged orders, and own-dated rows staged nowhere
-    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido
+    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at
     FROM carteira_principal c
     WHERE c.num_pedido IN (SELECT DISTINCT num_pedido FROM src)
     UNION
-    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido
+    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
       AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido)
@@ -129,29 +133,45 @@ fat AS (
     WHERE f.origem IN (SELECT num_pedido FROM keys) AND f.status_nf <> 'Cancelado' AND NOT f.revertida
     GROUP BY f.origem, f.cod_produto
 )
-SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado
+SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado,
+       mem.qtd_saldo_produto_pedido, (mem.updated_at IS NULL OR src.staged_at > mem.updated_at)
 FROM keys k
 LEFT JOIN src USING (num_pedido, cod_produto)
 LEFT JOIN mem USING (num_pedido, cod_produto)
 LEFT JOIN fat USING (num_pedido, cod_produto)
+-- Quiet lines (same ordered quantity, same saldo, source not restaged since the row was written,
+-- no open decision) have nothing to plan or write: most of a partition on an incremental run.
+WHERE mem.qtd_produto_pedido IS DISTINCT FROM src.qtd
+   OR src.cancelado
+   OR src.staged_at > mem.updated_at
+   OR mem.qtd_saldo_produto_pedido IS DISTINCT FROM src.qtd - COALESCE(fat.qtd, 0)
+   OR EXISTS (SELECT 1 FROM separacao s
+              WHERE s.num_pedido = k.num_pedido AND s.cod_produto = k.cod_produto
+                AND NOT s.sincronizado_nf AND s.status IN ('PREVISAO', 'ABERTO', 'COTADO'))
+   OR EXISTS (SELECT 1 FROM pre_separacao_item p
+              WHERE p.num_pedido = k.num_pedido AND p.cod_produto = k.cod_produto AND p.status <> ALL(:closed))
 ORDER BY k.num_pedido, k.cod_produto
 """
 
 
 def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
-    changes = [
-        LineChange(
-            num_pedido=pedido,
-            cod_produto=produto,
-            qtd_pedido_antes=antes,
-            qtd_pedido_depois=depois,
-            qtd_faturada=faturada,
-            pedido_cancelado=bool(cancelado),
+    changes: list[LineChange] = []
+    stale: set[tuple[str, str]] = set()
+    for pedido, produto, antes, depois, faturada, cancelado, saldo_atual, source_changed in conn.execute(
+        text(_LINES_SQL), {**scope.params(), "closed": list(PRE_CLOSED_STATUSES)}
+    ):
+        changes.append(
+            LineChange(
+                num_pedido=pedido,
+                cod_produto=produto,
+                qtd_pedido_antes=antes,
+                qtd_pedido_depois=depois,
+                qtd_faturada=faturada,
+                pedido_cancelado=bool(cancelado),
+            )
         )
-        for pedido, produto, antes, depois, faturada, cancelado in conn.execute(
-            text(_LINES_SQL), {**scope.params(), "closed": list(PRE_CLOSED_STATUSES)}
-        )
-    ]
+        if source_changed or saldo_atual is None or depois is None or saldo_atual != depois - faturada:
+            stale.add((pedido, produto))
     orders = sorted({c.num_pedido for c in changes})
     pre = [
         PreSeparacao(id=r[0], num_pedido=r[1], cod_produto=r[2], qtd=r[3], criado_em=r[4])
@@ -182,7 +202,7 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
             {"orders": orders},
         )
     ]
-    return PartitionLines(changes=changes, pre=pre, seps=seps)
+    return PartitionLines(changes=changes, pre=pre, seps=seps, stale=stale)
 
 
 def _dec(q: Decimal | None) -> str | None:
@@ -310,7 +330,7 @@ def write_partition(
     }
     applied = conn.execute(text(_APPLY_SQL), params).one()
 
-    opened = [p for p in plans if p.open_after]
+    opened = [p for p in plans if p.open_after and (p.num_pedido, p.cod_produto) in lines.stale]
     upserted = (
         conn.execute(
             text(_UPSERT_SQL),

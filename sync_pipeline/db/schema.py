@@ -40,6 +40,12 @@ def _timestamps() -> list[Column]:
     ]
 
 
+def _staged_at() -> list[Column]:
+    """When the staged row last changed (set by the mirror): lets a transform skip rows whose
+    source did not change since it last wrote them."""
+    return [Column("staged_at", DateTime(timezone=True), nullable=False, server_default=func.now())]
+
+
 def _nf_header() -> list[Column]:
     """Who an NF was for and who sold it, as every NF-level table stores it."""
     return [
@@ -74,6 +80,7 @@ odoo_fatura_linha = Table(
     Column("nota_credito_id", Integer),
     Column("data_reversao", Date),
     Column("odoo_write_date", DateTime),
+    *_staged_at(),
     Index("ix_odoo_fatura_linha_partition", "empreendimento", "partition_date"),
     Index("ix_odoo_fatura_linha_move", "odoo_move_id"),
 )
@@ -104,6 +111,7 @@ odoo_pedido_linha = Table(
     Column("qtd_faturada_odoo", QTY),
     Column("preco_produto_pedido", PRICE),
     Column("odoo_write_date", DateTime),
+    *_staged_at(),
     Index("ix_odoo_pedido_linha_partition", "empreendimento", "partition_date"),
     Index("ix_odoo_pedido_linha_pedido", "num_pedido", "cod_produto"),
 )

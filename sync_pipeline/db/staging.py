@@ -35,8 +35,12 @@ def owns(alias: str, col: str) -> str:
     return f"({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL)))"
 
 
+STAGED_AT = "staged_at"
+
+
 def staged_columns(table: Table) -> list[str]:
-    return [c.name for c in table.columns]
+    """The columns an extract writes (``staged_at`` is stamped by the database)."""
+    return [c.name for c in table.columns if c.name != STAGED_AT]
 
 
 def mirror_partition(
@@ -56,7 +60,7 @@ def mirror_partition(
     updatable = [c for c in columns if c != key]
     stage = create_stage(conn, table)
     copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updatable) + f", {STAGED_AT} = now()"
     distinct = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updatable)
     upserted = (
         conn.execute(
@@ -115,7 +119,7 @@ def upsert_rows(conn: Connection, table: Table, rows: list[dict]) -> int:
     columns = staged_columns(table)
     stage = create_stage(conn, table, name=f"moved_{table.name}")
     copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key) + f", {STAGED_AT} = now()"
     return conn.execute(
         text(
             f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
