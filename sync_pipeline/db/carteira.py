@@ -73,7 +73,8 @@ class PartitionLines:
     stale: set[tuple[str, str]]
 
 
-# The source lines of the partition with every carteira column (same product twice is summed).
+# The open lines' source with every carteira column (same product twice is summed); `open_lines`
+# is the upsert's list of lines to write.
 _SOURCE_SQL = f"""
     SELECT l.num_pedido, l.cod_produto,
            min(l.empreendimento) AS empreendimento, min(l.data_pedido) AS data_pedido,
@@ -87,6 +88,7 @@ _SOURCE_SQL = f"""
            END AS preco_produto_pedido,
            min(l.odoo_order_id) AS odoo_order_id, max(l.odoo_write_date) AS odoo_write_date
     FROM odoo_pedido_linha l
+    JOIN open_lines o ON o.num_pedido = l.num_pedido AND o.cod_produto = l.cod_produto
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
     GROUP BY l.num_pedido, l.cod_produto
 """
