@@ -8,7 +8,7 @@ from datetime import date
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from sqlalchemy import text
 
-from sync_pipeline.assets.carteira import carteira_principal, odoo_pedido_linha
+from sync_pipeline.assets.carteira import carteira_principal, carteira_saldo, odoo_pedido_linha
 from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
 from sync_pipeline.checks import no_critical_alerts, no_rejected_invoice_lines, relatorio_matches_lines
 from sync_pipeline.jobs import sync_job
@@ -81,7 +81,7 @@ def resources(handle: SimulatorHandle, database_url: str, *, protocol: str = "js
 
 def definitions(res: dict) -> Definitions:
     return Definitions(
-        assets=[odoo_fatura_linha, faturamento_produto, odoo_pedido_linha, carteira_principal],
+        assets=[odoo_fatura_linha, faturamento_produto, odoo_pedido_linha, carteira_principal, carteira_saldo],
         asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines, no_critical_alerts],
         jobs=[sync_job],
         resources=res,

@@ -123,6 +123,16 @@ def test_worked_example_of_design_5_3(db, database_url, simulator):
         for r in table_rows(db, "SELECT num_pedido, cod_produto, qtd_saldo_produto_pedido FROM carteira_principal")
     }
     assert after == {("PED001", "PROD001"): 80, ("PED001", "PROD002"): 70, ("PED003", "PROD001"): 30}
+    saldos = table_rows(
+        db,
+        "SELECT num_pedido, cod_produto, qtd_saldo_produto_pedido AS saldo, qtd_em_separacao AS sep,"
+        " qtd_pre_separada AS pre, saldo_livre AS livre FROM carteira_saldo ORDER BY 1, 2",
+    )
+    assert [(r["num_pedido"], r["cod_produto"], r["saldo"], r["sep"], r["pre"], r["livre"]) for r in saldos] == [
+        ("PED001", "PROD001", 80, 0, 30, 50),
+        ("PED001", "PROD002", 70, 0, 0, 70),
+        ("PED003", "PROD001", 30, 0, 0, 30),
+    ]
     assert table_rows(db, "SELECT num_pedido, cod_produto, qtd_selecionada_usuario AS q FROM pre_separacao_item") == [
         {"num_pedido": "PED001", "cod_produto": "PROD001", "q": Decimal("30.000")}
     ]
@@ -207,6 +217,12 @@ def test_nf_invoicing_a_separacao_then_cancelled(db, database_url, simulator):
             }
         ]
         assert _carteira(db)[("PED001", "PROD001")] == 60
+        # saldo livre never counts the invoiced quantity twice: 100 ordered − 40 invoiced, nothing open
+        assert table_rows(
+            db,
+            "SELECT qtd_faturada AS f, qtd_em_separacao AS sep, saldo_livre AS livre FROM carteira_saldo"
+            " WHERE num_pedido = 'PED001' AND cod_produto = 'PROD001'",
+        ) == [{"f": 40, "sep": 0, "livre": 60}]
         assert (fat_md["separacao_invoiced"], fat_md["movimentacao_written"]) == (1, 1)
         # invoicing is not an operational change: no diff, no alert
         assert cart_md["diffs"] == 0 and cart_md["alerts"] == 0

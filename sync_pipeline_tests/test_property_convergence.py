@@ -40,6 +40,7 @@ from sync_pipeline.assets.faturamento import EXTRACT_KEY
 from sync_pipeline.db.carteira import load_partition, write_partition
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.faturamento import apply_partition
+from sync_pipeline.db.saldos import refresh_saldos
 from sync_pipeline.db.schema import metadata, odoo_fatura_linha, odoo_pedido_linha
 from sync_pipeline.db.staging import mirror_partition, staged_documents, upsert_rows
 from sync_pipeline.domain.hierarchy import OPEN_STATUSES, plan_partition
@@ -155,6 +156,7 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
         return write_partition(conn, scope, lines, plans, run_id=run_id, partition_key=p.key)
 
     postgres.unit_of_work(carteira, name=f"carteira_principal {p.key}", lock=lock)
+    postgres.unit_of_work(lambda conn: refresh_saldos(conn, scope), name=f"carteira_saldo {p.key}", lock=lock)
 
 
 # --- the world: one company in the simulator, decisions in PostgreSQL -------------------------------

@@ -18,6 +18,7 @@ from sync_pipeline.assets.common import (
 )
 from sync_pipeline.assets.faturamento import FATURAMENTO_KEY
 from sync_pipeline.db.carteira import load_partition, write_partition
+from sync_pipeline.db.saldos import refresh_saldos
 from sync_pipeline.db.schema import odoo_pedido_linha as odoo_pedido_linha_table
 from sync_pipeline.domain.hierarchy import plan_partition
 from sync_pipeline.odoo.carteira import extract_orders
@@ -27,6 +28,7 @@ from sync_pipeline.resources.postgres import PostgresResource
 
 ORDERS_KEY = AssetKey("odoo_pedido_linha")
 CARTEIRA_KEY = AssetKey("carteira_principal")
+SALDO_KEY = AssetKey("carteira_saldo")
 
 
 @asset(
@@ -112,4 +114,36 @@ def carteira_principal(context: AssetExecutionContext, postgres: PostgresResourc
         if counts["critical_alerts"]:
             context.log.warning(f"{p.key}: {counts['critical_alerts']} critical alerts (alerta_separacao_cotada)")
     log_totals(context, "carteira_principal", len(partitions), totals)
+    return MaterializeResult()
+
+
+@asset(
+    key=SALDO_KEY,
+    deps=[CARTEIRA_KEY],
+    group_name="carteira",
+    partitions_def=sync_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    kinds={"postgres"},
+)
+def carteira_saldo(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
+    """Saldos of the open carteira lines (DESIGN §5.2), key (num_pedido, cod_produto): invoiced,
+    saldo, in separação, pré-separada and `saldo_livre`, computed for each partition in one
+    set-based statement. Partition: empreendimento × order date."""
+    ensure_schema_once(postgres, context.log)
+    partitions = partitions_of(context)
+    totals: dict[str, int] = defaultdict(int)
+    for p in partitions:
+        unit = postgres.unit_of_work(
+            lambda conn, p=p: refresh_saldos(conn, scope_of(p)),
+            name=f"carteira_saldo {p.key}",
+            logger=context.log,
+            lock=empreendimento_lock(p),
+        )
+        counts = unit.value
+        for k in ("lines", "rows_written", "rows_deleted"):
+            totals[k] += counts[k]
+        context.add_asset_metadata(
+            {**counts, "sql_statements": unit.statements, "seconds": round(unit.seconds, 3)}, partition_key=p.key
+        )
+    log_totals(context, "carteira_saldo", len(partitions), totals)
     return MaterializeResult()

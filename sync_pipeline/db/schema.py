@@ -268,6 +268,24 @@ carteira_principal = Table(
     Index("ix_carteira_empreendimento_data", "empreendimento", "data_pedido"),
 )
 
+# Saldos (§5.2) of the carteira's open lines, per partition: what logistics plans against.
+carteira_saldo = Table(
+    "carteira_saldo",
+    metadata,
+    Column("num_pedido", String(64), primary_key=True),
+    Column("cod_produto", String(64), primary_key=True),
+    Column("empreendimento", String(64), nullable=False),
+    Column("data_pedido", Date),
+    Column("qtd_produto_pedido", QTY, nullable=False),
+    Column("qtd_faturada", QTY, nullable=False),
+    Column("qtd_saldo_produto_pedido", QTY, nullable=False),
+    Column("qtd_em_separacao", QTY, nullable=False),
+    Column("qtd_pre_separada", QTY, nullable=False),
+    Column("saldo_livre", QTY, nullable=False),
+    *_timestamps(),
+    Index("ix_carteira_saldo_empreendimento_data", "empreendimento", "data_pedido"),
+)
+
 carteira_diff = Table(
     "carteira_diff",
     metadata,
@@ -335,6 +353,7 @@ OPERATIONAL_TABLES = (
     "embarque_itens",
     "movimentacao_estoque",
     "carteira_principal",
+    "carteira_saldo",
     "carteira_diff",
     "alerta_separacao_cotada",
     "sync_rejeitado",
