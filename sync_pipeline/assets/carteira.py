@@ -1,19 +1,14 @@
 """The carteira graph (DESIGN §5.2, §5.3): Odoo order lines → the open order book, with the
 logistics decisions on it adjusted by the fixed hierarchy, traced and alerted."""
 
-from collections import defaultdict
-
 from dagster import AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from sync_pipeline import settings
 from sync_pipeline.assets.common import (
     BACKFILL_POLICY,
     Extracted,
-    empreendimento_lock,
-    ensure_schema_once,
-    log_totals,
-    partitions_of,
     run_extract,
+    run_transform,
     scope_of,
 )
 from sync_pipeline.assets.faturamento import FATURAMENTO_KEY
@@ -85,36 +80,14 @@ def carteira_principal(context: AssetExecutionContext, postgres: PostgresResourc
     `carteira_diff`), pré-separações and separações are adjusted by the hierarchy of DESIGN §5.3
     (alerts in `alerta_separacao_cotada`), then the rows are replaced.
     """
-    ensure_schema_once(postgres, context.log)
-    partitions = partitions_of(context)
     run_id = context.run.run_id
-    totals: dict[str, int] = defaultdict(int)
-    for p in partitions:
 
-        def sync(conn, p=p):
-            lines = load_partition(conn, scope_of(p))
-            plans = plan_partition(lines.changes, lines.pre, lines.seps)
-            return write_partition(conn, scope_of(p), lines, plans, run_id=run_id, partition_key=p.key)
+    def sync(conn, p):
+        lines = load_partition(conn, scope_of(p))
+        plans = plan_partition(lines.changes, lines.pre, lines.seps)
+        return write_partition(conn, scope_of(p), lines, plans, run_id=run_id, partition_key=p.key)
 
-        unit = postgres.unit_of_work(
-            sync, name=f"carteira_principal {p.key}", logger=context.log, lock=empreendimento_lock(p)
-        )
-        counts = unit.value
-        for k, v in counts.items():
-            totals[k] += v
-        context.add_asset_metadata(
-            {
-                **counts,
-                "sql_statements": unit.statements,
-                "db_attempts": unit.attempts,
-                "seconds": round(unit.seconds, 3),
-            },
-            partition_key=p.key,
-        )
-        if counts["critical_alerts"]:
-            context.log.warning(f"{p.key}: {counts['critical_alerts']} critical alerts (alerta_separacao_cotada)")
-    log_totals(context, "carteira_principal", len(partitions), totals)
-    return MaterializeResult()
+    return run_transform(context, postgres, sync)
 
 
 @asset(
@@ -129,21 +102,4 @@ def carteira_saldo(context: AssetExecutionContext, postgres: PostgresResource) -
     """Saldos of the open carteira lines (DESIGN §5.2), key (num_pedido, cod_produto): invoiced,
     saldo, in separação, pré-separada and `saldo_livre`, computed for each partition in one
     set-based statement. Partition: empreendimento × order date."""
-    ensure_schema_once(postgres, context.log)
-    partitions = partitions_of(context)
-    totals: dict[str, int] = defaultdict(int)
-    for p in partitions:
-        unit = postgres.unit_of_work(
-            lambda conn, p=p: refresh_saldos(conn, scope_of(p)),
-            name=f"carteira_saldo {p.key}",
-            logger=context.log,
-            lock=empreendimento_lock(p),
-        )
-        counts = unit.value
-        for k in ("lines", "rows_written", "rows_deleted"):
-            totals[k] += counts[k]
-        context.add_asset_metadata(
-            {**counts, "sql_statements": unit.statements, "seconds": round(unit.seconds, 3)}, partition_key=p.key
-        )
-    log_totals(context, "carteira_saldo", len(partitions), totals)
-    return MaterializeResult()
+    return run_transform(context, postgres, lambda conn, p: refresh_saldos(conn, scope_of(p)))

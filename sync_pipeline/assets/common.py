@@ -11,6 +11,7 @@ from datetime import date
 
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult
 from sqlalchemy import Table
+from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.staging import Scope, mirror_partition, staged_documents, upsert_rows
 from sync_pipeline.domain.values import Reject
@@ -147,6 +148,43 @@ def run_extract(
     context.log.info(
         f"{asset}: {len(partitions)} partitions, " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
     )
+    return MaterializeResult()
+
+
+def run_transform(
+    context: AssetExecutionContext,
+    postgres: PostgresResource,
+    work: Callable[[Connection, SyncPartition], dict],
+    *,
+    metadata: Callable[[dict], dict] = dict,
+) -> MaterializeResult:
+    """The body of every transform asset: ``work(conn, partition)`` in one transaction per
+    partition (replayed whole on a transient error), and a materialization per partition with
+    ``metadata(counts)``, SQL statements, attempts and seconds."""
+    ensure_schema_once(postgres, context.log)
+    partitions = partitions_of(context)
+    asset = context.assets_def.key.to_user_string()
+    totals: dict[str, int] = defaultdict(int)
+    for p in partitions:
+        unit = postgres.unit_of_work(
+            lambda conn, p=p: work(conn, p), name=f"{asset} {p.key}", logger=context.log, lock=empreendimento_lock(p)
+        )
+        counts = unit.value
+        for k, v in counts.items():
+            if isinstance(v, int):
+                totals[k] += v
+        context.add_asset_metadata(
+            {
+                **metadata(counts),
+                "sql_statements": unit.statements,
+                "db_attempts": unit.attempts,
+                "seconds": round(unit.seconds, 3),
+            },
+            partition_key=p.key,
+        )
+        if counts.get("critical_alerts"):
+            context.log.warning(f"{p.key}: {counts['critical_alerts']} critical alerts (alerta_separacao_cotada)")
+    log_totals(context, asset, len(partitions), totals)
     return MaterializeResult()
 
 

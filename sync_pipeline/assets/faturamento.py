@@ -6,8 +6,6 @@ one database transaction per partition, and a materialization (with its own meta
 partition they were given.
 """
 
-from collections import defaultdict
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -18,11 +16,8 @@ from dagster import (
 from sync_pipeline.assets.common import (
     BACKFILL_POLICY,
     Extracted,
-    empreendimento_lock,
-    ensure_schema_once,
-    log_totals,
-    partitions_of,
     run_extract,
+    run_transform,
     scope_of,
 )
 from sync_pipeline.db.faturamento import apply_partition
@@ -91,39 +86,16 @@ def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResour
     valor_total = Σ valor, peso_bruto = Σ peso) is consolidated for the partition's NFs — its
     counts are in this asset's metadata (`relatorio_*`).
     """
-    ensure_schema_once(postgres, context.log)
-    partitions = partitions_of(context)
-    totals: dict[str, int] = defaultdict(int)
-    for p in partitions:
-        unit = postgres.unit_of_work(
-            lambda conn, p=p: apply_partition(conn, scope_of(p)),
-            name=f"faturamento_produto {p.key}",
-            logger=context.log,
-            lock=empreendimento_lock(p),
-        )
-        counts = unit.value
-        for k, v in counts.items():
-            totals[k] += v
-        context.add_asset_metadata(
-            {
-                "rows_inserted": counts["inserted"],
-                "rows_updated": counts["updated"],
-                "rows_cancelled": counts["cancelled"],
-                "rows_deleted": counts["deleted"],
-                "products_created": counts["products_created"],
-                "movimentacao_cancelled": counts["movimentacao_cancelled"],
-                "embarque_cleared": counts["embarque_cleared"],
-                "separacao_released": counts["separacao_released"],
-                "separacao_invoiced": counts["separacao_invoiced"],
-                "movimentacao_written": counts["movimentacao_written"],
-                "relatorio_upserted": counts["relatorio_upserted"],
-                "relatorio_deleted": counts["relatorio_deleted"],
-                "sql_statements": unit.statements,
-                "db_attempts": unit.attempts,
-                "odoo_calls": 0,
-                "seconds": round(unit.seconds, 3),
-            },
-            partition_key=p.key,
-        )
-    log_totals(context, "faturamento_produto", len(partitions), totals)
-    return MaterializeResult()
+    return run_transform(
+        context, postgres, lambda conn, p: apply_partition(conn, scope_of(p)), metadata=_faturamento_metadata
+    )
+
+
+def _faturamento_metadata(counts: dict) -> dict:
+    renamed = {
+        "inserted": "rows_inserted",
+        "updated": "rows_updated",
+        "cancelled": "rows_cancelled",
+        "deleted": "rows_deleted",
+    }
+    return {renamed.get(k, k): v for k, v in counts.items()} | {"odoo_calls": 0}
