@@ -361,9 +361,8 @@ OPERATIONAL_TABLES = (
 
 
 def create_schema(conn: Connection) -> list[str]:
-    """Create missing tables and indexes; return the names of tables that were created."""
-    existing = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
-    # A transaction-level advisory lock: two first runs starting together create the schema once.
-    conn.execute(text("SELECT pg_advisory_xact_lock(872301)"))
-    metadata.create_all(conn, checkfirst=True)
-    return [t for t in metadata.tables if t not in existing]
+    """Upgrade the schema to the newest migration (``db/migrate.py``, under its advisory lock: two
+    first runs starting together migrate once); return the names of tables that were created."""
+    from sync_pipeline.db.migrate import run
+
+    return run(conn).created_tables

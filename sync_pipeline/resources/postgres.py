@@ -48,5 +48,5 @@ class PostgresResource(ConfigurableResource):
         )
 
     def ensure_schema(self, logger: logging.Logger | None = None) -> list[str]:
-        """Create the operational tables that are missing (idempotent)."""
+        """Upgrade the operational schema to the newest migration (idempotent); the tables created."""
         return self.unit_of_work(create_schema, name="schema", logger=logger).value  # type: ignore[return-value]
