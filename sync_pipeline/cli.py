@@ -41,11 +41,22 @@ def _require_database_url() -> str:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    if args.action == "init":
+    if args.action in ("init", "upgrade", "current"):
+        from sync_pipeline.db import migrate
         from sync_pipeline.resources.postgres import PostgresResource
 
-        created = PostgresResource(database_url=_require_database_url()).ensure_schema()
-        _print(f"schema ready; created {len(created)} tables" + (f": {', '.join(created)}" if created else ""))
+        postgres = PostgresResource(database_url=_require_database_url())
+        if args.action == "current":
+            with postgres.engine().connect() as conn:
+                _print(f"current revision: {migrate.current(conn) or 'none'} (newest: {migrate.head()})")
+            return 0
+        # init is upgrade: a new database and an existing one are brought to the same revision
+        revision = args.revision
+        report = postgres.unit_of_work(lambda conn: migrate.run(conn, revision), name="schema").value
+        _print(f"revisions applied: {', '.join(report.applied) or 'none'}")
+        if report.created_tables:
+            _print(f"created {len(report.created_tables)} tables: {', '.join(report.created_tables)}")
+        _print(f"current revision: {report.current}")
         return 0
     from sync_pipeline.db.localpg import main as localpg_main
 
@@ -293,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="operational schema and the project-local PostgreSQL")
-    db.add_argument("action", choices=["init", "start", "stop", "status", "url"])
+    db.add_argument("action", choices=["init", "upgrade", "current", "start", "stop", "status", "url"])
+    db.add_argument("--revision", default="head", help="init/upgrade: the migration to upgrade to (default: head)")
     db.set_defaults(func=cmd_db)
 
     from sync_pipeline.simulator.serve import add_arguments
