@@ -424,6 +424,20 @@ def test_operational_table_without_a_key_gets_it(engine):
         assert "cadastro_palletizacao_cod_produto_key" in _indexes(conn, "cadastro_palletizacao")
 
 
+def test_operational_table_lacking_a_named_column_stops_the_upgrade_naming_it(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE embarque_itens (id serial PRIMARY KEY, embarque_id integer, pedido varchar(64), "
+                "status varchar(20) NOT NULL DEFAULT 'ativo')"
+            )
+        )
+    with pytest.raises(RuntimeError, match="embarque_itens exists without column\\(s\\) nota_fiscal"):
+        migrate.upgrade(engine)
+    with engine.connect() as conn:  # rolled back whole: nothing half-done
+        assert _tables(conn) == {"embarque_itens"}
+
+
 # --- (d) staging tables deployed before commit 1dc8502 --------------------------------------------
 
 
