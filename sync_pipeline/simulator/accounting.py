@@ -14,13 +14,16 @@ CHART = [  # (key, code, name, account_type, reconcile)
     ("income", "3.1.1.01", "Receita de vendas de mercadorias", "income", False),
     ("expense", "4.1.1.01", "Custo das mercadorias", "expense", False),
 ]
-JOURNALS = [  # (type, code prefix, name)
-    ("sale", "NF", "Notas Fiscais de Venda"),
-    ("purchase", "FORN", "Faturas de Fornecedor"),
-    ("bank", "BNK", "Banco"),
+# Every company gets the same journal codes, as installing a chart of accounts does in Odoo: the
+# numbers they give (INV/2025/00001) repeat across companies.
+JOURNALS = [  # (type, code, name)
+    ("sale", "INV", "Faturas de Clientes"),
+    ("purchase", "BILL", "Faturas de Fornecedores"),
+    ("bank", "BNK1", "Banco"),
     ("general", "MISC", "Operações Diversas"),
 ]
-SEQUENCE_PREFIX = {"out_invoice": "", "out_refund": "R", "in_invoice": "", "in_refund": "R"}
+REFUND_TYPES = ("out_refund", "in_refund")
+YEARLY_JOURNAL_TYPES = ("sale", "bank", "cash")  # the others number per month
 
 
 def setup_company(env, company_id: int) -> None:
@@ -34,14 +37,14 @@ def setup_company(env, company_id: int) -> None:
             "account.account",
             dict(code=code, name=name, account_type=account_type, reconcile=reconcile, company_id=company_id),
         )
-    for jtype, prefix, name in JOURNALS:
+    for jtype, code, name in JOURNALS:
         default = {"sale": "income", "purchase": "expense", "bank": "bank"}.get(jtype)
         insert(
             env,
             "account.journal",
             dict(
                 name=name,
-                code=f"{prefix}{company_id}",
+                code=code,
                 type=jtype,
                 company_id=company_id,
                 default_account_id=accounts.get(default),
@@ -118,6 +121,7 @@ def sync_invoice_lines(env, move_id: int) -> None:
         balance = money(sign * amount)
         vals = dict(
             display_type="tax",
+            quantity=0.0,  # a real Odoo's tax and payment term lines carry no quantity
             tax_line_id=tax_id,
             name=taxes[tax_id]["name"],
             balance=balance,
@@ -140,6 +144,7 @@ def sync_invoice_lines(env, move_id: int) -> None:
         balance = money(-sign * amount)
         vals = dict(
             display_type="payment_term",
+            quantity=0.0,
             date_maturity=due,
             balance=balance,
             debit=max(balance, 0.0),
@@ -173,11 +178,18 @@ def _instalments(env, move, total: float) -> list[tuple[float, str]]:
 
 
 def next_move_name(env, move: dict) -> str:
+    """The next number of the move's journal, as Odoo's sequence mixin starts them: per journal and
+    year (sale, bank) or month (purchase, miscellaneous), credit notes in a sequence of their own."""
     journal = env.sim.store["account.journal"].records[move["journal_id"]]
-    prefix = f"{SEQUENCE_PREFIX.get(move['move_type'], '')}{journal['code']}/{move['date'][:4]}/"
-    sequences = env.sim.sequences
-    sequences[prefix] = sequences.get(prefix, 0) + 1
-    return f"{prefix}{sequences[prefix]:05d}"
+    day = move["date"]
+    if journal["type"] in YEARLY_JOURNAL_TYPES:
+        prefix, digits = f"{journal['code']}/{day[:4]}/", 5
+    else:
+        prefix, digits = f"{journal['code']}/{day[:4]}/{day[5:7]}/", 4
+    if move["move_type"] in REFUND_TYPES and journal["type"] in ("sale", "purchase"):
+        prefix = "R" + prefix
+    number = env.sim.next_number((journal["id"], prefix))
+    return f"{prefix}{number:0{digits}d}"
 
 
 def reconcile(env, debit_line_ids, credit_line_ids) -> list[int]:

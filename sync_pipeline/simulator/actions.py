@@ -3,6 +3,7 @@ and defaults Odoo applies on create/write/unlink of sale and accounting document
 
 from __future__ import annotations
 
+from . import wizards
 from .accounting import (
     company_account,
     company_journal,
@@ -45,16 +46,27 @@ def _user_company(env) -> int:
 # -- create / write / unlink hooks --------------------------------------------------------------
 def before_create(env, model, vals):
     if model == "sale.order":
-        vals.setdefault("company_id", _user_company(env))
+        company = vals.setdefault("company_id", _user_company(env))
         vals.setdefault("date_order", env.now)
+        for address in ("partner_invoice_id", "partner_shipping_id"):
+            if not vals.get(address):
+                vals[address] = vals.get("partner_id")
         if vals.get("name") in (None, False, "/", "New"):
-            env.sim.sequences["sale.order"] = env.sim.sequences.get("sale.order", 0) + 1
-            vals["name"] = f"S{env.sim.sequences['sale.order']:05d}"
+            per_company = env.sim.order_sequence == "per_company"
+            number = env.sim.next_number(("sale.order", company if per_company else None))
+            vals["name"] = f"S{number:05d}"
     elif model == "sale.order.line":
         order = _records(env, "sale.order").get(vals.get("order_id"))
         if order and order["state"] == "cancel":
             raise UserError("You cannot add lines to a cancelled order.")
-        _product_defaults(env, vals, "tax_id", order["company_id"] if order else None)
+        sim = env.sim
+        _product_defaults(
+            env,
+            vals,
+            sim.fname(model, "tax_id"),
+            order["company_id"] if order else None,
+            sim.fname(model, "product_uom"),
+        )
     elif model == "account.move":
         move_type = vals.setdefault("move_type", "entry")
         if vals.get("journal_id"):
@@ -70,11 +82,13 @@ def before_create(env, model, vals):
         if move and move["state"] == "posted":
             raise UserError("You cannot modify a posted journal entry. Reset it to draft first.")
         if move and vals.get("display_type", "product") == "product" and move["move_type"] != "entry":
-            _product_defaults(env, vals, "tax_ids", move["company_id"])
+            _product_defaults(env, vals, "tax_ids", move["company_id"], "product_uom_id")
+    elif model in wizards.DEFAULTS:
+        wizards.DEFAULTS[model](env, vals)
     return vals
 
 
-def _product_defaults(env, vals, taxes_field, company_id):
+def _product_defaults(env, vals, taxes_field, company_id, uom_field):
     if vals.get("display_type") in ("line_section", "line_note") or not vals.get("product_id"):
         return
     product = _records(env, "product.product").get(vals["product_id"])
@@ -83,6 +97,8 @@ def _product_defaults(env, vals, taxes_field, company_id):
     display = env.sim.display_getter("product.product")(product["id"])
     vals.setdefault("name", display)
     vals.setdefault("price_unit", product["list_price"])
+    if not vals.get(uom_field):
+        vals[uom_field] = product["uom_id"]
     if taxes_field not in vals:
         taxes = _records(env, "account.tax")
         own = [t for t in product["taxes_id"] if taxes[t]["company_id"] in (None, company_id)]
@@ -291,6 +307,7 @@ ACTIONS = {
     ("account.move", "action_post"): action_post,
     ("account.move", "button_draft"): button_draft,
     ("account.move", "button_cancel"): button_cancel,
+    **wizards.ACTIONS,
 }
 
 __all__ = ["ACTIONS", "company_account"]

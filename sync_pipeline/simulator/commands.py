@@ -5,7 +5,6 @@ of ids means (6, 0, ids)."""
 from __future__ import annotations
 
 from . import orm
-from .models import SPECS
 
 
 def _normalize_commands(value) -> list[tuple]:
@@ -55,7 +54,7 @@ def apply(env, model, rec_id, fld, value) -> None:
 
 def _apply_one2many(env, model, rec_id, fld, commands) -> None:
     comodel, inverse = fld.relation, fld.inverse_name
-    required = SPECS[comodel].fields[inverse].required
+    required = env.sim.specs[comodel].fields[inverse].required
     children = orm.getter(env.sim, model, fld.name)
 
     def detach(child_ids):

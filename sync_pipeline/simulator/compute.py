@@ -195,6 +195,7 @@ def _recompute_sale_lines(env, ids):
     store = env.sim.store
     lines, amls = store["sale.order.line"], store["account.move.line"]
     moves = store["account.move"].records
+    taxes = env.sim.fname("sale.order.line", "tax_id")
     orders = set()
     for line_id in ids:
         line = lines.records.get(line_id)
@@ -212,7 +213,7 @@ def _recompute_sale_lines(env, ids):
         if line["display_type"]:
             subtotal = tax = total = 0.0
         else:
-            pcts = tax_pcts(store, line["tax_id"])
+            pcts = tax_pcts(store, line[taxes])
             subtotal, tax, total, _ = line_amounts(line["product_uom_qty"], line["price_unit"], line["discount"], pcts)
         confirmed = line["state"] == "sale"
         to_invoice = round(line["product_uom_qty"] - qty_inv, 6) if confirmed else 0.0

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from . import actions, compute, orm, readgroup
 from .errors import AccessDenied, AccessError, UnknownMethod, UnknownModel
 from .fields import Field
-from .models import SPECS
+from .models import major_version, renames_for, specs_for
 from .store import Store
 
 SUPERUSER_ID = 1
@@ -60,8 +60,16 @@ class Env:
         self.dirty.setdefault(model, set()).update(ids)
 
 
+ORDER_SEQUENCES = ("shared", "per_company")
+
+
 class OdooSimulator:
-    """An Odoo 17-like database held in memory, driven through ``execute_kw``."""
+    """An Odoo 17 (or 19, with ``version="19.0"``) database held in memory, driven through ``execute_kw``.
+
+    ``order_sequence``: "shared" numbers sale orders with one sequence for every company (Odoo's
+    default: S00001, S00002... whatever the company); "per_company" gives each company its own
+    sequence, so S00001 exists in every company, as a database configured that way does.
+    """
 
     admin_uid = ADMIN_UID
 
@@ -73,12 +81,20 @@ class OdooSimulator:
         api_keys: tuple[str, ...] = ("admin",),
         version: str = "17.0",
         clock: SimClock | None = None,
+        order_sequence: str = "shared",
     ):
+        if order_sequence not in ORDER_SEQUENCES:
+            raise ValueError(f"order_sequence must be one of {ORDER_SEQUENCES}, not {order_sequence!r}")
         self.db_name = db_name
         self.version = version
+        self.major = major_version(version)
+        self.order_sequence = order_sequence
+        self.specs = specs_for(version)
+        self._renames = renames_for(version)
         self.clock = clock or SimClock()
-        self.store = Store()
-        self.sequences: dict[str, int] = {}  # sequence prefix -> last number used
+        self.store = Store(self.specs)
+        # sequence key -> last number used: ("sale.order", company id or None), (journal id, prefix)
+        self.sequences: dict[tuple, int] = {}
         self._lock = threading.RLock()
         self._passwords = {login: (ADMIN_UID, password), "portal": (PORTAL_UID, "portal")}
         self._api_keys = {"portal": PORTAL_UID}  # the portal user's key, to see AccessError on JSON-2
@@ -93,6 +109,7 @@ class OdooSimulator:
             users.insert(orm.default_raw(env, "res.users", {"id": uid, "name": name}))
             users.records[uid]["login"] = user_login
         users.records[SUPERUSER_ID]["active"] = False
+        orm.create(env, "uom.uom", [{"name": "Units"}])
         orm.create(env, "res.company", [{"name": "My Company"}])
         compute.flush(env)
         for uid in users.records:
@@ -118,14 +135,14 @@ class OdooSimulator:
         with self._lock:
             if uid not in (SUPERUSER_ID, ADMIN_UID, PORTAL_UID):
                 raise AccessDenied()
-            spec = SPECS.get(model)
+            spec = self.specs.get(model)
             if spec is None:
                 raise UnknownModel(f"Object {model} doesn't exist")
             if method.startswith("_"):
                 raise AccessError(f"Private methods (such as '{model}.{method}') cannot be called remotely.")
             kwargs = dict(kwargs or {})
             env = self.env(uid, kwargs.pop("context", None))
-            handler = orm.METHODS.get(method) or readgroup.METHODS.get(method)
+            handler = orm.METHODS.get(method) or readgroup.methods(self.major).get(method)
             is_action = False
             if handler is None:
                 handler = actions.ACTIONS.get((model, method))
@@ -160,7 +177,7 @@ class OdooSimulator:
     def rows(self, model: str) -> list[dict]:
         """Raw copies of the stored records of ``model`` (x2many as lists of ids), by id."""
         with self._lock:
-            spec = SPECS[model]
+            spec = self.specs[model]
             table = self.store[model]
             x2many = [f for f in spec.fields.values() if f.type == "one2many" or f.inverse_of]
             out = []
@@ -174,9 +191,18 @@ class OdooSimulator:
                 out.append(row)
             return out
 
+    def next_number(self, key: tuple) -> int:
+        """The next number of the sequence ``key`` (call under the lock, as execute_kw does)."""
+        self.sequences[key] = self.sequences.get(key, 0) + 1
+        return self.sequences[key]
+
+    def fname(self, model: str, name: str) -> str:
+        """This version's name of the Odoo 17 field ``model.name`` (e.g. sale.order.line tax_id)."""
+        return self._renames.get((model, name), name)
+
     # -- the accessor the domain evaluator and the ORM read through -----------------------------
     def field(self, model: str, name: str) -> Field | None:
-        spec = SPECS.get(model)
+        spec = self.specs.get(model)
         return spec.fields.get(name) if spec else None
 
     def getter(self, model: str, name: str):
@@ -189,7 +215,7 @@ class OdooSimulator:
         return self.store.lookup(model, name, targets)
 
     def display_getter(self, model: str):
-        spec = SPECS[model]
+        spec = self.specs[model]
         records = self.store[model].records
         display = spec.display
         return lambda rec_id: display(self, records[rec_id]) if rec_id in records else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -240,6 +242,16 @@ _register(
 SPECS["account.tax"].fields["sequence"] = F("sequence", "integer", default=1)
 _register(
     _spec(
+        "uom.uom",
+        "Product Unit of Measure",
+        [F("name", "char", "Unit", required=True), F("active", "boolean", default=True)],
+        order="sequence, id",
+        display=_by_name,
+    )
+)
+SPECS["uom.uom"].fields["sequence"] = F("sequence", "integer", default=10)
+_register(
+    _spec(
         "product.product",
         "Product Variant",
         [
@@ -250,6 +262,7 @@ _register(
             F("taxes_id", "many2many", "Customer Taxes", relation="account.tax"),
             F("type", "selection", selection=[("consu", "Goods"), ("service", "Service")]),
             F("barcode", "char"),
+            F("uom_id", "many2one", "Unit", relation="uom.uom", default=1),
             F("active", "boolean", default=True),
         ],
         order="default_code, name, id",
@@ -334,4 +347,47 @@ _register(
 )
 SPECS["account.journal"].fields["sequence"] = F("sequence", "integer", default=10)
 
-from . import documents  # noqa: E402,F401  (registers the sale and accounting documents)
+from . import documents, wizards  # noqa: E402,F401  (register the documents and the wizards)
+
+# Fields a later Odoo renamed: (model, name up to 17) -> (first major version with the new name,
+# new name, new label). A simulator of that version has the new field only, as the real one.
+RENAMED = {
+    ("sale.order.line", "product_uom"): (19, "product_uom_id", "Unit"),
+    ("sale.order.line", "tax_id"): (19, "tax_ids", "Taxes"),
+    ("account.move", "reversal_move_id"): (19, "reversal_move_ids", "Reversal Move"),
+}
+_SPECS_BY_MAJOR: dict[int, dict[str, ModelSpec]] = {}
+
+
+def major_version(version: str) -> int:
+    """17 for "17.0", 19 for "saas~19.1" or "19.0+e"."""
+    match = re.search(r"\d+", str(version))
+    return int(match.group()) if match else 17
+
+
+def renames_for(version: str) -> dict[tuple[str, str], str]:
+    """(model, 17 name) -> this version's name, for the fields ``version`` renamed."""
+    major = major_version(version)
+    return {key: new for key, (since, new, _label) in RENAMED.items() if major >= since}
+
+
+def specs_for(version: str) -> dict[str, ModelSpec]:
+    """The models of an Odoo ``version``: SPECS (Odoo 17) with the later renames applied."""
+    major = major_version(version)
+    if not any(major >= since for since, _new, _label in RENAMED.values()):
+        return SPECS
+    specs = _SPECS_BY_MAJOR.get(major)
+    if specs is None:
+        specs = dict(SPECS)
+        for (model, old), (since, new, label) in RENAMED.items():
+            if major < since:
+                continue
+            spec = specs[model]
+            fields = {}
+            for name, fld in spec.fields.items():
+                if name == old:
+                    name, fld = new, dataclasses.replace(fld, name=new, string=label)
+                fields[name] = fld
+            specs[model] = dataclasses.replace(spec, fields=fields)
+        _SPECS_BY_MAJOR[major] = specs
+    return specs

@@ -5,7 +5,6 @@ from __future__ import annotations
 from . import actions, commands, compute, domain
 from .errors import MissingError, ValidationError
 from .fields import coerce, external
-from .models import SPECS
 
 MAGIC = ("id", "create_date", "write_date", "create_uid", "write_uid", "display_name")
 
@@ -28,8 +27,8 @@ def check_exist(env, model: str, ids) -> None:
         )
 
 
-def _field(model: str, name: str):
-    fld = SPECS[model].fields.get(name)
+def _field(specs, model: str, name: str):
+    fld = specs[model].fields.get(name)
     if fld is None:
         raise ValueError(f"Invalid field {name!r} on model {model!r}")
     return fld
@@ -38,7 +37,7 @@ def _field(model: str, name: str):
 # -- reading ------------------------------------------------------------------------------------
 def getter(sim, model: str, name: str):
     """A callable id -> raw value of ``model.name``, stored or not."""
-    fld = SPECS[model].fields[name]
+    fld = sim.specs[model].fields[name]
     records = sim.store[model].records
     if name == "id":
         return lambda rec_id: rec_id
@@ -58,7 +57,7 @@ def getter(sim, model: str, name: str):
     if fld.related and not fld.store:
         first, _, rest = fld.related.partition(".")
         link = getter(sim, model, first)
-        target = getter(sim, SPECS[model].fields[first].relation, rest)
+        target = getter(sim, sim.specs[model].fields[first].relation, rest)
         return lambda rec_id: None if link(rec_id) is None else target(link(rec_id))
     special = compute.NONSTORED.get((model, name))
     if special is not None:
@@ -69,10 +68,10 @@ def getter(sim, model: str, name: str):
 def read(env, model, ids, fields=None, load="_classic_read"):
     ids = as_ids(ids)
     check_exist(env, model, ids)
-    spec = SPECS[model]
+    spec = env.sim.specs[model]
     names = list(fields) if fields else list(spec.fields)
     for name in names:
-        _field(model, name)
+        _field(env.sim.specs, model, name)
     if "id" not in names:
         names.insert(0, "id")
     sim = env.sim
@@ -89,7 +88,7 @@ def read(env, model, ids, fields=None, load="_classic_read"):
 
 
 def _with_active(env, model, dom):
-    if "active" not in SPECS[model].fields or not env.context.get("active_test", True):
+    if "active" not in env.sim.specs[model].fields or not env.context.get("active_test", True):
         return dom
     node = domain.normalize(dom)
     if _mentions(node, "active"):
@@ -107,7 +106,7 @@ def search_ids(env, model, dom, offset=0, limit=None, order=None) -> list[int]:
     table = env.sim.store[model]
     node = _with_active(env, model, dom or [])
     found = domain.search_ids(node, model, domain.Universe(table.records.keys()), env.sim)
-    ordered = sort_ids(env.sim, model, found, order or SPECS[model].order)
+    ordered = sort_ids(env.sim, model, found, order or env.sim.specs[model].order)
     end = None if limit is None or limit is False else offset + int(limit)
     return ordered[offset or 0 : end]
 
@@ -121,7 +120,7 @@ def sort_ids(sim, model, ids, order: str) -> list[int]:
         name, direction = words[0], (words[1].lower() if len(words) > 1 else "asc")
         if direction not in ("asc", "desc"):
             raise ValueError(f"Invalid order {order!r}")
-        fld = SPECS[model].fields.get(name)
+        fld = sim.specs[model].fields.get(name)
         if fld is None or fld.type in ("one2many", "many2many"):
             raise ValueError(f"Invalid field {name!r} on model {model!r}")
         keys.append((name, fld, direction == "desc"))
@@ -168,13 +167,13 @@ def search_count(env, model, domain=None, limit=None):
 
 def search_read(env, model, domain=None, fields=None, offset=0, limit=None, order=None, **kw):
     for name in fields or ():
-        _field(model, name)
+        _field(env.sim.specs, model, name)
     ids = search_ids(env, model, domain, offset, limit, order)
     return read(env, model, ids, fields, kw.get("load", "_classic_read"))
 
 
 def fields_get(env, model, allfields=None, attributes=None):
-    spec = SPECS[model]
+    spec = env.sim.specs[model]
     names = allfields or list(spec.fields)
     out = {}
     for name in names:
@@ -196,7 +195,7 @@ def name_search(env, model, name="", args=None, operator="ilike", limit=100):
 
 # -- writing ------------------------------------------------------------------------------------
 def default_raw(env, model, vals=None) -> dict:
-    meta = _meta(model)
+    meta = _meta(env.sim.specs, model)
     raw = dict(meta.defaults)
     for name in meta.list_fields:
         raw[name] = list(raw[name])
@@ -220,7 +219,7 @@ def _create_one(env, model, vals) -> int:
     table = env.sim.store[model]
     raw = default_raw(env, model, scalars)
     raw.pop("id", None)
-    for fname, path in _stored_related(model):
+    for fname, path in _meta(env.sim.specs, model).related:
         raw[fname] = _follow(env.sim, model, raw, path)
     rec_id = table.insert(raw)
     for fld, cmds in x2many:
@@ -255,7 +254,7 @@ def write_raw(env, model, rec_id, changes, touch=True) -> dict:
     raw = table.records[rec_id]
     if touch:
         raw["write_date"], raw["write_uid"] = env.now, env.uid
-    meta = _meta(model)
+    meta = _meta(env.sim.specs, model)
     if not meta.computed.issuperset(changed):
         env.mark(model, [rec_id])
         if model == "account.move" and not compute.LINE_SHAPING_FIELDS.isdisjoint(changed):
@@ -276,8 +275,8 @@ def write_raw(env, model, rec_id, changes, touch=True) -> dict:
 
 
 class _Meta:
-    def __init__(self, model):
-        fields = SPECS[model].fields.values()
+    def __init__(self, spec):
+        fields = spec.fields.values()
         self.computed = {f.name for f in fields if f.computed}
         self.many2many = {f.name: f.relation for f in fields if f.type == "many2many" and not f.inverse_of}
         self.related = [(f.name, f.related) for f in fields if f.related and f.store]
@@ -295,15 +294,12 @@ class _Meta:
 _META: dict[str, _Meta] = {}
 
 
-def _meta(model) -> _Meta:
-    meta = _META.get(model)
+def _meta(specs, model) -> _Meta:
+    key = (id(specs), model)  # specs of a version live as long as the process
+    meta = _META.get(key)
     if meta is None:
-        meta = _META[model] = _Meta(model)
+        meta = _META[key] = _Meta(specs[model])
     return meta
-
-
-def _stored_related(model):
-    return _meta(model).related
 
 
 def _follow(sim, model, raw, path):
@@ -311,17 +307,17 @@ def _follow(sim, model, raw, path):
     target = raw.get(link)
     if target is None:
         return None
-    comodel = SPECS[model].fields[link].relation
-    if "." not in rest and SPECS[comodel].fields[rest].store:
+    comodel = sim.specs[model].fields[link].relation
+    if "." not in rest and sim.specs[comodel].fields[rest].store:
         return sim.store[comodel].records[target].get(rest)
     return getter(sim, comodel, rest)(target)
 
 
 def _split_vals(env, model, vals):
-    spec = SPECS[model]
+    spec = env.sim.specs[model]
     scalars, x2many = {}, []
     for fname, value in vals.items():
-        fld = _field(model, fname)
+        fld = _field(env.sim.specs, model, fname)
         if fname in MAGIC or (fld.related and fld.store) or fld.inverse_of:
             continue
         if fld.type == "one2many" or fld.type == "many2many":
@@ -352,7 +348,7 @@ def unlink(env, model, ids):
 def insert(env, model, vals) -> int:
     """Store a record from raw values, without the business checks of ``create``."""
     raw = default_raw(env, model, vals)
-    for fname, path in _stored_related(model):
+    for fname, path in _meta(env.sim.specs, model).related:
         raw[fname] = _follow(env.sim, model, raw, path)
     rec_id = env.sim.store[model].insert(raw)
     env.mark(model, [rec_id])
@@ -365,10 +361,11 @@ def delete(env, model, ids) -> None:
     for rec_id in ids:
         if rec_id not in store[model].records:
             continue
-        for fld in SPECS[model].fields.values():
+        specs = env.sim.specs
+        for fld in specs[model].fields.values():
             if fld.type == "one2many" and not fld.extra.get("filter"):
                 children = list(store[fld.relation].referrers(fld.inverse_name, rec_id))
-                if SPECS[fld.relation].fields[fld.inverse_name].required:
+                if specs[fld.relation].fields[fld.inverse_name].required:
                     delete(env, fld.relation, children)
                 else:
                     for child in children:
@@ -378,7 +375,7 @@ def delete(env, model, ids) -> None:
                 for owner in list(owners.referrers(fld.inverse_of, rec_id)):
                     members = [i for i in owners.records[owner][fld.inverse_of] if i != rec_id]
                     write_raw(env, fld.relation, owner, {fld.inverse_of: members})
-        for fld in SPECS[model].fields.values():
+        for fld in specs[model].fields.values():
             if fld.type == "many2many" and not fld.inverse_of:
                 env.mark(fld.relation, store[model].records[rec_id].get(fld.name) or ())
             elif fld.type == "many2one" and store[model].records[rec_id].get(fld.name):

@@ -6,7 +6,6 @@ import re
 from datetime import date, timedelta
 
 from .compute import money
-from .models import SPECS
 
 GRANULARITIES = ("day", "week", "month", "quarter", "year")
 AGGREGATES = ("sum", "min", "max", "avg", "count", "count_distinct", "bool_and", "bool_or")
@@ -27,11 +26,11 @@ _MONTHS = [
 ]
 
 
-def _groupby_specs(model, groupby):
+def _groupby_specs(models, model, groupby):
     specs = []
     for spec in groupby:
         name, _, gran = spec.partition(":")
-        fld = SPECS[model].fields.get(name)
+        fld = models[model].fields.get(name)
         if fld is None:
             raise ValueError(f"Invalid field {name!r} on model {model!r}")
         if not fld.store or fld.type in ("one2many", "many2many", "text"):
@@ -48,7 +47,7 @@ def _groupby_specs(model, groupby):
     return specs
 
 
-def _aggregate_specs(model, fields, groupby_names):
+def _aggregate_specs(models, model, fields, groupby_names):
     out = []
     for spec in fields or ():
         if spec == "__count":
@@ -58,7 +57,7 @@ def _aggregate_specs(model, fields, groupby_names):
             raise ValueError(f"Invalid field specification {spec!r}.")
         alias, func, fname = match.groups()
         fname = fname or alias
-        fld = SPECS[model].fields.get(fname)
+        fld = models[model].fields.get(fname)
         if fld is None:
             raise ValueError(f"Invalid field {fname!r} on model {model!r}")
         if fname in groupby_names and not func:
@@ -99,14 +98,12 @@ def _bucket(value: str, gran: str):
     return start.isoformat(), end.isoformat(), label
 
 
-def read_group(env, model, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True):
+def _group_records(env, model, domain, active):
+    """Ids of the records of ``domain`` by group key, and the rank of many2one values in their
+    comodel's order (many2one groups come in that order, as Odoo sorts them)."""
     from .orm import search_ids, sort_ids
 
     sim = env.sim
-    groupby = [groupby] if isinstance(groupby, str) else list(groupby or [])
-    specs = _groupby_specs(model, groupby)
-    active = specs[:1] if lazy else specs
-    aggs = _aggregate_specs(model, fields, {s[1] for s in specs})
     ids = search_ids(env, model, domain or [], 0, None, "id")
     records = sim.store[model].records
     groups: dict[tuple, list[int]] = {}
@@ -116,12 +113,23 @@ def read_group(env, model, domain, fields, groupby, offset=0, limit=None, orderb
             raw = records[rec_id].get(name)
             key.append(_bucket(raw, gran) if raw and gran else raw)
         groups.setdefault(tuple(key), []).append(rec_id)
-    ranks = {}  # many2one groups come in the comodel's order, as Odoo sorts them
+    ranks = {}
     for pos, (_spec, _name, _gran, fld) in enumerate(active):
         if fld.type == "many2one":
             targets = {key[pos] for key in groups if key[pos] is not None}
-            ordered = sort_ids(sim, fld.relation, targets, SPECS[fld.relation].order)
+            ordered = sort_ids(sim, fld.relation, targets, sim.specs[fld.relation].order)
             ranks[pos] = {target: n for n, target in enumerate(ordered)}
+    return groups, ranks
+
+
+def read_group(env, model, domain, fields, groupby, offset=0, limit=None, orderby=False, lazy=True):
+    sim = env.sim
+    groupby = [groupby] if isinstance(groupby, str) else list(groupby or [])
+    specs = _groupby_specs(sim.specs, model, groupby)
+    active = specs[:1] if lazy else specs
+    aggs = _aggregate_specs(sim.specs, model, fields, {s[1] for s in specs})
+    records = sim.store[model].records
+    groups, ranks = _group_records(env, model, domain, active)
     rows = []
     for key, members in groups.items():
         row, extra_domain, ranges, sort_key = {}, [], {}, []
@@ -203,4 +211,111 @@ def _order_groups(rows, orderby, active):
     return [row for _key, row in rows]
 
 
+# -- Odoo 19 ----------------------------------------------------------------------------------------
+_HAVING_OPERATORS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _formatted_aggregates(models, model, aggregates):
+    """[(spec, field name or None for __count, function)] of ``aggregates`` ('field:func', '__count')."""
+    out = []
+    for spec in aggregates or ():
+        if spec == "__count":
+            out.append((spec, None, "count"))
+            continue
+        fname, _, func = str(spec).partition(":")
+        fld = models[model].fields.get(fname)
+        if fld is None:
+            raise ValueError(f"Invalid field {fname!r} on model {model!r}")
+        if not func or func not in AGGREGATES + ("array_agg",):
+            raise ValueError(f"Invalid aggregate specification {spec!r}")
+        if not fld.store:
+            raise ValueError(f"Cannot aggregate field {fname!r} of model {model!r}: not stored.")
+        out.append((spec, fname, func))
+    return out
+
+
+def _having_ok(having, row) -> bool:
+    for term in having or ():
+        if term in ("&", "AND"):
+            continue
+        if not isinstance(term, (list, tuple)) or len(term) != 3 or term[1] not in _HAVING_OPERATORS:
+            raise ValueError(f"Invalid having clause {having!r}: only ANDed (aggregate, operator, value) leaves")
+        spec, op, value = term
+        if spec not in row:
+            raise ValueError(f"Invalid having clause {having!r}: {spec!r} is not one of the aggregates")
+        if not _HAVING_OPERATORS[op](row[spec], value):
+            return False
+    return True
+
+
+def formatted_read_group(
+    env, model, domain=None, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None
+):
+    """Odoo 19's ``formatted_read_group``: one dict per group with the groupby values (many2one as
+    [id, name], dates as [start, label]), the requested aggregates under their own spec
+    ('amount_total:sum', '__count') and ``__extra_domain``, the group's own domain."""
+    sim = env.sim
+    groupby = [groupby] if isinstance(groupby, str) else list(groupby or [])
+    active = _groupby_specs(sim.specs, model, groupby)
+    aggs = _formatted_aggregates(sim.specs, model, aggregates)
+    records = sim.store[model].records
+    groups, ranks = _group_records(env, model, domain, active)
+    rows = []
+    for key, members in groups.items():
+        row, extra, sort_key = {}, [], {}
+        for pos, ((spec, name, gran, fld), raw) in enumerate(zip(active, key, strict=True)):
+            if fld.type == "many2one":
+                value = [raw, sim.display_getter(fld.relation)(raw)] if raw is not None else False
+                sort_key[spec] = ranks[pos][raw] if value else None
+                extra.append([(name, "=", raw if raw is not None else False)])
+            elif gran:
+                value = [raw[0], raw[2]] if raw else False
+                sort_key[spec] = raw[0] if raw else None
+                extra.append(["&", (name, ">=", raw[0]), (name, "<", raw[1])] if raw else [(name, "=", False)])
+            else:
+                value = False if raw is None else raw
+                sort_key[spec] = raw
+                extra.append([(name, "=", value)])
+            row[spec] = value
+        for spec, fname, func in aggs:
+            if fname is None:
+                row[spec] = len(members)
+            elif func == "array_agg":
+                row[spec] = [records[i].get(fname) for i in members]
+            else:
+                row[spec] = _aggregate(func, [records[i].get(fname) for i in members])
+            sort_key[spec] = row[spec]
+        row["__extra_domain"] = ["&"] * (len(extra) - 1) + [term for part in extra for term in part]
+        if _having_ok(having, row):
+            rows.append((sort_key, row))
+    terms = []
+    for part in str(order).split(",") if order else [spec for spec, *_ in active]:
+        words = part.split()
+        if not words:
+            continue
+        if words[0] not in {spec for spec, *_ in active} | {spec for spec, *_ in aggs}:
+            raise ValueError(f"Order term {part!r} is not a groupby or an aggregate of the request")
+        terms.append((words[0], len(words) > 1 and words[1].lower() == "desc"))
+    for spec, descending in reversed(terms):  # empty values last, first when descending (PostgreSQL's NULLS)
+        rows.sort(
+            key=lambda r, spec=spec: (r[0][spec] is None, r[0][spec] if r[0][spec] is not None else 0),
+            reverse=descending,
+        )
+    end = None if not limit else (offset or 0) + limit
+    return [row for _key, row in rows[offset or 0 : end]]
+
+
 METHODS = {"read_group": read_group}
+METHODS_19 = {**METHODS, "formatted_read_group": formatted_read_group}
+
+
+def methods(major: int) -> dict:
+    """The grouping methods a server of that major version answers."""
+    return METHODS_19 if major >= 19 else METHODS

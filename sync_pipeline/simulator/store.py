@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .models import SPECS, ModelSpec
+from .models import ModelSpec
 
 
 class Table:
@@ -74,11 +74,11 @@ class Store:
     """All tables, with the indexes one2many fields, reverse many2many fields and stored related
     fields need, and the map of stored related fields to keep up to date."""
 
-    def __init__(self):
-        self.tables = {name: Table(spec) for name, spec in SPECS.items()}
+    def __init__(self, specs: dict[str, ModelSpec]):
+        self.tables = {name: Table(spec) for name, spec in specs.items()}
         # (parent model, parent field) -> [(child model, child m2o field, child related field)]
         self.related_deps: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
-        for name, spec in SPECS.items():
+        for name, spec in specs.items():
             for fld in spec.fields.values():
                 if fld.type == "many2one" and fld.name not in ("create_uid", "write_uid"):
                     self.tables[name].add_index(fld.name)  # searches by many2one use it
