@@ -53,9 +53,15 @@ class SimulatorHandle:
 
 
 def start_simulator(
-    *, seed: int = 7, scale: float = 0.5, days: int = 10, companies: int = 2, generate_data=True
+    *,
+    seed: int = 7,
+    scale: float = 0.5,
+    days: int = 10,
+    companies: int = 2,
+    generate_data=True,
+    order_sequence: str = "shared",
 ) -> SimulatorHandle:
-    sim = OdooSimulator()
+    sim = OdooSimulator(order_sequence=order_sequence)
     summary = (
         generate(sim, seed=seed, scale=scale, start_date=START, days=days, companies=companies) if generate_data else {}
     )

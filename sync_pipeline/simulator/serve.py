@@ -28,12 +28,14 @@ def serve(
     start_date: date | None = None,
     latency_per_call: float = 0.0,
     latency_per_row: float = 0.0,
+    version: str = "17.0",
+    order_sequence: str = "shared",
 ) -> None:
     """Generate a dataset, serve it over XML-RPC/JSON-RPC/JSON-2 and block until signalled."""
     from .core import OdooSimulator
     from .generator import generate
 
-    sim = OdooSimulator()
+    sim = OdooSimulator(version=version, order_sequence=order_sequence)
     counts = generate(
         sim,
         seed=seed,
@@ -60,6 +62,7 @@ def serve(
             "  login:    admin",
             "  password: admin (also the API key for JSON-2: Authorization: bearer admin)",
             f"  version:  {sim.version}",
+            f"  orders:   {sim.order_sequence} sequence (S00001...)",
             f"  latency:  {latency_per_call}s per call, {latency_per_row}s per row",
             "  generated:",
         ]
@@ -85,6 +88,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-date", type=date.fromisoformat, default=None)
     parser.add_argument("--latency-per-call", type=float, default=0.0, help="seconds added to every call")
     parser.add_argument("--latency-per-row", type=float, default=0.0, help="seconds added per row returned")
+    parser.add_argument(
+        "--odoo-version",
+        choices=["17.0", "19.0"],
+        default="17.0",
+        help="the Odoo the simulator answers as (19.0: tax_ids, product_uom_id, formatted_read_group)",
+    )
+    parser.add_argument(
+        "--order-sequence",
+        choices=["shared", "per_company"],  # core.ORDER_SEQUENCES, not imported to keep the CLI light
+        default="shared",
+        help="sale order numbers: one sequence for all companies (Odoo's default) or one per company",
+    )
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
@@ -98,6 +113,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
         start_date=args.start_date,
         latency_per_call=args.latency_per_call,
         latency_per_row=args.latency_per_row,
+        version=getattr(args, "odoo_version", "17.0"),
+        order_sequence=getattr(args, "order_sequence", "shared"),
     )
     return 0
 
