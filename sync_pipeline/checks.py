@@ -106,3 +106,27 @@ def no_critical_alerts(context: AssetCheckExecutionContext, postgres: PostgresRe
         metadata={"critical_alerts": len(alerts), "alerts": listing or "none"},
         description=f"{len(alerts)} critical alerts in this run" if alerts else "no critical alerts",
     )
+
+
+@asset_check(
+    asset=CARTEIRA_KEY,
+    name="no_ambiguous_order_numbers",
+    description=(
+        "Warns when an order number exists in more than one empreendimento (Odoo numbering orders per "
+        "company): separação and pré-separação rows carry no empreendimento, so the sync leaves those "
+        "orders' decisions unadjusted instead of merging them; each order is in sync_rejeitado."
+    ),
+    blocking=False,
+)
+def no_ambiguous_order_numbers(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
+    from sync_pipeline.db.rejects import rejects_by_rule
+    from sync_pipeline.domain.values import RULE_AMBIGUOUS_NUMBER
+
+    rows = rejects_by_rule(postgres.engine(), RULE_AMBIGUOUS_NUMBER)
+    listing = "\n".join(f"{r['payload'].get('empreendimento')} {r['payload'].get('num_pedido')}" for r in rows[:50])
+    return AssetCheckResult(
+        passed=not rows,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"ambiguous_orders": len(rows), "orders": listing or "none"},
+        description=f"{len(rows)} orders with a number another empreendimento also has" if rows else "none",
+    )

@@ -92,15 +92,25 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
     """
     from sync_pipeline import settings
     from sync_pipeline.backfill import run_backfill_through_daemon
+    from sync_pipeline.partitions import last_day
     from sync_pipeline.resources.config import odoo_resource_from_env
 
-    first_day = settings.start_date()
+    first_day, newest = settings.start_date(), last_day()
     if start < first_day:
         _print(
             f"note: {start} is before SYNC_START_DATE {first_day}; starting at {first_day} "
             "(the first partition holds older documents)"
         )
         start = first_day
+    if end > newest:
+        _print(
+            f"note: {end} is after the last date partition {newest} (today in {settings.timezone_name()}); "
+            f"ending at {newest}: it holds the documents dated after it, which move to their own date "
+            "when that partition exists"
+        )
+        end = newest
+    if start > end:
+        raise SystemExit(f"error: --start-date {start} is after the last date partition {newest}: nothing to sync")
     found = discover_empreendimentos(odoo_resource_from_env())
     chosen = empreendimentos or sorted(found)
     unknown = [e for e in chosen if e not in found]
@@ -120,7 +130,9 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
 def cmd_backfill(args: argparse.Namespace) -> int:
     _require_database_url()
     start = date.fromisoformat(args.start_date)
-    end = date.fromisoformat(args.end_date) if args.end_date else date.today()
+    from sync_pipeline.partitions import last_day
+
+    end = date.fromisoformat(args.end_date) if args.end_date else last_day()
     if end < start:
         raise SystemExit("error: --end-date is before --start-date")
     summary = run_backfill(

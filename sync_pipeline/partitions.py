@@ -68,6 +68,11 @@ class SyncPartition:
     def is_first(self) -> bool:
         return self.day <= settings.start_date()
 
+    @property
+    def is_last(self) -> bool:
+        """The newest date partition (today) also owns documents dated after it."""
+        return self.day >= last_day()
+
     @classmethod
     def parse(cls, key: str) -> SyncPartition:
         if isinstance(key, MultiPartitionKey):
@@ -77,9 +82,21 @@ class SyncPartition:
         return cls(empreendimento=dims[EMPREENDIMENTO], day=date.fromisoformat(dims[DATE]))
 
 
+def last_day() -> date:
+    """The newest date partition: today in SYNC_TIMEZONE (Dagster's own reckoning of it)."""
+    return date.fromisoformat(date_partitions.get_last_partition_key())
+
+
 def partition_day(document_day: date) -> date:
-    """The partition date of a document: its own date, or the first partition if older."""
-    return max(document_day, settings.start_date())
+    """The partition date of a document: its own date, the first partition if older, the last
+    (today) if newer — a real Odoo posts invoices dated days ahead, and no partition exists for
+    them until their date comes (they move then, like any re-dated document)."""
+    return min(max(document_day, settings.start_date()), last_day())
+
+
+def clamp_range(start: date, end: date) -> tuple[date, date]:
+    """[start, end] limited to the partitions that exist."""
+    return max(start, settings.start_date()), min(end, last_day())
 
 
 def date_range(start: date, end: date) -> list[date]:

@@ -24,6 +24,7 @@ from sync_pipeline_tests.support import (
 FAT_COLUMNS = [
     "empreendimento",
     "numero_nf",
+    "move_type",
     "data_fatura",
     "cnpj_cliente",
     "nome_cliente",
@@ -58,7 +59,7 @@ def _normalise(row: dict) -> dict:
 
 def _actual_faturamento(engine) -> dict:
     rows = table_rows(engine, f"SELECT {', '.join(FAT_COLUMNS)} FROM faturamento_produto")
-    return {(r["odoo_move_id"], r["cod_produto"]): _normalise(r) for r in rows}
+    return {(r["odoo_move_id"], r["cod_produto"], r["origem"]): _normalise(r) for r in rows}
 
 
 def _sync_all(instance, res, handle, days):
@@ -89,7 +90,7 @@ def test_generated_data_equals_oracle(db, database_url, simulator, protocol):
         r["odoo_move_id"]: _normalise(r)
         for r in table_rows(
             db,
-            "SELECT odoo_move_id, numero_nf, empreendimento, data_fatura, cnpj_cliente, origem, "
+            "SELECT odoo_move_id, numero_nf, empreendimento, move_type, data_fatura, cnpj_cliente, origem, "
             "valor_total, peso_bruto, status_nf, ativo FROM relatorio_faturamento_importado",
         )
     }

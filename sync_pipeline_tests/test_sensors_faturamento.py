@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dagster import DagsterInstance, SensorResult, build_sensor_context, instance_for_test
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context, instance_for_test
 
 from sync_pipeline.odoo.changes import Cursor
 from sync_pipeline.partitions import SyncPartition
@@ -29,7 +29,7 @@ def test_empreendimento_sensor_adds_every_company(database_url, simulator):
         assert sorted(request.partition_keys) == sorted(empreendimentos(handle))
         instance.add_dynamic_partitions("empreendimento", list(request.partition_keys))
         again = empreendimento_sensor(build_sensor_context(instance=instance, resources={"odoo": res["odoo"]}))
-        assert not isinstance(again, SensorResult)  # a SkipReason: nothing new
+        assert isinstance(again, SkipReason) and "none new" in again.skip_message
 
 
 def test_new_invoice_requests_exactly_its_partition(db, database_url, simulator):

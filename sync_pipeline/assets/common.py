@@ -44,7 +44,7 @@ def partitions_of(context: AssetExecutionContext) -> list[SyncPartition]:
 
 
 def scope_of(p: SyncPartition) -> Scope:
-    return Scope(empreendimento=p.empreendimento, day=p.day, first=p.is_first)
+    return Scope(empreendimento=p.empreendimento, day=p.day, first=p.is_first, last=p.is_last)
 
 
 def empreendimento_lock(p: SyncPartition) -> str:
@@ -88,7 +88,13 @@ def run_extract(
         started = time.perf_counter()
         calls_before = client.stats.total
         emp = chunk[0].empreendimento
-        found = extract(client, emp, None if chunk[0].is_first else chunk[0].day, chunk[-1].day, ids=None)
+        found = extract(
+            client,
+            emp,
+            None if chunk[0].is_first else chunk[0].day,
+            None if chunk[-1].is_last else chunk[-1].day,
+            ids=None,
+        )
         staged = staged_documents(postgres, table, document_column, chunk)
         moved_rows: list[dict] = []
         if staged - found.documents:

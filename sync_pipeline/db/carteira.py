@@ -23,8 +23,13 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from sync_pipeline.db.rejects import record_rejects
 from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.domain.carteira import CANCELLED_STATE, STATUS_PEDIDO, STATUS_PEDIDO_DEFAULT, ambiguous_order_reject
+from sync_pipeline.domain.faturamento import CANCELADO
 from sync_pipeline.domain.hierarchy import (
+    OPEN_STATUSES,
+    PRE_CLOSED_STATUSES,
     LineChange,
     LinePlan,
     PreSeparacao,
@@ -33,12 +38,31 @@ from sync_pipeline.domain.hierarchy import (
     is_changed,
 )
 
-# pré-separações already turned into a separação (or dropped) are not decisions on the saldo
-PRE_CLOSED_STATUSES = ("ENVIADO_SEPARACAO", "CANCELADO")
-STATUS_PEDIDO_SQL = (
-    "CASE {s} WHEN 'draft' THEN 'Cotação' WHEN 'sent' THEN 'Cotação' WHEN 'cancel' THEN 'Cancelado' "
-    "ELSE 'Pedido de venda' END"
-)
+
+def rule_params() -> dict:
+    """The rules of DESIGN §5.2/§5.3 the SQL applies, from their one home in ``domain/``."""
+    return {
+        "status_pedido": json.dumps(STATUS_PEDIDO),
+        "status_pedido_default": STATUS_PEDIDO_DEFAULT,
+        "cancel_state": CANCELLED_STATE,
+        "open_statuses": list(OPEN_STATUSES),
+        "closed": list(PRE_CLOSED_STATUSES),
+        "cancelado": CANCELADO,
+    }
+
+
+# Σ signed invoiced quantity (credit notes negative) of the empreendimento's orders, not cancelled:
+# Odoo's qty_invoiced. Shared by the carteira and its saldos.
+INVOICED_SQL = """
+    SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd
+    FROM faturamento_produto f
+    WHERE f.empreendimento = :emp AND f.origem IN (SELECT num_pedido FROM {orders})
+      AND f.status_nf <> :cancelado
+    GROUP BY f.origem, f.cod_produto
+"""
+# Open decisions of a key (the operational tables have no empreendimento column).
+OPEN_SEPARACAO_SQL = "NOT {s}.sincronizado_nf AND upper({s}.status) = ANY(:open_statuses)"
+OPEN_PRE_SQL = "upper({p}.status) <> ALL(:closed)"
 CARTEIRA_COLUMNS = [
     "empreendimento",
     "num_pedido",
@@ -60,7 +84,8 @@ CARTEIRA_COLUMNS = [
     "odoo_order_id",
     "odoo_write_date",
 ]
-_CARTEIRA_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("num_pedido", "cod_produto")]
+_CARTEIRA_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("empreendimento", "num_pedido", "cod_produto")]
+CARTEIRA_ASSET = "carteira_principal"  # the asset its rejects are recorded under
 
 
 @dataclass
@@ -71,6 +96,8 @@ class PartitionLines:
     # lines whose carteira row may differ from the source: new, saldo moved, or source restaged
     # since the row was last written (staged_at > updated_at); the others are left untouched
     stale: set[tuple[str, str]]
+    # orders whose number another empreendimento also stages: their decisions are not adjusted
+    ambiguous: dict[str, int]  # num_pedido → odoo order id
 
 
 # The open lines' source with every carteira column (same product twice is summed); `open_lines`
@@ -78,7 +105,7 @@ class PartitionLines:
 _SOURCE_SQL = f"""
     SELECT l.num_pedido, l.cod_produto,
            min(l.empreendimento) AS empreendimento, min(l.data_pedido) AS data_pedido,
-           {STATUS_PEDIDO_SQL.format(s="min(l.order_state)")} AS status_pedido,
+           COALESCE(CAST(:status_pedido AS jsonb) ->> min(l.order_state), :status_pedido_default) AS status_pedido,
            min(l.cnpj_cpf) AS cnpj_cpf, min(l.raz_social) AS raz_social, min(l.municipio) AS municipio,
            min(l.estado) AS estado, min(l.vendedor) AS vendedor, min(l.equipe_vendas) AS equipe_vendas,
            min(l.pedido_cliente) AS pedido_cliente, min(l.data_entrega_pedido) AS data_entrega_pedido,
@@ -97,7 +124,8 @@ _SOURCE_SQL = f"""
 _LINES_SQL = f"""
 WITH src AS (
     SELECT l.num_pedido, l.cod_produto, sum(l.qtd_produto_pedido) AS qtd,
-           bool_or(l.order_state = 'cancel') AS cancelado, max(l.staged_at) AS staged_at
+           bool_or(l.order_state = :cancel_state) AS cancelado, max(l.staged_at) AS staged_at,
+           min(l.odoo_order_id) AS odoo_order_id
     FROM odoo_pedido_linha l
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
     GROUP BY l.num_pedido, l.cod_produto
@@ -105,21 +133,21 @@ WITH src AS (
 mem AS (  -- two index scans: the carteira of the staged orders, and own-dated rows staged nowhere
     SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at
     FROM carteira_principal c
-    WHERE c.num_pedido IN (SELECT DISTINCT num_pedido FROM src)
+    WHERE c.empreendimento = :emp AND c.num_pedido IN (SELECT DISTINCT num_pedido FROM src)
     UNION
     SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
-      AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido)
+      AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o
+                      WHERE o.num_pedido = c.num_pedido AND o.empreendimento = :emp)
 ),
 -- Open decisions on lines no partition holds any more (an order deleted in Odoo whose separação an
 -- NF cancellation released): the empreendimento of the NFs that invoiced the order plans them.
 orphans AS (
     SELECT d.num_pedido, d.cod_produto
-    FROM (SELECT num_pedido, cod_produto FROM separacao
-          WHERE NOT sincronizado_nf AND status IN ('PREVISAO', 'ABERTO', 'COTADO')
+    FROM (SELECT s.num_pedido, s.cod_produto FROM separacao s WHERE {OPEN_SEPARACAO_SQL.format(s="s")}
           UNION
-          SELECT num_pedido, cod_produto FROM pre_separacao_item WHERE status <> ALL(:closed)) d
+          SELECT p.num_pedido, p.cod_produto FROM pre_separacao_item p WHERE {OPEN_PRE_SQL.format(p="p")}) d
     WHERE NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = d.num_pedido)
       AND NOT EXISTS (SELECT 1 FROM carteira_principal c WHERE c.num_pedido = d.num_pedido)
       AND EXISTS (SELECT 1 FROM faturamento_produto f WHERE f.origem = d.num_pedido AND f.empreendimento = :emp)
@@ -129,14 +157,11 @@ keys AS (
     UNION SELECT num_pedido, cod_produto FROM mem
     UNION SELECT num_pedido, cod_produto FROM orphans
 ),
-fat AS (
-    SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd
-    FROM faturamento_produto f
-    WHERE f.origem IN (SELECT num_pedido FROM keys) AND f.status_nf <> 'Cancelado' AND NOT f.revertida
-    GROUP BY f.origem, f.cod_produto
-)
+fat AS ({INVOICED_SQL.format(orders="keys")})
 SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado,
-       mem.qtd_saldo_produto_pedido, (mem.updated_at IS NULL OR src.staged_at > mem.updated_at)
+       mem.qtd_saldo_produto_pedido, (mem.updated_at IS NULL OR src.staged_at > mem.updated_at),
+       src.odoo_order_id,
+       EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = k.num_pedido AND o.empreendimento <> :emp)
 FROM keys k
 LEFT JOIN src USING (num_pedido, cod_produto)
 LEFT JOIN mem USING (num_pedido, cod_produto)
@@ -149,9 +174,9 @@ WHERE mem.qtd_produto_pedido IS DISTINCT FROM src.qtd
    OR mem.qtd_saldo_produto_pedido IS DISTINCT FROM src.qtd - COALESCE(fat.qtd, 0)
    OR EXISTS (SELECT 1 FROM separacao s
               WHERE s.num_pedido = k.num_pedido AND s.cod_produto = k.cod_produto
-                AND NOT s.sincronizado_nf AND s.status IN ('PREVISAO', 'ABERTO', 'COTADO'))
+                AND {OPEN_SEPARACAO_SQL.format(s="s")})
    OR EXISTS (SELECT 1 FROM pre_separacao_item p
-              WHERE p.num_pedido = k.num_pedido AND p.cod_produto = k.cod_produto AND p.status <> ALL(:closed))
+              WHERE p.num_pedido = k.num_pedido AND p.cod_produto = k.cod_produto AND {OPEN_PRE_SQL.format(p="p")})
 ORDER BY k.num_pedido, k.cod_produto
 """
 
@@ -159,9 +184,21 @@ ORDER BY k.num_pedido, k.cod_produto
 def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
     changes: list[LineChange] = []
     stale: set[tuple[str, str]] = set()
-    for pedido, produto, antes, depois, faturada, cancelado, saldo_atual, source_changed in conn.execute(
-        text(_LINES_SQL), {**scope.params(), "closed": list(PRE_CLOSED_STATUSES)}
-    ):
+    ambiguous: dict[str, int] = {}
+    for (
+        pedido,
+        produto,
+        antes,
+        depois,
+        faturada,
+        cancelado,
+        saldo_atual,
+        source_changed,
+        order_id,
+        is_ambiguous,
+    ) in conn.execute(text(_LINES_SQL), {**scope.params(), **rule_params()}):
+        if is_ambiguous:
+            ambiguous[pedido] = min(order_id or 0, ambiguous.get(pedido) or order_id or 0)
         changes.append(
             LineChange(
                 num_pedido=pedido,
@@ -174,13 +211,14 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
         )
         if source_changed or saldo_atual is None or depois is None or saldo_atual != depois - faturada:
             stale.add((pedido, produto))
-    orders = sorted({c.num_pedido for c in changes})
+    # the decisions of ambiguous orders cannot be told apart from the other empreendimento's
+    orders = sorted({c.num_pedido for c in changes} - set(ambiguous))
     pre = [
         PreSeparacao(id=r[0], num_pedido=r[1], cod_produto=r[2], qtd=r[3], criado_em=r[4])
         for r in conn.execute(
             text(
                 "SELECT id, num_pedido, cod_produto, qtd_selecionada_usuario, data_criacao "
-                "FROM pre_separacao_item WHERE num_pedido = ANY(:orders) AND status <> ALL(:closed)"
+                f"FROM pre_separacao_item p WHERE num_pedido = ANY(:orders) AND {OPEN_PRE_SQL.format(p='p')}"
             ),
             {"orders": orders, "closed": list(PRE_CLOSED_STATUSES)},
         )
@@ -204,7 +242,7 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
             {"orders": orders},
         )
     ]
-    return PartitionLines(changes=changes, pre=pre, seps=seps, stale=stale)
+    return PartitionLines(changes=changes, pre=pre, seps=seps, stale=stale, ambiguous=ambiguous)
 
 
 def _dec(q: Decimal | None) -> str | None:
@@ -251,15 +289,15 @@ sep_ins AS (
     RETURNING 1
 ),
 diff_ins AS (
-    INSERT INTO carteira_diff (run_id, partition_key, num_pedido, cod_produto, tipo, qtd_antes,
+    INSERT INTO carteira_diff (run_id, partition_key, empreendimento, num_pedido, cod_produto, tipo, qtd_antes,
                                qtd_depois, delta, absorcao)
-    SELECT :run_id, :pk, num_pedido, cod_produto, tipo, qtd_antes, qtd_depois, delta, absorcao FROM diffs
+    SELECT :run_id, :pk, :emp, num_pedido, cod_produto, tipo, qtd_antes, qtd_depois, delta, absorcao FROM diffs
     RETURNING 1
 ),
 alert_ins AS (
-    INSERT INTO alerta_separacao_cotada (separacao_lote_id, num_pedido, cod_produto, tipo_alteracao,
-                                         qtd_anterior, qtd_nova, qtd_diferenca, nivel, run_id)
-    SELECT lote, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, qtd_nova, qtd_diferenca, nivel, :run_id
+    INSERT INTO alerta_separacao_cotada (separacao_lote_id, empreendimento, num_pedido, cod_produto,
+                                         tipo_alteracao, qtd_anterior, qtd_nova, qtd_diferenca, nivel, run_id)
+    SELECT lote, :emp, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, qtd_nova, qtd_diferenca, nivel, :run_id
     FROM alerts
     RETURNING 1
 ),
@@ -326,9 +364,10 @@ def write_partition(
                 for a in p.alerts
             ]
         ),
-        "cancelled": sorted({p.num_pedido for p in plans if p.pedido_cancelado}),
+        "cancelled": sorted({p.num_pedido for p in plans if p.pedido_cancelado} - set(lines.ambiguous)),
         "run_id": run_id,
         "pk": partition_key,
+        "emp": scope.empreendimento,
     }
     applied = conn.execute(text(_APPLY_SQL), params).one()
 
@@ -338,6 +377,7 @@ def write_partition(
             text(_UPSERT_SQL),
             {
                 **scope.params(),
+                **rule_params(),
                 "pedidos": [p.num_pedido for p in opened],
                 "produtos": [p.cod_produto for p in opened],
                 "saldos": [p.saldo for p in opened],
@@ -352,11 +392,25 @@ def write_partition(
             """
             DELETE FROM carteira_principal c
             USING unnest(CAST(:pedidos AS text[]), CAST(:produtos AS text[])) AS x(num_pedido, cod_produto)
-            WHERE c.num_pedido = x.num_pedido AND c.cod_produto = x.cod_produto
+            WHERE c.empreendimento = :emp AND c.num_pedido = x.num_pedido AND c.cod_produto = x.cod_produto
             """
         ),
-        {"pedidos": [p.num_pedido for p in closed], "produtos": [p.cod_produto for p in closed]},
+        {
+            "emp": scope.empreendimento,
+            "pedidos": [p.num_pedido for p in closed],
+            "produtos": [p.cod_produto for p in closed],
+        },
     ).rowcount
+    rejected = record_rejects(
+        conn,
+        [
+            ambiguous_order_reject(scope.empreendimento, pedido, order_id)
+            for pedido, order_id in lines.ambiguous.items()
+        ],
+        asset=CARTEIRA_ASSET,
+        partition_key=partition_key,
+        run_id=run_id,
+    )
     kinds: dict[str, int] = {}
     for p in changed:
         tipo = diff_tipo(p)
@@ -375,6 +429,8 @@ def write_partition(
         "rows_inserted": sum(1 for x in upserted if x),
         "rows_updated": sum(1 for x in upserted if not x),
         "rows_deleted": deleted,
+        "ambiguous_orders": len(lines.ambiguous),
+        "rejects_written": rejected["rejects_written"],
         **{f"diff_{k.lower()}": v for k, v in sorted(kinds.items())},
     }
 
@@ -390,9 +446,10 @@ src AS ({_SOURCE_SQL}),
 x AS (SELECT src.*, o.qtd_saldo_produto_pedido FROM src JOIN open_lines o USING (num_pedido, cod_produto))
 INSERT INTO carteira_principal AS c ({", ".join(CARTEIRA_COLUMNS)})
 SELECT {", ".join("x." + c for c in CARTEIRA_COLUMNS)}
-FROM x LEFT JOIN carteira_principal cur ON cur.num_pedido = x.num_pedido AND cur.cod_produto = x.cod_produto
+FROM x LEFT JOIN carteira_principal cur
+    ON cur.empreendimento = x.empreendimento AND cur.num_pedido = x.num_pedido AND cur.cod_produto = x.cod_produto
 WHERE cur.id IS NULL OR {" OR ".join(f"cur.{c} IS DISTINCT FROM x.{c}" for c in _CARTEIRA_UPDATABLE)}
-ON CONFLICT (num_pedido, cod_produto) DO UPDATE
+ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE
     SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE)}, updated_at = now()
 RETURNING (xmax = 0) AS inserted
 """

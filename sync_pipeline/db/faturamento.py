@@ -9,11 +9,15 @@ source changes nothing.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.schema import odoo_fatura_linha
 from sync_pipeline.db.staging import Scope, mirror_partition, owns, staged_columns
+from sync_pipeline.domain.faturamento import CANCELADO, INVOICE, LANCADO, QUANTITY_SIGN, STATUS_NF
+from sync_pipeline.domain.hierarchy import OPEN_STATUSES
 from sync_pipeline.domain.values import Reject
 
 STAGE_COLUMNS = staged_columns(odoo_fatura_linha)
@@ -29,6 +33,7 @@ def stage_partition(conn: Connection, scope: Scope, rows: list[dict], rejects: l
 _FAT_COLUMNS = [
     "empreendimento",
     "numero_nf",
+    "move_type",
     "data_fatura",
     "cnpj_cliente",
     "nome_cliente",
@@ -51,61 +56,90 @@ _FAT_COLUMNS = [
     "odoo_move_id",
     "odoo_write_date",
 ]
-_FAT_UPDATABLE = [c for c in _FAT_COLUMNS if c not in ("odoo_move_id", "cod_produto")]
+# the row's identity: the Odoo document, the product, and the order the lines invoice
+_FAT_KEY = ("odoo_move_id", "cod_produto", "origem")
+_FAT_UPDATABLE = [c for c in _FAT_COLUMNS if c not in _FAT_KEY]
 
-# One source row per (move, product): duplicate lines of a product in one NF are summed; the
-# price is the quantity-weighted unit price.
+
+def _rule_params() -> dict:
+    """The rules of DESIGN §5.1 the SQL applies, from their one home in ``domain.faturamento``."""
+    return {
+        "status_nf": json.dumps(STATUS_NF),
+        "sign": json.dumps(QUANTITY_SIGN),
+        "cancelado": CANCELADO,
+        "lancado": LANCADO,
+        "invoice": INVOICE,
+        "open_statuses": list(OPEN_STATUSES),
+    }
+
+
+# One source row per (move, product, order): duplicate lines of a product for one order in one NF
+# are summed (lines of one product for different orders stay apart); the price is the
+# quantity-weighted unit price; a credit note's quantities, values and weights are negative.
 _SOURCE_SQL = """
 CREATE TEMPORARY TABLE fat_src ON COMMIT DROP AS
-SELECT l.empreendimento,
-       min(l.numero_nf) AS numero_nf,
-       min(l.data_fatura) AS data_fatura,
-       min(l.cnpj_cliente) AS cnpj_cliente,
-       min(l.nome_cliente) AS nome_cliente,
-       min(l.municipio) AS municipio,
-       min(l.estado) AS estado,
-       min(l.vendedor) AS vendedor,
-       min(l.equipe_vendas) AS equipe_vendas,
-       min(l.origem) AS origem,
-       l.cod_produto,
-       min(l.nome_produto) AS nome_produto,
-       sum(l.quantidade) AS qtd_produto_faturado,
-       CASE WHEN sum(l.quantidade) = 0 THEN max(l.preco_unitario)
-            ELSE round(sum(l.quantidade * l.preco_unitario) / sum(l.quantidade), 4)
-       END AS preco_produto_faturado,
-       sum(l.valor_total) AS valor_produto_faturado,
-       max(l.peso_unitario) AS peso_unitario_produto,
-       round(sum(l.quantidade) * max(l.peso_unitario), 3) AS peso_total,
-       CASE min(l.move_state) WHEN 'posted' THEN 'Lançado' WHEN 'cancel' THEN 'Cancelado'
-            ELSE 'Provisório' END AS status_nf,
-       (min(l.nota_credito_id) IS NOT NULL) AS revertida,
-       min(l.nota_credito_id) AS nota_credito_id,
-       min(l.data_reversao) AS data_reversao,
-       l.odoo_move_id,
-       max(l.odoo_write_date) AS odoo_write_date
-FROM odoo_fatura_linha l
-WHERE l.empreendimento = :emp AND {owns}
-GROUP BY l.empreendimento, l.odoo_move_id, l.cod_produto
+SELECT s.empreendimento, s.numero_nf, s.move_type, s.data_fatura, s.cnpj_cliente, s.nome_cliente,
+       s.municipio, s.estado, s.vendedor, s.equipe_vendas, s.origem, s.cod_produto, s.nome_produto,
+       s.sign * s.qtd AS qtd_produto_faturado, s.preco_produto_faturado,
+       s.sign * s.valor AS valor_produto_faturado, s.peso_unitario_produto,
+       s.sign * round(s.qtd * s.peso_unitario_produto, 3) AS peso_total,
+       COALESCE(CAST(:status_nf AS jsonb) ->> s.move_state, CAST(:status_nf AS jsonb) ->> 'draft') AS status_nf,
+       s.revertida, s.nota_credito_id, s.data_reversao, s.odoo_move_id, s.odoo_write_date
+FROM (
+    SELECT l.empreendimento, min(l.numero_nf) AS numero_nf, min(l.move_type) AS move_type,
+           min(l.data_fatura) AS data_fatura, min(l.cnpj_cliente) AS cnpj_cliente,
+           min(l.nome_cliente) AS nome_cliente, min(l.municipio) AS municipio, min(l.estado) AS estado,
+           min(l.vendedor) AS vendedor, min(l.equipe_vendas) AS equipe_vendas, l.origem, l.cod_produto,
+           min(l.nome_produto) AS nome_produto, sum(l.quantidade) AS qtd,
+           CASE WHEN sum(l.quantidade) = 0 THEN max(l.preco_unitario)
+                ELSE round(sum(l.quantidade * l.preco_unitario) / sum(l.quantidade), 4)
+           END AS preco_produto_faturado,
+           sum(l.valor_total) AS valor, max(l.peso_unitario) AS peso_unitario_produto,
+           min(l.move_state) AS move_state,
+           COALESCE(CAST(CAST(:sign AS jsonb) ->> min(l.move_type) AS int), 1) AS sign,
+           (min(l.nota_credito_id) IS NOT NULL) AS revertida, min(l.nota_credito_id) AS nota_credito_id,
+           min(l.data_reversao) AS data_reversao, l.odoo_move_id, max(l.odoo_write_date) AS odoo_write_date
+    FROM odoo_fatura_linha l
+    WHERE l.empreendimento = :emp AND {owns}
+    GROUP BY l.empreendimento, l.odoo_move_id, l.cod_produto, l.origem
+) s
+"""
+
+# A number is unique only within an empreendimento, and another document may take it over (a draft
+# renumbered, a document deleted and its number reused, a database synced from another source):
+# rows of another document holding a number of this partition leave, so the number moves to the
+# document Odoo gives it now instead of failing the partition. First-seen products are created in
+# the same statement.
+_TAKEOVER_AND_PRODUCTS_SQL = """
+WITH nf AS (SELECT DISTINCT empreendimento, numero_nf, odoo_move_id FROM fat_src),
+fat AS (
+    DELETE FROM faturamento_produto f USING nf
+    WHERE f.empreendimento = nf.empreendimento AND f.numero_nf = nf.numero_nf AND f.odoo_move_id <> nf.odoo_move_id
+    RETURNING 1
+),
+rel AS (
+    DELETE FROM relatorio_faturamento_importado r USING nf
+    WHERE r.empreendimento = nf.empreendimento AND r.numero_nf = nf.numero_nf AND r.odoo_move_id <> nf.odoo_move_id
+    RETURNING 1
+),
+products AS (
+    INSERT INTO cadastro_palletizacao (cod_produto, nome_produto, palletizacao, peso_bruto)
+    SELECT DISTINCT ON (cod_produto) cod_produto, nome_produto, 1.0, COALESCE(NULLIF(peso_unitario_produto, 0), 1.0)
+    FROM fat_src
+    ORDER BY cod_produto
+    ON CONFLICT (cod_produto) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM fat), (SELECT count(*) FROM rel), (SELECT count(*) FROM products)
 """
 
 
 def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
     """Bring one partition's faturamento tables in line with its staged lines."""
-    params = scope.params()
+    params = {**scope.params(), **_rule_params()}
     conn.execute(text(_SOURCE_SQL.format(owns=owns("l", "partition_date"))), params)
 
-    products_created = conn.execute(
-        text(
-            """
-            INSERT INTO cadastro_palletizacao (cod_produto, nome_produto, palletizacao, peso_bruto)
-            SELECT DISTINCT ON (cod_produto) cod_produto, nome_produto, 1.0,
-                   COALESCE(NULLIF(peso_unitario_produto, 0), 1.0)
-            FROM fat_src
-            ORDER BY cod_produto
-            ON CONFLICT (cod_produto) DO NOTHING
-            """
-        )
-    ).rowcount
+    taken_rows, taken_nfs, products_created = conn.execute(text(_TAKEOVER_AND_PRODUCTS_SQL)).one()
 
     cols = ", ".join(_FAT_COLUMNS)
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _FAT_UPDATABLE) + ", updated_at = now()"
@@ -114,33 +148,38 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
         text(
             f"""
             WITH prev AS (
-                SELECT f.odoo_move_id, f.cod_produto, f.status_nf
-                FROM faturamento_produto f JOIN fat_src s USING (odoo_move_id, cod_produto)
+                SELECT f.odoo_move_id, f.cod_produto, f.origem, f.status_nf
+                FROM faturamento_produto f
+                JOIN fat_src s ON s.odoo_move_id = f.odoo_move_id AND s.cod_produto = f.cod_produto
+                              AND s.origem IS NOT DISTINCT FROM f.origem
             ),
             up AS (
                 INSERT INTO faturamento_produto AS f ({cols})
                 SELECT {cols} FROM fat_src
-                ON CONFLICT (odoo_move_id, cod_produto) DO UPDATE SET {sets} WHERE {distinct}
-                RETURNING f.odoo_move_id, f.cod_produto, f.status_nf, (xmax = 0) AS inserted
+                ON CONFLICT ({", ".join(_FAT_KEY)}) DO UPDATE SET {sets} WHERE {distinct}
+                RETURNING f.odoo_move_id, f.cod_produto, f.origem, f.status_nf, (xmax = 0) AS inserted
             )
             SELECT count(*) FILTER (WHERE up.inserted),
                    count(*) FILTER (WHERE NOT up.inserted),
-                   count(*) FILTER (WHERE up.status_nf = 'Cancelado'
-                                    AND prev.status_nf IS DISTINCT FROM 'Cancelado')
-            FROM up LEFT JOIN prev USING (odoo_move_id, cod_produto)
+                   count(*) FILTER (WHERE up.status_nf = :cancelado
+                                    AND prev.status_nf IS DISTINCT FROM :cancelado)
+            FROM up LEFT JOIN prev ON prev.odoo_move_id = up.odoo_move_id AND prev.cod_produto = up.cod_produto
+                                  AND prev.origem IS NOT DISTINCT FROM up.origem
             """
-        )
+        ),
+        params,
     ).one()
 
-    # Rows of the partition that the source no longer has (a deleted draft, a removed line);
-    # an NF with a line set aside keeps its rows until the line is accepted.
+    # Rows of the partition that the source no longer has (a deleted draft, a removed line, a line
+    # linked to another order); an NF with a line set aside keeps its rows until the line is accepted.
     deleted = conn.execute(
         text(
             f"""
             DELETE FROM faturamento_produto f
             WHERE f.empreendimento = :emp AND {owns("f", "data_fatura")}
               AND NOT EXISTS (SELECT 1 FROM fat_src s
-                              WHERE s.odoo_move_id = f.odoo_move_id AND s.cod_produto = f.cod_produto)
+                              WHERE s.odoo_move_id = f.odoo_move_id AND s.cod_produto = f.cod_produto
+                                AND s.origem IS NOT DISTINCT FROM f.origem)
               AND NOT EXISTS (SELECT 1 FROM sync_rejeitado r
                               WHERE r.model = 'account.move.line' AND r.parent_id = f.odoo_move_id)
             """
@@ -148,8 +187,8 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
         params,
     ).rowcount
 
-    cascade = conn.execute(text(_CANCEL_CASCADE_SQL)).one()
-    invoiced = conn.execute(text(_INVOICE_SEPARACAO_SQL)).one()
+    cascade = conn.execute(text(_CANCEL_CASCADE_SQL), params).one()
+    invoiced = conn.execute(text(_INVOICE_SEPARACAO_SQL), params).one()
 
     relatorio = conn.execute(text(_RELATORIO_SQL), params).one()
     return {
@@ -157,6 +196,8 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
         "updated": counts[1],
         "cancelled": counts[2],
         "deleted": deleted,
+        "numbers_taken_over": taken_nfs,
+        "rows_of_taken_numbers": taken_rows,
         "products_created": products_created,
         "movimentacao_cancelled": cascade[0],
         "embarque_cleared": cascade[1],
@@ -168,58 +209,78 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
     }
 
 
+# The operational app's tables carry no empreendimento: an NF there is told apart by its number AND
+# its order (NF numbers repeat across companies; order numbers only where Odoo numbers them per
+# company). An order whose number another empreendimento also stages is ambiguous: its decisions are
+# left alone (reported by the carteira as a reject, see db/ambiguity.py). A row without an order
+# matches by NF number alone only where no other empreendimento has that number.
+_NF_ORDERS_SQL = """
+    SELECT DISTINCT s.numero_nf, s.origem,
+           EXISTS (SELECT 1 FROM faturamento_produto f2
+                   WHERE f2.numero_nf = s.numero_nf AND f2.empreendimento <> :emp) AS nf_ambiguous
+    FROM fat_src s
+    WHERE s.move_type = :invoice AND {status}
+      AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o
+                      WHERE o.num_pedido = s.origem AND o.empreendimento <> :emp)
+"""
+
 # Cancellation (§5.1) for every cancelled NF of the partition, in one statement; each UPDATE
 # only touches rows not yet in the cancelled state, so a repeat is a no-op.
-_CANCEL_CASCADE_SQL = """
-WITH canc AS (SELECT DISTINCT numero_nf FROM fat_src WHERE status_nf = 'Cancelado'),
+_CANCEL_CASCADE_SQL = f"""
+WITH canc AS ({_NF_ORDERS_SQL.format(status="s.status_nf = :cancelado")}),
 mov AS (
     UPDATE movimentacao_estoque m SET status_nf = 'CANCELADO', ativo = false
     FROM canc WHERE m.numero_nf = canc.numero_nf
+      AND (m.num_pedido = canc.origem OR (m.num_pedido IS NULL AND NOT canc.nf_ambiguous))
       AND (m.status_nf IS DISTINCT FROM 'CANCELADO' OR m.ativo)
     RETURNING 1
 ),
 emb AS (
     UPDATE embarque_itens e SET nota_fiscal = NULL, erro_validacao = 'NF cancelada no Odoo'
     FROM canc WHERE e.nota_fiscal = canc.numero_nf
+      AND (e.pedido = canc.origem OR (e.pedido IS NULL AND NOT canc.nf_ambiguous))
     RETURNING 1
 ),
 sep AS (
     UPDATE separacao s SET numero_nf = NULL, sincronizado_nf = false
-    FROM canc WHERE s.numero_nf = canc.numero_nf
+    FROM canc WHERE s.numero_nf = canc.numero_nf AND s.num_pedido = canc.origem
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM mov), (SELECT count(*) FROM emb), (SELECT count(*) FROM sep)
 """
 
-# Invoicing an open separação (§5.1): a posted NF marks the rows of one open lot of its order
-# (the lot holding most of its products, then the oldest) as invoiced, and writes the stock
-# movements — re-activating those of an NF that was cancelled and posted again. Without it an
+# Invoicing an open separação (§5.1): a posted NF marks the rows of one open lot of each order it
+# invoices (the lot holding most of its products, then the oldest) as invoiced, and writes the
+# stock movements — re-activating those of an NF that was cancelled and posted again. Without it an
 # invoiced quantity would count twice (invoiced and still in separação).
-_INVOICE_SEPARACAO_SQL = """
-WITH items AS (
-    SELECT numero_nf, origem, cod_produto, nome_produto, data_fatura, qtd_produto_faturado
-    FROM fat_src WHERE status_nf = 'Lançado' AND NOT revertida AND origem IS NOT NULL
+_INVOICE_SEPARACAO_SQL = f"""
+WITH nfs AS ({_NF_ORDERS_SQL.format(status="s.status_nf = :lancado AND NOT s.revertida AND s.origem IS NOT NULL")}),
+items AS (
+    SELECT s.numero_nf, s.origem, s.cod_produto, s.nome_produto, s.data_fatura, s.qtd_produto_faturado
+    FROM fat_src s JOIN nfs ON nfs.numero_nf = s.numero_nf AND nfs.origem = s.origem
+    WHERE s.move_type = :invoice
 ),
 cand AS (
-    SELECT i.numero_nf, s.separacao_lote_id AS lote, count(*) AS overlap, min(s.id) AS first_id
+    SELECT i.numero_nf, i.origem, s.separacao_lote_id AS lote, count(*) AS overlap, min(s.id) AS first_id
     FROM items i JOIN separacao s ON s.num_pedido = i.origem AND s.cod_produto = i.cod_produto
-    WHERE NOT s.sincronizado_nf AND s.status IN ('PREVISAO', 'ABERTO', 'COTADO')
-    GROUP BY i.numero_nf, s.separacao_lote_id
+    WHERE NOT s.sincronizado_nf AND upper(s.status) = ANY(:open_statuses)
+    GROUP BY i.numero_nf, i.origem, s.separacao_lote_id
 ),
 chosen AS (
-    SELECT DISTINCT ON (numero_nf) numero_nf, lote FROM cand ORDER BY numero_nf, overlap DESC, first_id
+    SELECT DISTINCT ON (numero_nf, origem) numero_nf, origem, lote FROM cand
+    ORDER BY numero_nf, origem, overlap DESC, first_id
 ),
 marked AS (
     UPDATE separacao s SET sincronizado_nf = true, numero_nf = c.numero_nf
-    FROM chosen c JOIN items i ON i.numero_nf = c.numero_nf
+    FROM chosen c JOIN items i ON i.numero_nf = c.numero_nf AND i.origem = c.origem
     WHERE s.separacao_lote_id = c.lote AND s.num_pedido = i.origem AND s.cod_produto = i.cod_produto
       AND NOT s.sincronizado_nf
     RETURNING s.separacao_lote_id, s.num_pedido, s.cod_produto, s.numero_nf
 ),
 reactivated AS (
     UPDATE movimentacao_estoque m SET status_nf = 'FATURADO', ativo = true
-    WHERE m.numero_nf IN (SELECT numero_nf FROM items) AND m.tipo_movimentacao = 'FATURAMENTO'
-      AND NOT m.ativo
+    FROM nfs WHERE m.numero_nf = nfs.numero_nf AND m.num_pedido = nfs.origem
+      AND m.tipo_movimentacao = 'FATURAMENTO' AND NOT m.ativo
     RETURNING 1
 ),
 written AS (
@@ -227,50 +288,52 @@ written AS (
         local_movimentacao, qtd_movimentacao, numero_nf, num_pedido, separacao_lote_id, status_nf, ativo)
     SELECT i.cod_produto, i.nome_produto, i.data_fatura, 'FATURAMENTO', 'VENDA', -i.qtd_produto_faturado,
            i.numero_nf, i.origem, mk.separacao_lote_id, 'FATURADO', true
-    FROM marked mk JOIN items i ON i.numero_nf = mk.numero_nf AND i.cod_produto = mk.cod_produto
+    FROM marked mk JOIN items i ON i.numero_nf = mk.numero_nf AND i.origem = mk.num_pedido
+                               AND i.cod_produto = mk.cod_produto
     WHERE NOT EXISTS (SELECT 1 FROM movimentacao_estoque m
-                      WHERE m.numero_nf = i.numero_nf AND m.cod_produto = i.cod_produto
+                      WHERE m.numero_nf = i.numero_nf AND m.num_pedido = i.origem AND m.cod_produto = i.cod_produto
                         AND m.tipo_movimentacao = 'FATURAMENTO')
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM written), (SELECT count(*) FROM reactivated)
 """
 
-# One row per NF of the partition (valor_total = Σ valor, peso_bruto = Σ peso); NFs that left
-# the partition are removed.
+# One row per NF of the partition (valor_total = Σ valor, peso_bruto = Σ peso; origem: the orders it
+# invoices); NFs that left the partition are removed.
 _RELATORIO_SQL = f"""
 WITH nf AS (
     SELECT f.odoo_move_id, min(f.numero_nf) AS numero_nf, min(f.empreendimento) AS empreendimento,
-           min(f.data_fatura) AS data_fatura, min(f.cnpj_cliente) AS cnpj_cliente,
-           min(f.nome_cliente) AS nome_cliente, min(f.municipio) AS municipio,
-           min(f.estado) AS estado, min(f.vendedor) AS vendedor,
-           min(f.equipe_vendas) AS equipe_vendas, min(f.origem) AS origem,
+           min(f.move_type) AS move_type, min(f.data_fatura) AS data_fatura,
+           min(f.cnpj_cliente) AS cnpj_cliente, min(f.nome_cliente) AS nome_cliente,
+           min(f.municipio) AS municipio, min(f.estado) AS estado, min(f.vendedor) AS vendedor,
+           min(f.equipe_vendas) AS equipe_vendas,
+           left(string_agg(DISTINCT f.origem, ', ' ORDER BY f.origem), 64) AS origem,
            sum(f.valor_produto_faturado) AS valor_total, sum(f.peso_total) AS peso_bruto,
-           min(f.status_nf) AS status_nf, bool_and(f.status_nf <> 'Cancelado') AS ativo
+           min(f.status_nf) AS status_nf, bool_and(f.status_nf <> :cancelado) AS ativo
     FROM faturamento_produto f
     WHERE f.odoo_move_id IN (SELECT odoo_move_id FROM fat_src)
     GROUP BY f.odoo_move_id
 ),
 up AS (
     INSERT INTO relatorio_faturamento_importado AS r
-        (odoo_move_id, numero_nf, empreendimento, data_fatura, cnpj_cliente, nome_cliente,
+        (odoo_move_id, numero_nf, empreendimento, move_type, data_fatura, cnpj_cliente, nome_cliente,
          municipio, estado, vendedor, equipe_vendas, origem, valor_total, peso_bruto, status_nf, ativo)
-    SELECT odoo_move_id, numero_nf, empreendimento, data_fatura, cnpj_cliente, nome_cliente,
+    SELECT odoo_move_id, numero_nf, empreendimento, move_type, data_fatura, cnpj_cliente, nome_cliente,
            municipio, estado, vendedor, equipe_vendas, origem, valor_total, peso_bruto, status_nf, ativo
     FROM nf
     ON CONFLICT (odoo_move_id) DO UPDATE SET
         numero_nf = EXCLUDED.numero_nf, empreendimento = EXCLUDED.empreendimento,
-        data_fatura = EXCLUDED.data_fatura, cnpj_cliente = EXCLUDED.cnpj_cliente,
-        nome_cliente = EXCLUDED.nome_cliente, municipio = EXCLUDED.municipio,
-        estado = EXCLUDED.estado, vendedor = EXCLUDED.vendedor,
+        move_type = EXCLUDED.move_type, data_fatura = EXCLUDED.data_fatura,
+        cnpj_cliente = EXCLUDED.cnpj_cliente, nome_cliente = EXCLUDED.nome_cliente,
+        municipio = EXCLUDED.municipio, estado = EXCLUDED.estado, vendedor = EXCLUDED.vendedor,
         equipe_vendas = EXCLUDED.equipe_vendas, origem = EXCLUDED.origem,
         valor_total = EXCLUDED.valor_total, peso_bruto = EXCLUDED.peso_bruto,
         status_nf = EXCLUDED.status_nf, ativo = EXCLUDED.ativo, updated_at = now()
-    WHERE (r.numero_nf, r.empreendimento, r.data_fatura, r.cnpj_cliente, r.nome_cliente,
+    WHERE (r.numero_nf, r.empreendimento, r.move_type, r.data_fatura, r.cnpj_cliente, r.nome_cliente,
            r.municipio, r.estado, r.vendedor, r.equipe_vendas, r.origem, r.valor_total,
            r.peso_bruto, r.status_nf, r.ativo)
           IS DISTINCT FROM
-          (EXCLUDED.numero_nf, EXCLUDED.empreendimento, EXCLUDED.data_fatura,
+          (EXCLUDED.numero_nf, EXCLUDED.empreendimento, EXCLUDED.move_type, EXCLUDED.data_fatura,
            EXCLUDED.cnpj_cliente, EXCLUDED.nome_cliente, EXCLUDED.municipio, EXCLUDED.estado,
            EXCLUDED.vendedor, EXCLUDED.equipe_vendas, EXCLUDED.origem, EXCLUDED.valor_total,
            EXCLUDED.peso_bruto, EXCLUDED.status_nf, EXCLUDED.ativo)

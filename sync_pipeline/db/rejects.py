@@ -65,3 +65,18 @@ def record_rejects(
         {"rejects": payload, "asset": asset, "pk": partition_key, "run_id": run_id},
     ).one()
     return {"rejects_written": row[0], "rejects_resolved": row[1], "rejects": len(rejects)}
+
+
+def rejects_by_rule(engine, rule: str, limit: int = 200) -> list[dict]:
+    """The records set aside for ``rule`` (newest first), for checks and the command line."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('sync_rejeitado') IS NOT NULL")).scalar():
+            return []
+        rows = conn.execute(
+            text(
+                "SELECT model, odoo_id, rule, message, partition_key, payload FROM sync_rejeitado "
+                "WHERE rule = :rule ORDER BY id DESC LIMIT :limit"
+            ),
+            {"rule": rule, "limit": limit},
+        ).mappings()
+        return [dict(r) for r in rows]

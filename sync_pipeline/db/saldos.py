@@ -1,8 +1,9 @@
 """Saldos (DESIGN §5.2) of a partition's open carteira lines, in one set-based statement.
 
-qtd_faturada = Σ invoiced (not cancelled, not reverted); qtd_saldo = ordered − invoiced;
-qtd_em_separacao = Σ separação not invoiced; qtd_pre_separada = Σ pré-separações not yet sent;
-saldo_livre = saldo − em separação − pré-separada.
+qtd_faturada = Σ invoiced − Σ refunded (not cancelled: Odoo's qty_invoiced); qtd_saldo = ordered −
+invoiced; qtd_em_separacao = Σ separação not invoiced; qtd_pre_separada = Σ pré-separações not yet
+sent; saldo_livre = saldo − em separação − pré-separada. The decisions of an order whose number another
+empreendimento also has are not counted (they cannot be told apart; the carteira reports the order).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from sync_pipeline.db.carteira import PRE_CLOSED_STATUSES
+from sync_pipeline.db.carteira import INVOICED_SQL, OPEN_PRE_SQL, rule_params
 from sync_pipeline.db.staging import Scope, owns
 
 _SALDOS_SQL = f"""
@@ -20,26 +21,25 @@ WITH lines AS (
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
 ),
-fat AS (
-    SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd
-    FROM faturamento_produto f
-    WHERE f.origem IN (SELECT num_pedido FROM lines) AND f.status_nf <> 'Cancelado' AND NOT f.revertida
-    GROUP BY 1, 2
+unambiguous AS (
+    SELECT DISTINCT l.num_pedido FROM lines l
+    WHERE NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = l.num_pedido AND o.empreendimento <> :emp)
 ),
+fat AS ({INVOICED_SQL.format(orders="lines")}),
 sep AS (
     SELECT s.num_pedido, s.cod_produto, sum(s.qtd_saldo) AS qtd
     FROM separacao s
-    WHERE s.num_pedido IN (SELECT num_pedido FROM lines) AND NOT s.sincronizado_nf
+    WHERE s.num_pedido IN (SELECT num_pedido FROM unambiguous) AND NOT s.sincronizado_nf
     GROUP BY 1, 2
 ),
 pre AS (
     SELECT p.num_pedido, p.cod_produto, sum(p.qtd_selecionada_usuario) AS qtd
     FROM pre_separacao_item p
-    WHERE p.num_pedido IN (SELECT num_pedido FROM lines) AND p.status <> ALL(:closed)
+    WHERE p.num_pedido IN (SELECT num_pedido FROM unambiguous) AND {OPEN_PRE_SQL.format(p="p")}
     GROUP BY 1, 2
 ),
 computed AS (
-    SELECT l.num_pedido, l.cod_produto, l.empreendimento, l.data_pedido, l.qtd_produto_pedido,
+    SELECT l.empreendimento, l.num_pedido, l.cod_produto, l.data_pedido, l.qtd_produto_pedido,
            COALESCE(fat.qtd, 0) AS qtd_faturada, l.qtd_saldo_produto_pedido,
            COALESCE(sep.qtd, 0) AS qtd_em_separacao, COALESCE(pre.qtd, 0) AS qtd_pre_separada,
            l.qtd_saldo_produto_pedido - COALESCE(sep.qtd, 0) - COALESCE(pre.qtd, 0) AS saldo_livre
@@ -49,27 +49,27 @@ computed AS (
     LEFT JOIN pre USING (num_pedido, cod_produto)
 ),
 up AS (
-    INSERT INTO carteira_saldo AS t (num_pedido, cod_produto, empreendimento, data_pedido, qtd_produto_pedido,
+    INSERT INTO carteira_saldo AS t (empreendimento, num_pedido, cod_produto, data_pedido, qtd_produto_pedido,
         qtd_faturada, qtd_saldo_produto_pedido, qtd_em_separacao, qtd_pre_separada, saldo_livre)
     SELECT * FROM computed
-    ON CONFLICT (num_pedido, cod_produto) DO UPDATE SET
-        empreendimento = EXCLUDED.empreendimento, data_pedido = EXCLUDED.data_pedido,
+    ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE SET
+        data_pedido = EXCLUDED.data_pedido,
         qtd_produto_pedido = EXCLUDED.qtd_produto_pedido, qtd_faturada = EXCLUDED.qtd_faturada,
         qtd_saldo_produto_pedido = EXCLUDED.qtd_saldo_produto_pedido,
         qtd_em_separacao = EXCLUDED.qtd_em_separacao, qtd_pre_separada = EXCLUDED.qtd_pre_separada,
         saldo_livre = EXCLUDED.saldo_livre, updated_at = now()
-    WHERE (t.empreendimento, t.data_pedido, t.qtd_produto_pedido, t.qtd_faturada, t.qtd_saldo_produto_pedido,
+    WHERE (t.data_pedido, t.qtd_produto_pedido, t.qtd_faturada, t.qtd_saldo_produto_pedido,
            t.qtd_em_separacao, t.qtd_pre_separada, t.saldo_livre)
           IS DISTINCT FROM
-          (EXCLUDED.empreendimento, EXCLUDED.data_pedido, EXCLUDED.qtd_produto_pedido, EXCLUDED.qtd_faturada,
+          (EXCLUDED.data_pedido, EXCLUDED.qtd_produto_pedido, EXCLUDED.qtd_faturada,
            EXCLUDED.qtd_saldo_produto_pedido, EXCLUDED.qtd_em_separacao, EXCLUDED.qtd_pre_separada,
            EXCLUDED.saldo_livre)
     RETURNING 1
 ),
 gone AS (
     DELETE FROM carteira_saldo t
-    WHERE (t.empreendimento = :emp AND {owns("t", "data_pedido")}
-           OR t.num_pedido IN (SELECT num_pedido FROM lines))
+    WHERE t.empreendimento = :emp
+      AND ({owns("t", "data_pedido")} OR t.num_pedido IN (SELECT num_pedido FROM lines))
       AND NOT EXISTS (SELECT 1 FROM computed c WHERE c.num_pedido = t.num_pedido AND c.cod_produto = t.cod_produto)
     RETURNING 1
 )
@@ -80,7 +80,5 @@ SELECT (SELECT count(*) FROM computed), (SELECT count(*) FROM up), (SELECT count
 
 def refresh_saldos(conn: Connection, scope: Scope) -> dict[str, object]:
     """Rewrite the partition's saldos (only rows whose numbers changed); one statement."""
-    lines, written, deleted, livre = conn.execute(
-        text(_SALDOS_SQL), {**scope.params(), "closed": list(PRE_CLOSED_STATUSES)}
-    ).one()
+    lines, written, deleted, livre = conn.execute(text(_SALDOS_SQL), {**scope.params(), **rule_params()}).one()
     return {"lines": lines, "rows_written": written, "rows_deleted": deleted, "saldo_livre_total": float(livre)}

@@ -68,9 +68,10 @@ odoo_fatura_linha = Table(
     Column("empreendimento", String(64), nullable=False),
     Column("partition_date", Date, nullable=False),
     Column("numero_nf", String(64), nullable=False),
+    Column("move_type", String(16), nullable=False, server_default="out_invoice"),
     Column("move_state", String(16), nullable=False),
     Column("data_fatura", Date),
-    *_nf_header(),
+    *_nf_header(),  # origem: the order of the line's sale_line_ids, else the invoice's invoice_origin
     Column("cod_produto", String(64), nullable=False),
     Column("nome_produto", String(255)),
     Column("quantidade", QTY, nullable=False),
@@ -113,7 +114,9 @@ odoo_pedido_linha = Table(
     Column("odoo_write_date", DateTime),
     *_staged_at(),
     Index("ix_odoo_pedido_linha_partition", "empreendimento", "partition_date"),
-    Index("ix_odoo_pedido_linha_pedido", "num_pedido", "cod_produto"),
+    # num_pedido first: also finds the same number in another empreendimento (ambiguity, §5)
+    Index("ix_odoo_pedido_linha_pedido", "num_pedido", "empreendimento", "cod_produto"),
+    Index("ix_odoo_pedido_linha_order", "odoo_order_id"),
 )
 
 # --- faturamento (§5.1) -----------------------------------------------------------------------------
@@ -123,10 +126,12 @@ faturamento_produto = Table(
     Column("id", Integer, primary_key=True),
     Column("empreendimento", String(64), nullable=False),
     Column("numero_nf", String(64), nullable=False),
+    Column("move_type", String(16), nullable=False, server_default="out_invoice"),
     Column("data_fatura", Date),
     *_nf_header(),
     Column("cod_produto", String(64), nullable=False),
     Column("nome_produto", String(255)),
+    # signed: a credit note's rows are negative, so Σ over an order is Odoo's qty_invoiced
     Column("qtd_produto_faturado", QTY, nullable=False),
     Column("preco_produto_faturado", PRICE),
     Column("valor_produto_faturado", MONEY),
@@ -139,9 +144,25 @@ faturamento_produto = Table(
     Column("odoo_move_id", Integer, nullable=False),
     Column("odoo_write_date", DateTime),
     *_timestamps(),
-    UniqueConstraint("numero_nf", "cod_produto", name="uq_faturamento_nf_produto"),
-    UniqueConstraint("odoo_move_id", "cod_produto", name="uq_faturamento_move_produto"),
+    # Numbers are unique only within an empreendimento (Odoo numbers invoices per company), and
+    # one NF may invoice several orders (one row per order and product). origem may be NULL.
+    UniqueConstraint(
+        "empreendimento",
+        "numero_nf",
+        "cod_produto",
+        "origem",
+        name="uq_faturamento_emp_nf_produto_origem",
+        postgresql_nulls_not_distinct=True,
+    ),
+    UniqueConstraint(
+        "odoo_move_id",
+        "cod_produto",
+        "origem",
+        name="uq_faturamento_move_produto_origem",
+        postgresql_nulls_not_distinct=True,
+    ),
     Index("ix_faturamento_origem_produto", "origem", "cod_produto"),
+    Index("ix_faturamento_numero_nf", "numero_nf"),
     Index("ix_faturamento_data_status", "data_fatura", "status_nf"),
     Index("ix_faturamento_empreendimento_data", "empreendimento", "data_fatura"),
 )
@@ -150,9 +171,10 @@ relatorio_faturamento_importado = Table(
     "relatorio_faturamento_importado",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("numero_nf", String(64), nullable=False, unique=True),
+    Column("numero_nf", String(64), nullable=False),
     Column("odoo_move_id", Integer, nullable=False, unique=True),
     Column("empreendimento", String(64), nullable=False),
+    Column("move_type", String(16), nullable=False, server_default="out_invoice"),
     Column("data_fatura", Date),
     *_nf_header(),
     Column("valor_total", MONEY, nullable=False),
@@ -160,6 +182,7 @@ relatorio_faturamento_importado = Table(
     Column("status_nf", String(20), nullable=False),
     Column("ativo", Boolean, nullable=False, server_default=text("true")),
     *_timestamps(),
+    UniqueConstraint("empreendimento", "numero_nf", name="uq_relatorio_emp_nf"),
     Index("ix_relatorio_empreendimento_data", "empreendimento", "data_fatura"),
 )
 
@@ -264,7 +287,8 @@ carteira_principal = Table(
     Column("odoo_order_id", Integer),
     Column("odoo_write_date", DateTime),
     *_timestamps(),
-    UniqueConstraint("num_pedido", "cod_produto", name="uq_carteira_pedido_produto"),
+    UniqueConstraint("empreendimento", "num_pedido", "cod_produto", name="uq_carteira_emp_pedido_produto"),
+    Index("ix_carteira_pedido", "num_pedido"),
     Index("ix_carteira_empreendimento_data", "empreendimento", "data_pedido"),
 )
 
@@ -272,9 +296,9 @@ carteira_principal = Table(
 carteira_saldo = Table(
     "carteira_saldo",
     metadata,
+    Column("empreendimento", String(64), primary_key=True),
     Column("num_pedido", String(64), primary_key=True),
     Column("cod_produto", String(64), primary_key=True),
-    Column("empreendimento", String(64), nullable=False),
     Column("data_pedido", Date),
     Column("qtd_produto_pedido", QTY, nullable=False),
     Column("qtd_faturada", QTY, nullable=False),
@@ -292,6 +316,7 @@ carteira_diff = Table(
     Column("id", Integer, primary_key=True),
     Column("run_id", String(64), nullable=False),
     Column("partition_key", String(128), nullable=False),
+    Column("empreendimento", String(64)),
     Column("num_pedido", String(64), nullable=False),
     Column("cod_produto", String(64), nullable=False),
     Column("tipo", String(16), nullable=False),
@@ -301,7 +326,7 @@ carteira_diff = Table(
     Column("absorcao", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_carteira_diff_run", "run_id"),
-    Index("ix_carteira_diff_pedido_produto", "num_pedido", "cod_produto"),
+    Index("ix_carteira_diff_pedido_produto", "empreendimento", "num_pedido", "cod_produto"),
 )
 
 alerta_separacao_cotada = Table(
@@ -309,6 +334,7 @@ alerta_separacao_cotada = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("separacao_lote_id", String(64)),
+    Column("empreendimento", String(64)),
     Column("num_pedido", String(64), nullable=False),
     Column("cod_produto", String(64), nullable=False),
     Column("tipo_alteracao", String(20), nullable=False),

@@ -20,19 +20,25 @@ from sync_pipeline.domain.values import Reject
 
 @dataclass(frozen=True)
 class Scope:
-    """The rows a partition owns: one empreendimento and a date, or everything up to the first."""
+    """The rows a partition owns: one empreendimento and a date; the first partition also owns
+    everything older, the last (today) everything newer."""
 
     empreendimento: str
     day: date
     first: bool
+    last: bool = False
 
     def params(self) -> dict:
-        return {"emp": self.empreendimento, "day": self.day, "first": self.first}
+        return {"emp": self.empreendimento, "day": self.day, "first": self.first, "last": self.last}
 
 
 def owns(alias: str, col: str) -> str:
-    """SQL: the row's date is the partition's, or (first partition) older or missing."""
-    return f"({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL)))"
+    """SQL: the row's date is the partition's, or (first partition) older or missing, or (last
+    partition) newer."""
+    return (
+        f"({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL))"
+        f" OR (:last AND {alias}.{col} > :day))"
+    )
 
 
 STAGED_AT = "staged_at"
@@ -98,15 +104,22 @@ def mirror_partition(
 def staged_documents(postgres, table: Table, document_column: str, partitions) -> set[int]:
     """Ids of the documents ``table`` holds for these partitions (one empreendimento)."""
     days = [p.day for p in partitions]
-    first = partitions[0].is_first
     with postgres.engine().connect() as conn:
         return set(
             conn.execute(
                 text(
                     f"SELECT DISTINCT {document_column} FROM {table.name} t WHERE t.empreendimento = :emp "
-                    "AND (t.partition_date = ANY(:days) OR (:first AND t.partition_date < :start))"
+                    "AND (t.partition_date = ANY(:days) OR (:first AND t.partition_date < :start)"
+                    " OR (:last AND t.partition_date > :end))"
                 ),
-                {"emp": partitions[0].empreendimento, "days": days, "first": first, "start": days[0]},
+                {
+                    "emp": partitions[0].empreendimento,
+                    "days": days,
+                    "first": partitions[0].is_first,
+                    "start": days[0],
+                    "last": partitions[-1].is_last,
+                    "end": days[-1],
+                },
             ).scalars()
         )
 

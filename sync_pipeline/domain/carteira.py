@@ -14,6 +14,7 @@ from decimal import InvalidOperation
 from zoneinfo import ZoneInfo
 
 from sync_pipeline.domain.values import (
+    RULE_AMBIGUOUS_NUMBER,
     RULE_BAD_DATE,
     RULE_BAD_NUMBER,
     RULE_NEGATIVE_QTY,
@@ -35,6 +36,8 @@ STATUS_PEDIDO = {
     "done": "Pedido de venda",  # Odoo ≤ 16; 17 keeps `sale` with `locked`
     "cancel": "Cancelado",
 }
+STATUS_PEDIDO_DEFAULT = "Pedido de venda"  # any other state a server adds (Odoo 17 keeps `sale` + `locked`)
+CANCELLED_STATE = "cancel"
 ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -46,15 +49,15 @@ def local_day(odoo_datetime: object, tz: str) -> date:
     return moment.astimezone(ZoneInfo(tz)).date()
 
 
-def utc_bounds(first: date | None, last: date, tz: str) -> tuple[str | None, str]:
-    """[start, end) in Odoo's UTC strings covering local days ``first``..``last``."""
+def utc_bounds(first: date | None, last: date | None, tz: str) -> tuple[str | None, str | None]:
+    """[start, end) in Odoo's UTC strings covering local days ``first``..``last`` (None: unbounded)."""
     zone = ZoneInfo(tz)
 
     def utc(day: date) -> str:
         local = datetime.combine(day, time.min, tzinfo=zone)
         return local.astimezone(UTC).strftime(ODOO_DATETIME)
 
-    return (utc(first) if first else None), utc(last + timedelta(days=1))
+    return (utc(first) if first else None), (utc(last + timedelta(days=1)) if last else None)
 
 
 @dataclass
@@ -158,3 +161,19 @@ def stage_order_lines(
             }
         )
     return out
+
+
+def ambiguous_order_reject(empreendimento: str, num_pedido: str, order_id: int) -> Reject:
+    """An order whose number another empreendimento also has: the operational tables (separacao,
+    pre_separacao_item, embarque_itens) key decisions by num_pedido alone, so its decisions are not
+    adjusted (never merged with the other order's) and the order is reported."""
+    return Reject(
+        "sale.order",
+        order_id,
+        RULE_AMBIGUOUS_NUMBER,
+        f"num_pedido {num_pedido} of {empreendimento} (sale.order {order_id}) also exists in another "
+        "empreendimento: separação/pré-separação rows have no empreendimento column and cannot be told "
+        "apart, so the sync leaves them unadjusted; number orders per company uniquely in Odoo or "
+        "give those tables an empreendimento",
+        {"num_pedido": num_pedido, "empreendimento": empreendimento},
+    )

@@ -29,6 +29,13 @@ from sync_pipeline.domain.values import (
 
 STATUS_NF = {"draft": "Provisório", "posted": "Lançado", "cancel": "Cancelado"}
 CANCELADO = "Cancelado"
+LANCADO = "Lançado"
+INVOICE = "out_invoice"
+REFUND = "out_refund"
+# Customer documents the faturamento holds; a credit note counts against the orders it refunds
+# (Odoo's qty_invoiced adds invoice lines and subtracts refund lines, any state but cancel).
+MOVE_TYPES = (INVOICE, REFUND)
+QUANTITY_SIGN = {INVOICE: 1, REFUND: -1}
 
 
 @dataclass
@@ -70,9 +77,21 @@ def stage_invoice_lines(
     refunds: Iterable[Mapping[str, object]],
     partition_day_of,
     nf_number_field: str | None = None,
+    order_of_sale_line: Mapping[int, str] | None = None,
+    refund_lines: Iterable[Mapping[str, object]] = (),
 ) -> StagedInvoices:
-    """Map invoice product lines to staged rows; set aside each line that breaks a rule."""
+    """Map invoice and credit-note product lines to staged rows; set aside each line that breaks
+    a rule.
+
+    ``order_of_sale_line`` maps a ``sale.order.line`` id to its order's name: a line's origem is the
+    order of its ``sale_line_ids`` (one invoice may bill several orders), the invoice's
+    ``invoice_origin`` only when the line has no link. ``refunds`` are the posted credit notes
+    reversing these invoices and ``refund_lines`` their product lines: an invoice is marked reverted
+    only when they refund every product's whole quantity (a partial credit note leaves the rest
+    invoiced).
+    """
     out = StagedInvoices()
+    order_of_sale_line = order_of_sale_line or {}
     move_by_id: dict[int, Mapping[str, object]] = {}
     move_day: dict[int, date] = {}
     for move in moves:
@@ -83,16 +102,14 @@ def stage_invoice_lines(
         except ValueError:
             pass
 
-    reversal: dict[int, tuple[int, date | None]] = {}
-    for refund in sorted(refunds, key=lambda r: int(r["id"])):  # type: ignore[arg-type]
-        target = m2o_id(refund.get("reversed_entry_id"))
-        if target is None:
-            continue
-        try:
-            when: date | None = document_day(refund)
-        except ValueError:
-            when = None
-        reversal[target] = (int(refund["id"]), when)  # type: ignore[arg-type]
+    lines = list(lines)
+    reversal = fully_refunded(
+        invoice_lines=[
+            ln for ln in lines if move_by_id.get(m2o_id(ln.get("move_id")) or 0, {}).get("move_type") != REFUND
+        ],
+        refunds=refunds,
+        refund_lines=refund_lines,
+    )
 
     for line in lines:
         line_id = int(line["id"])  # type: ignore[arg-type]
@@ -166,6 +183,7 @@ def stage_invoice_lines(
                 "empreendimento": empreendimento,
                 "partition_date": day,
                 "numero_nf": numero_nf(move, nf_number_field),
+                "move_type": str(move.get("move_type") or INVOICE),
                 "move_state": str(move.get("state")),
                 "data_fatura": invoice_day,
                 "cnpj_cliente": text_or_none(partner.get("vat")) if partner else None,
@@ -174,7 +192,7 @@ def stage_invoice_lines(
                 "estado": state_codes.get(state_id) if state_id else None,
                 "vendedor": m2o_name(move.get("invoice_user_id")),
                 "equipe_vendas": m2o_name(move.get("team_id")),
-                "origem": text_or_none(move.get("invoice_origin")),
+                "origem": line_origem(line, move, order_of_sale_line),
                 "cod_produto": cod_produto(product, product_id),
                 "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
                 "quantidade": quantity,
@@ -187,3 +205,63 @@ def stage_invoice_lines(
             }
         )
     return out
+
+
+def line_origem(
+    line: Mapping[str, object], move: Mapping[str, object], order_of_sale_line: Mapping[int, str]
+) -> str | None:
+    """The order a line invoices: its ``sale_line_ids``' order (the lowest linked line decides),
+    else the invoice's ``invoice_origin`` (which, for an invoice of several orders, names them all)."""
+    linked = sorted(int(i) for i in (line.get("sale_line_ids") or []) if int(i) in order_of_sale_line)
+    if linked:
+        return order_of_sale_line[linked[0]]
+    return text_or_none(move.get("invoice_origin"))
+
+
+def _quantities_by_product(lines: Iterable[Mapping[str, object]]) -> dict[int, dict[int, Decimal]]:
+    """move id → product id → Σ quantity (lines without product or number are left out)."""
+    out: dict[int, dict[int, Decimal]] = {}
+    for line in lines:
+        move_id, product_id = m2o_id(line.get("move_id")), m2o_id(line.get("product_id"))
+        if move_id is None or product_id is None:
+            continue
+        try:
+            qty = decimal(line.get("quantity"), "0.001")
+        except InvalidOperation:
+            continue
+        per_move = out.setdefault(move_id, {})
+        per_move[product_id] = per_move.get(product_id, Decimal(0)) + qty
+    return out
+
+
+def fully_refunded(
+    *,
+    invoice_lines: Iterable[Mapping[str, object]],
+    refunds: Iterable[Mapping[str, object]],
+    refund_lines: Iterable[Mapping[str, object]],
+) -> dict[int, tuple[int, date | None]]:
+    """Invoices whose every product is refunded in full by posted credit notes → (the latest credit
+    note, its date). Refunds are per line and quantity (DESIGN §5.1): 2 of 5 units is no reversal."""
+    invoiced = _quantities_by_product(invoice_lines)
+    refunded_by_refund = _quantities_by_product(refund_lines)
+    refunded: dict[int, dict[int, Decimal]] = {}
+    latest: dict[int, tuple[int, date | None]] = {}
+    for refund in sorted(refunds, key=lambda r: int(r["id"])):  # type: ignore[arg-type]
+        target = m2o_id(refund.get("reversed_entry_id"))
+        if target is None or refund.get("state", "posted") != "posted":
+            continue
+        for product_id, qty in refunded_by_refund.get(int(refund["id"]), {}).items():  # type: ignore[arg-type]
+            per_move = refunded.setdefault(target, {})
+            per_move[product_id] = per_move.get(product_id, Decimal(0)) + qty
+        try:
+            when: date | None = document_day(refund)
+        except ValueError:
+            when = None
+        latest[target] = (int(refund["id"]), when)  # type: ignore[arg-type]
+    return {
+        move_id: latest[move_id]
+        for move_id, products in invoiced.items()
+        if move_id in latest
+        and products
+        and all(refunded.get(move_id, {}).get(pid, Decimal(0)) >= qty for pid, qty in products.items())
+    }

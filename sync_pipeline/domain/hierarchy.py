@@ -84,8 +84,11 @@ AJUSTE = "AJUSTE"
 ALERT_REDUCAO, ALERT_REMOCAO, ALERT_AUMENTO, ALERT_SALDO_NEGATIVO = "REDUCAO", "REMOCAO", "AUMENTO", "SALDO_NEGATIVO"
 CRITICO, ATENCAO = "CRITICO", "ATENCAO"
 
-# Absorption order of open separações; any other status is never touched.
+# Absorption order of open separações; any other status is never touched. Statuses compare
+# upper-cased, here and in the SQL that receives these as parameters.
 OPEN_STATUSES = ("PREVISAO", "ABERTO", "COTADO")
+# pré-separações already turned into a separação (or dropped) are not decisions on the saldo
+PRE_CLOSED_STATUSES = ("ENVIADO_SEPARACAO", "CANCELADO")
 ALERT_LEVEL_BY_STATUS: dict[str, str | None] = {"PREVISAO": None, "ABERTO": ATENCAO, "COTADO": CRITICO}
 
 

@@ -17,6 +17,8 @@ RULE_NEGATIVE_QTY = "quantidade_negativa"
 RULE_UNKNOWN_COMPANY = "empresa_desconhecida"
 RULE_BAD_DATE = "data_invalida"
 RULE_BAD_NUMBER = "valor_invalido"
+# a human number (num_pedido) repeated across empreendimentos where a table has no empreendimento
+RULE_AMBIGUOUS_NUMBER = "numero_ambiguo"
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,12 @@ ORDER_LINE_FIELDS = [
 ]
 
 
-def order_domain(company_id: int, first: date | None, last: date, tz: str) -> list:
-    """Orders of a company whose local order date is in [first, last] (None: no lower bound)."""
+def order_domain(company_id: int, first: date | None, last: date | None, tz: str) -> list:
+    """Orders of a company whose local order date is in [first, last] (None: unbounded that side)."""
     start, end = utc_bounds(first, last, tz)
-    domain: list = [("company_id", "=", company_id), ("date_order", "<", end)]
+    domain: list = [("company_id", "=", company_id)]
+    if end is not None:
+        domain.append(("date_order", "<", end))
     if start is not None:
         domain.append(("date_order", ">=", start))
     return domain

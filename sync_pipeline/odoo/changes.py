@@ -163,22 +163,36 @@ def invoice_changes(
         if origins
         else []
     )
-    orders_by_name = {o["name"]: o for o in orders}
+    # order names are unique only within a company (Odoo can number orders per company)
+    orders_by_name = {(m2o_id(o.get("company_id")), o["name"]): o for o in orders}
 
     router = _Router()
     first_wave: set[tuple[int, date]] = set()
     for move_id, m in moves.items():
         wd = str(m.get("write_date") or "")
-        invoice = targets.get(m2o_id(m.get("reversed_entry_id")) or 0) if m.get("move_type") == "out_refund" else m
-        if not invoice:
-            continue
-        key = router.touch(
-            m2o_id(invoice.get("company_id")), _safe(lambda i=invoice: partition_day_of(document_day(i))), wd, move_id
-        )
-        if key:
-            first_wave.add(key)
-        for name in str(invoice.get("invoice_origin") or "").split(","):
-            order = orders_by_name.get(name.strip())
+        # A credit note is a document of its own and also changes the invoice it reverses.
+        reversed_invoice = targets.get(m2o_id(m.get("reversed_entry_id")) or 0)
+        for document in (m, reversed_invoice):
+            if not document:
+                continue
+            key = router.touch(
+                m2o_id(document.get("company_id")),
+                _safe(lambda d=document: partition_day_of(document_day(d))),
+                wd,
+                move_id,
+            )
+            if key:
+                first_wave.add(key)
+        company = m2o_id(m.get("company_id"))
+        names = {
+            n.strip()
+            for d in (m, reversed_invoice)
+            if d
+            for n in str(d.get("invoice_origin") or "").split(",")
+            if n.strip()
+        }
+        for name in sorted(names):
+            order = orders_by_name.get((company, name))
             if order:
                 router.touch(
                     m2o_id(order.get("company_id")),

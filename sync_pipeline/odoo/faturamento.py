@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sync_pipeline.domain.faturamento import StagedInvoices, stage_invoice_lines
+from sync_pipeline.domain.faturamento import MOVE_TYPES, REFUND, StagedInvoices, stage_invoice_lines
+from sync_pipeline.domain.values import m2o_id, m2o_name
 from sync_pipeline.odoo.client import OdooClient
 from sync_pipeline.odoo.related import read_related_records
 
@@ -37,29 +38,36 @@ LINE_FIELDS = [
     "price_subtotal",
     "price_total",
     "company_id",
+    "sale_line_ids",
 ]
+REFUND_LINE_FIELDS = ["move_id", "product_id", "quantity"]
 # The localisation's fiscal number, where the server has one (else the move's ``name``).
 NF_NUMBER_FIELDS = ("l10n_latam_document_number", "document_number")
 # Fields some versions or installations lack; every other field is required.
 OPTIONAL_MOVE_FIELDS = {"invoice_user_id", "team_id", "payment_state"}
 
 
-def _date_domain(field: str, first: date | None, last: date) -> list:
-    leaves: list = [(field, "<=", last.isoformat())]
+def _date_domain(field: str, first: date | None, last: date | None) -> list:
+    leaves: list = []
     if first is not None:
-        leaves = ["&", (field, ">=", first.isoformat()), *leaves]
-    return leaves
+        leaves.append((field, ">=", first.isoformat()))
+    if last is not None:
+        leaves.append((field, "<=", last.isoformat()))
+    if not leaves:
+        return [(field, "!=", False)] if field == "invoice_date" else [(1, "=", 1)]
+    return ["&", *leaves] if len(leaves) == 2 else leaves
 
 
-def invoice_domain(company_id: int, first: date | None, last: date) -> list:
-    """Customer invoices of a company whose partition date falls in [first, last].
+def invoice_domain(company_id: int, first: date | None, last: date | None) -> list:
+    """Customer invoices and credit notes of a company whose partition date falls in [first, last].
 
     A draft has no invoice_date yet: its accounting ``date`` decides. ``first`` None means
-    "everything up to ``last``" (the first partition owns older documents).
+    "everything up to ``last``" (the first partition owns older documents); ``last`` None means
+    "everything from ``first`` on" (the last partition owns documents dated after today).
     """
     return [
         ("company_id", "=", company_id),
-        ("move_type", "=", "out_invoice"),
+        ("move_type", "in", list(MOVE_TYPES)),
         "|",
         "&",
         ("invoice_date", "=", False),
@@ -111,28 +119,43 @@ def extract_invoices(
     partition_day_of,
     ids: list[int] | None = None,
 ) -> InvoiceSlice:
-    """The customer invoices of ``company_id`` dated in [first, last]; or, with ``ids``, those."""
+    """The customer invoices and credit notes of ``company_id`` dated in [first, last]; or, with
+    ``ids``, those. Also read: the posted credit notes reversing these invoices (and their lines, to
+    tell a full reversal from a partial one) and the orders of the order lines each line invoices."""
     plan = plan_move_fields(client)
-    domain = [("id", "in", ids), ("move_type", "=", "out_invoice")] if ids is not None else None
+    domain = [("id", "in", ids), ("move_type", "in", list(MOVE_TYPES))] if ids is not None else None
     moves = client.fetch_all("account.move", domain or invoice_domain(company_id, first, last), plan.fields)
     move_ids = [int(m["id"]) for m in moves]
+    invoice_ids = [int(m["id"]) for m in moves if m.get("move_type") != REFUND]
     refunds: list[dict] = []
     lines: list[dict] = []
-    if move_ids:
+    refund_lines: list[dict] = []
+    if invoice_ids:
         refunds = client.fetch_all(
             "account.move",
-            [
-                ("move_type", "=", "out_refund"),
-                ("state", "=", "posted"),
-                ("reversed_entry_id", "in", move_ids),
-            ],
+            [("move_type", "=", REFUND), ("state", "=", "posted"), ("reversed_entry_id", "in", invoice_ids)],
             REFUND_FIELDS,
         )
+    if move_ids:
         lines = client.fetch_all(
             "account.move.line",
             [("move_id", "in", move_ids), ("display_type", "=", "product")],
             LINE_FIELDS,
         )
+    in_slice = set(move_ids)
+    refund_lines = [ln for ln in lines if m2o_id(ln.get("move_id")) in {int(r["id"]) for r in refunds}]
+    outside = sorted({int(r["id"]) for r in refunds} - in_slice)
+    if outside:
+        refund_lines += client.fetch_all(
+            "account.move.line",
+            [("move_id", "in", outside), ("display_type", "=", "product")],
+            REFUND_LINE_FIELDS,
+        )
+    sale_line_ids = {int(i) for ln in lines for i in (ln.get("sale_line_ids") or [])}
+    sale_lines = client.read_related("sale.order.line", sale_line_ids, ["order_id"])
+    order_of_sale_line = {
+        sid: name for sid, sl in sale_lines.items() if (name := m2o_name(sl.get("order_id"))) is not None
+    }
     related = read_related_records(client, lines=lines, headers=moves)
     staged = stage_invoice_lines(
         empreendimento=empreendimento,
@@ -145,5 +168,7 @@ def extract_invoices(
         refunds=refunds,
         partition_day_of=partition_day_of,
         nf_number_field=plan.nf_number_field,
+        order_of_sale_line=order_of_sale_line,
+        refund_lines=refund_lines,
     )
     return InvoiceSlice(staged=staged, documents={int(m["id"]) for m in moves}, lines=len(lines))
