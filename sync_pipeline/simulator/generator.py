@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import heapq
 import itertools
+import math
 import random
 import time
 from datetime import date, datetime, timedelta
@@ -15,6 +16,22 @@ from .core import OdooSimulator
 from .masterdata import create_master_data
 
 SAO_PAULO_UTC_OFFSET = timedelta(hours=3)  # UTC = local time + 3 h (no DST since 2019)
+
+# Shares of the invoicing of a fully invoiced order (the rest: an invoice built by the client).
+GROUPED_SHARE = 0.6  # another confirmed order of the customer waits: one invoice for both (or three)
+WIZARD_SHARE = 0.15  # "Create invoices" on the order alone
+REPEAT_CUSTOMER = 0.12  # a new order comes from a customer who has an order waiting for its invoice
+FUTURE_DATED = 0.015  # posted with an invoice_date 1-5 days ahead (a real Odoo takes it silently)
+LEFT_DRAFT = 0.02
+# What happens to a posted invoice: cumulative shares, the rest is paid (or not) in instalments.
+AFTER_POST = (
+    (0.05, "cancel"),
+    (0.07, "cancel_repost"),
+    (0.09, "refund"),  # a credit note built by the client, full or for part of one line
+    (0.105, "credit_note_full"),  # account.move.reversal, refund_moves, posted
+    (0.12, "credit_note_partial"),  # the same, one line's quantity lowered (and the others dropped) first
+)
+REFUND_REASONS = ("Devolução de mercadoria", "Avaria no transporte", "Erro de faturamento", "Desacordo comercial")
 
 
 class _Client:
@@ -152,6 +169,12 @@ class _Generation:
         self.start, self.end = start_date, start_date + timedelta(days=days)
         self.events: list = []
         self.seq = itertools.count()
+        # (company, customer) -> confirmed orders scheduled for a full invoice that have none yet
+        self.awaiting: dict[tuple[int, int], list[int]] = {}
+        # every data set, however small, has one of each: forced on the first occasion
+        self.missing = {"grouped_invoices", "future_dated_invoices", "refund", "credit_note_full"}
+        self.missing.add("credit_note_partial")
+        self.sale_line_taxes = "tax_id"
         self.counts = dict.fromkeys(
             [
                 "companies",
@@ -168,6 +191,11 @@ class _Generation:
                 "payments",
                 "cancelled_orders",
                 "quotations",
+                "wizard_invoices",
+                "grouped_invoices",
+                "credit_notes_full",
+                "credit_notes_partial",
+                "future_dated_invoices",
             ],
             0,
         )
@@ -177,6 +205,8 @@ class _Generation:
         self.companies, self.terms = data["companies"], data["terms"]
         self.products, self.customers = data["products"], data["customers"]
         self.counts.update(companies=n_companies, products=len(self.products), customers=len(self.customers))
+        fields = self.call("sale.order.line", "fields_get", attributes=["type"])
+        self.sale_line_taxes = "tax_ids" if "tax_ids" in fields else "tax_id"  # Odoo 19 renamed it
 
     # -- the event loop -------------------------------------------------------------------------
     def schedule(self, when: datetime, kind: str, *payload):
@@ -207,11 +237,12 @@ class _Generation:
         for product in rng.sample(self.products, rng.randint(1, 8)):
             qty = float(rng.choice([1, 2, 3, 5, 6, 10, 12, 20, 24, 30, 50, 100]))
             lines.append((0, 0, {"product_id": product, "product_uom_qty": qty}))
+        partner = self._customer(company["id"])
         order = call(
             "sale.order",
             "create",
             dict(
-                partner_id=rng.choice(self.customers),
+                partner_id=partner,
                 company_id=company["id"],
                 user_id=rng.choice(company["sellers"]),
                 team_id=rng.choice(company["teams"]),
@@ -249,6 +280,19 @@ class _Generation:
             self.schedule(first, "invoice", order, "partial")
         else:
             self.schedule(first, "invoice", order, "full")
+            self.awaiting.setdefault((company["id"], partner), []).append(order)
+
+    def _customer(self, company: int) -> int:
+        """A customer for a new order: now and then one who has an order waiting for its invoice
+        (always, while no data set has two orders to invoice together yet)."""
+        rng = self.rng
+        waiting = sorted(partner for (comp, partner), orders in self.awaiting.items() if comp == company and orders)
+        if waiting:
+            pair_waits = any(len(orders) > 1 for orders in self.awaiting.values())
+            force = "grouped_invoices" in self.missing and not pair_waits
+            if force or rng.random() < REPEAT_CUSTOMER:
+                return rng.choice(waiting)
+        return rng.choice(self.customers)
 
     def _cancel_order(self, when, order):
         self.call("sale.order", "action_cancel", [order], context={"disable_cancel_warning": True})
@@ -272,18 +316,35 @@ class _Generation:
                 "order_line",
             ],
         )[0]
+        key = (head["company_id"][0], head["partner_id"][0])
+        waiting = self.awaiting.get(key, [])
+        if order in waiting:
+            waiting.remove(order)
         if head["state"] != "sale":
             return
+        taxes = self.sale_line_taxes
         sol = call(
             "sale.order.line",
             "read",
             head["order_line"],
-            ["product_id", "product_uom_qty", "qty_invoiced", "price_unit", "tax_id", "name"],
+            ["product_id", "product_uom_qty", "qty_invoiced", "price_unit", taxes, "name"],
         )
         todo = [(ln, ln["product_uom_qty"] - ln["qty_invoiced"]) for ln in sol]
         todo = [(ln, qty) for ln, qty in todo if qty > 0]
         if not todo:
             return
+        if mode == "full":
+            grouped = bool(waiting) and ("grouped_invoices" in self.missing or rng.random() < GROUPED_SHARE)
+            if grouped:
+                others = waiting[: rng.randint(1, 2)]
+                del waiting[: len(others)]
+                self._invoice_with_wizard(when, [order, *others])
+                return
+            if rng.random() < WIZARD_SHARE:
+                self._invoice_with_wizard(when, [order])
+                return
+        if not waiting:
+            self.awaiting.pop(key, None)
         if mode == "partial":
             todo = [(ln, qty if rng.random() < 0.5 or qty < 2 else float(int(qty / 2))) for ln, qty in todo]
             if len(todo) > 1:
@@ -303,13 +364,12 @@ class _Generation:
                             "name": ln["name"],
                             "quantity": part,
                             "price_unit": ln["price_unit"],
-                            "tax_ids": [(6, 0, ln["tax_id"])],
+                            "tax_ids": [(6, 0, ln[taxes])],
                             "sale_line_ids": [(6, 0, [ln["id"]])],
                         },
                     )
                 )
-        invoice_date = (when - SAO_PAULO_UTC_OFFSET).date()
-        leave_draft = rng.random() < 0.02
+        invoice_date = self._invoice_date(when)
         move = call(
             "account.move",
             "create",
@@ -317,7 +377,7 @@ class _Generation:
                 move_type="out_invoice",
                 partner_id=head["partner_id"][0],
                 company_id=head["company_id"][0],
-                invoice_date=False if leave_draft else invoice_date.isoformat(),
+                invoice_date=invoice_date or False,
                 invoice_origin=head["name"],
                 invoice_user_id=head["user_id"] and head["user_id"][0],
                 team_id=head["team_id"] and head["team_id"][0],
@@ -328,17 +388,60 @@ class _Generation:
         )
         self.counts["invoices"] += 1
         self.counts["invoice_lines"] += len(commands)
-        if leave_draft:
+        self._post(when, move, invoice_date)
+
+    def _invoice_with_wizard(self, when, orders):
+        """Odoo's "Create invoices" on a selection: one invoice for the orders of one customer."""
+        call = self.call
+        context = {"active_model": "sale.order", "active_ids": orders}
+        wizard = call("sale.advance.payment.inv", "create", {"advance_payment_method": "delivered"}, context=context)
+        action = call("sale.advance.payment.inv", "create_invoices", [wizard], context=context)
+        move = action["res_id"]  # orders of one customer and company: one invoice
+        lines = call("account.move", "read", [move], ["invoice_line_ids"])[0]["invoice_line_ids"]
+        self.counts["invoices"] += 1
+        self.counts["wizard_invoices"] += 1
+        self.counts["invoice_lines"] += len(lines)
+        if len(orders) > 1:
+            self.counts["grouped_invoices"] += 1
+            self.missing.discard("grouped_invoices")
+        invoice_date = self._invoice_date(when)
+        if invoice_date:
+            call("account.move", "write", [move], {"invoice_date": invoice_date})
+        self._post(when, move, invoice_date)
+
+    def _invoice_date(self, when) -> str | None:
+        """The date a new invoice is posted with, None for one left in draft."""
+        rng = self.rng
+        if rng.random() < LEFT_DRAFT:
             self.counts["draft_invoices"] += 1
+            return None
+        day = (when - SAO_PAULO_UTC_OFFSET).date()
+        if "future_dated_invoices" in self.missing or rng.random() < FUTURE_DATED:
+            self.missing.discard("future_dated_invoices")
+            self.counts["future_dated_invoices"] += 1
+            day = self.sim.clock.now().date() + timedelta(days=rng.randint(1, 5))
+        return day.isoformat()
+
+    def _post(self, when, move, invoice_date):
+        """Post the invoice (unless left in draft) and schedule what happens to it next."""
+        rng = self.rng
+        if not invoice_date:
             return
-        call("account.move", "action_post", [move])
+        self.call("account.move", "action_post", [move])
         fate = rng.random()
-        if fate < 0.05:
+        what = next((kind for share, kind in AFTER_POST if fate < share), "pay")
+        forced = sorted(self.missing - {"grouped_invoices", "future_dated_invoices"})
+        if forced and what == "pay":
+            what = forced[0]
+        self.missing.discard(what)
+        if what in ("refund", "credit_note_full", "credit_note_partial"):
+            soon = bool(forced)  # forced ones come within the data set's first days
+            later = timedelta(hours=rng.randint(2, 30)) if soon else timedelta(days=rng.randint(2, 12))
+            self.schedule(when + later + timedelta(hours=rng.randint(0, 5)), what, move)
+        elif what == "cancel":
             self.schedule(when + timedelta(hours=rng.randint(1, 48)), "cancel_invoice", move, False)
-        elif fate < 0.07:
+        elif what == "cancel_repost":
             self.schedule(when + timedelta(hours=rng.randint(1, 24)), "cancel_invoice", move, True)
-        elif fate < 0.10:
-            self.schedule(when + timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 5)), "refund", move)
         else:
             self._schedule_payments(move, when)
 
@@ -441,3 +544,43 @@ class _Generation:
         call("account.move", "action_post", [refund])
         self.counts["refunds"] += 1
         self.counts["invoice_lines"] += len(commands)
+
+    def _credit_note_full(self, when, move):
+        self._credit_note(when, move, partial=False)
+
+    def _credit_note_partial(self, when, move):
+        self._credit_note(when, move, partial=True)
+
+    def _credit_note(self, when, move, partial):
+        """A credit note through account.move.reversal (refund_moves), posted; a partial one has its
+        lines cut down to part of one line's quantity before posting, as a user edits the draft."""
+        rng, call = self.rng, self.call
+        head = call("account.move", "read", [move], ["state", "journal_id"])[0]
+        if head["state"] != "posted":
+            return
+        context = {"active_model": "account.move", "active_ids": [move]}
+        vals = {
+            "move_ids": [(6, 0, [move])],
+            "date": (when - SAO_PAULO_UTC_OFFSET).date().isoformat(),
+            "reason": rng.choice(REFUND_REASONS),
+            "journal_id": head["journal_id"][0],
+        }
+        wizard = call("account.move.reversal", "create", vals, context=context)
+        refund = call("account.move.reversal", "refund_moves", [wizard], context=context)["res_id"]
+        line_ids = call("account.move", "read", [refund], ["invoice_line_ids"])[0]["invoice_line_ids"]
+        lines = call("account.move.line", "read", line_ids, ["quantity"])
+        kept = len(lines)
+        if partial:
+            divisible = [ln for ln in lines if ln["quantity"] > 1]
+            keep = rng.choice(divisible or lines)
+            commands = [(2, ln["id"]) for ln in lines if ln["id"] != keep["id"]]
+            if divisible:
+                quantity = float(rng.randint(1, max(1, math.ceil(keep["quantity"]) - 1)))
+                commands.insert(0, (1, keep["id"], {"quantity": quantity}))
+            partial = bool(commands)  # one line of one unit: nothing to cut, a full credit note
+            if commands:
+                call("account.move", "write", [refund], {"invoice_line_ids": commands})
+                kept = 1
+        call("account.move", "action_post", [refund])
+        self.counts["credit_notes_partial" if partial else "credit_notes_full"] += 1
+        self.counts["invoice_lines"] += kept
