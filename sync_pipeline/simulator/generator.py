@@ -18,7 +18,7 @@ from .masterdata import create_master_data
 SAO_PAULO_UTC_OFFSET = timedelta(hours=3)  # UTC = local time + 3 h (no DST since 2019)
 
 # Shares of the invoicing of a fully invoiced order (the rest: an invoice built by the client).
-GROUPED_SHARE = 0.6  # another confirmed order of the customer waits: one invoice for both (or three)
+GROUPED_SHARE = 0.8  # another confirmed order of the customer waits: one invoice for both (or three)
 WIZARD_SHARE = 0.15  # "Create invoices" on the order alone
 REPEAT_CUSTOMER = 0.12  # a new order comes from a customer who has an order waiting for its invoice
 FUTURE_DATED = 0.015  # posted with an invoice_date 1-5 days ahead (a real Odoo takes it silently)
@@ -171,9 +171,10 @@ class _Generation:
         self.seq = itertools.count()
         # (company, customer) -> confirmed orders scheduled for a full invoice that have none yet
         self.awaiting: dict[tuple[int, int], list[int]] = {}
-        # every data set, however small, has one of each: forced on the first occasion
-        self.missing = {"grouped_invoices", "future_dated_invoices", "refund", "credit_note_full"}
-        self.missing.add("credit_note_partial")
+        # every data set, however small, has one of each: forced on the first occasion (after the
+        # first invoices, for the grouped invoice, the draft and the future date)
+        self.missing = {"grouped_invoices", "future_dated_invoices", "draft_invoices", "refund"}
+        self.missing |= {"credit_note_full", "credit_note_partial"}
         self.sale_line_taxes = "tax_id"
         self.counts = dict.fromkeys(
             [
@@ -412,11 +413,13 @@ class _Generation:
     def _invoice_date(self, when) -> str | None:
         """The date a new invoice is posted with, None for one left in draft."""
         rng = self.rng
-        if rng.random() < LEFT_DRAFT:
+        warm = self.counts["invoices"] > 2
+        if (warm and "draft_invoices" in self.missing) or rng.random() < LEFT_DRAFT:
+            self.missing.discard("draft_invoices")
             self.counts["draft_invoices"] += 1
             return None
         day = (when - SAO_PAULO_UTC_OFFSET).date()
-        if "future_dated_invoices" in self.missing or rng.random() < FUTURE_DATED:
+        if (warm and "future_dated_invoices" in self.missing) or rng.random() < FUTURE_DATED:
             self.missing.discard("future_dated_invoices")
             self.counts["future_dated_invoices"] += 1
             day = self.sim.clock.now().date() + timedelta(days=rng.randint(1, 5))
@@ -430,7 +433,7 @@ class _Generation:
         self.call("account.move", "action_post", [move])
         fate = rng.random()
         what = next((kind for share, kind in AFTER_POST if fate < share), "pay")
-        forced = sorted(self.missing - {"grouped_invoices", "future_dated_invoices"})
+        forced = sorted(self.missing & {"refund", "credit_note_full", "credit_note_partial"})
         if forced and what == "pay":
             what = forced[0]
         self.missing.discard(what)
