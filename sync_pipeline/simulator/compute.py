@@ -187,7 +187,10 @@ def _payment_state(env, move, total, residual, terms):
         for p in partials.referrers("credit_move_id", line["id"]):
             counterparts.add(amls[partials.records[p]["debit_move_id"]]["move_id"])
     moves = store["account.move"].records
-    reversal = all(moves[m]["reversed_entry_id"] == move["id"] or move["reversed_entry_id"] == m for m in counterparts)
+    # only the reversed document is 'reversed': a credit note settled by its invoice is 'paid'
+    if move["move_type"] not in ("out_invoice", "in_invoice", "entry"):
+        return "paid"
+    reversal = all(moves[m]["reversed_entry_id"] == move["id"] for m in counterparts)
     return "reversed" if counterparts and reversal else "paid"
 
 
