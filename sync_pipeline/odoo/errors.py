@@ -74,3 +74,16 @@ class OdooProtocolError(OdooError):
     def __init__(self, call: str, protocol: str, detail: str, *, status: int | None = None):
         super().__init__(call, protocol, detail)
         self.status = status
+
+
+class OdooVersionError(OdooError):
+    """The server's version is one the client does not speak (older than Odoo 16), or its answer to
+    ``common.version`` could not be read. ``version`` is what the server said, as it said it."""
+
+    def __init__(self, call: str, protocol: str, detail: str, *, version: str):
+        super().__init__(call, protocol, detail)
+        self.version = version
+
+
+class OdooFieldError(OdooError):
+    """A field the caller needs is not on the server's model under any of its names (``fields_get``)."""

@@ -6,6 +6,11 @@
 - ``json2`` (Odoo 19): ``/json/2/<model>/<method>`` with a bearer API key and named arguments only;
   errors by HTTP status with a JSON body ``{"name", "message", ...}``.
 
+Every transport can also ask the server's version (``version``) before any authentication, through
+the web client's own ``/web/webclient/version_info`` route: a JSON-RPC ``call`` answered by
+``common.version()`` on Odoo 16 to 19 alike, outside the ``/xmlrpc`` and ``/jsonrpc`` endpoints that
+Odoo 19 logs as deprecated on every call.
+
 A transport makes exactly one HTTP request per call and turns every failure into an ``OdooError``
 naming the call; retrying is the client's business. Each thread gets its own ``requests.Session``.
 """
@@ -33,8 +38,11 @@ from sync_pipeline.odoo.errors import (
 )
 
 PROTOCOLS = ("xmlrpc", "jsonrpc", "json2")
+VERSION_CALL = "common.version"
+VERSION_PATH = "/web/webclient/version_info"
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 USER_AGENT = "sync_pipeline-odoo-client"
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 # Errors that mean the answer was lost on the way (or never came): worth another attempt.
 _DROPPED = (
@@ -132,6 +140,7 @@ class OdooTransport:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, db={self.db!r}, username={self.username!r})"
@@ -143,6 +152,11 @@ class OdooTransport:
 
     def execute_kw(self, uid: int | None, model: str, method: str, args: list, kwargs: dict) -> Any:
         raise NotImplementedError
+
+    def version(self) -> Any:
+        """The raw answer of ``common.version()`` (``server_version``, ``server_version_info``...);
+        needs no database nor credentials, whatever the protocol."""
+        return self._jsonrpc(VERSION_CALL, VERSION_PATH, {})
 
     def close(self) -> None:
         """Close every thread's session (their pooled connections)."""
@@ -214,6 +228,34 @@ class OdooTransport:
                 call, response, "answer is not valid JSON (not the protocol, or cut short)"
             ) from None
 
+    def _jsonrpc(self, call: str, path: str, params: dict) -> Any:
+        """One JSON-RPC 2.0 ``call`` to ``path``: the result, or the error as an ``OdooError``."""
+        request_id = next(self._ids)
+        envelope = {"jsonrpc": "2.0", "method": "call", "params": params, "id": request_id}
+        response = self._post(call, path, body=json.dumps(envelope).encode("utf-8"), headers=_JSON_HEADERS)
+        answer = self._json_body(call, response)
+        if not isinstance(answer, dict):
+            raise self._not_protocol(call, response, "JSON-RPC answer is not an object")
+        if isinstance(answer.get("error"), dict):
+            error = answer["error"]
+            data = error.get("data") if isinstance(error.get("data"), dict) else {}
+            if error.get("code") == 100:  # Odoo's "Session Expired"
+                name = "odoo.exceptions.AccessDenied"
+            else:
+                name = str(data.get("name") or "")
+            message = str(data.get("message") or error.get("message") or "")
+            raise self._classify(call, name, message, str(data.get("debug") or ""))
+        if response.status_code != 200:
+            raise self._not_protocol(call, response, "not a JSON-RPC answer")
+        if answer.get("jsonrpc") != "2.0" or answer.get("id") != request_id:
+            raise self._not_protocol(
+                call,
+                response,
+                f"not the JSON-RPC 2.0 answer to request {request_id}",
+            )
+        # Odoo leaves "result" out when the method returned None; the client checks the shape.
+        return answer.get("result")
+
     def _classify(self, call: str, name: str, message: str, debug: str, status: int | None = None) -> OdooError:
         """An Odoo exception (by dotted name, else HTTP status) as the client's error class."""
         message = self._scrub(message or name or "unknown error")
@@ -223,6 +265,13 @@ class OdooTransport:
         if short == "AccessError" or status == 403:
             return OdooAccessError(call, self.protocol, message)
         return OdooServerError(call, self.protocol, message, odoo_name=name, debug=self._scrub(debug or ""))
+
+
+class VersionProbe(OdooTransport):
+    """What ``protocol="auto"`` talks through until the server's version has chosen a protocol: it
+    only asks that version (``version``), so its errors read ``common.version via auto``."""
+
+    protocol = "auto"
 
 
 class XmlRpcTransport(OdooTransport):
@@ -281,12 +330,6 @@ class XmlRpcTransport(OdooTransport):
 class JsonRpcTransport(OdooTransport):
     protocol = "jsonrpc"
 
-    _HEADERS: ClassVar[dict[str, str]] = {"Content-Type": "application/json; charset=utf-8"}
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._ids = itertools.count(1)
-
     def authenticate(self) -> Any:
         return self._call(
             self.auth_call,
@@ -300,41 +343,7 @@ class JsonRpcTransport(OdooTransport):
         return self._call(f"{model}.{method}", "object", "execute_kw", params)
 
     def _call(self, call: str, service: str, rpc_method: str, args: list) -> Any:
-        request_id = next(self._ids)
-        envelope = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "params": {"service": service, "method": rpc_method, "args": args},
-            "id": request_id,
-        }
-        response = self._post(
-            call,
-            "/jsonrpc",
-            body=json.dumps(envelope).encode("utf-8"),
-            headers=self._HEADERS,
-        )
-        answer = self._json_body(call, response)
-        if not isinstance(answer, dict):
-            raise self._not_protocol(call, response, "JSON-RPC answer is not an object")
-        if isinstance(answer.get("error"), dict):
-            error = answer["error"]
-            data = error.get("data") if isinstance(error.get("data"), dict) else {}
-            if error.get("code") == 100:  # Odoo's "Session Expired"
-                name = "odoo.exceptions.AccessDenied"
-            else:
-                name = str(data.get("name") or "")
-            message = str(data.get("message") or error.get("message") or "")
-            raise self._classify(call, name, message, str(data.get("debug") or ""))
-        if response.status_code != 200:
-            raise self._not_protocol(call, response, "not a JSON-RPC answer")
-        if answer.get("jsonrpc") != "2.0" or answer.get("id") != request_id:
-            raise self._not_protocol(
-                call,
-                response,
-                f"not the JSON-RPC 2.0 answer to request {request_id}",
-            )
-        # Odoo leaves "result" out when the method returned None; the client checks the shape.
-        return answer.get("result")
+        return self._jsonrpc(call, "/jsonrpc", {"service": service, "method": rpc_method, "args": args})
 
 
 class Json2Transport(OdooTransport):
