@@ -90,7 +90,7 @@ def odoo_settings() -> dict[str, str]:
         "db": os.environ.get("ODOO_DB", "odoo"),
         "username": os.environ.get("ODOO_USERNAME", "admin"),
         "api_key": os.environ.get("ODOO_API_KEY", "admin"),
-        "protocol": os.environ.get("ODOO_PROTOCOL", "jsonrpc"),
+        "protocol": os.environ.get("ODOO_PROTOCOL", "auto"),
     }
 
 

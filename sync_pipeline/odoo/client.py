@@ -3,6 +3,11 @@
 It reads in pages of ``page_size`` ids ordered by id, overlaps pages in a bounded thread pool, asks
 only for the fields it is given, retries transient failures with exponential backoff and full jitter,
 checks the shape of every answer, and counts its calls so tests and benchmarks can assert them.
+
+It adapts to the server's version (DESIGN §4), asked once per client: ``protocol="auto"`` speaks
+JSON-2 to Odoo 19 and later and JSON-RPC to 16-18; ``group_counts`` groups through
+``formatted_read_group`` from 19 and ``read_group`` before; ``field_names`` gives the server's name of
+a field Odoo renamed (``sale.order.line`` ``tax_id`` is ``tax_ids`` on 19).
 """
 
 from __future__ import annotations
@@ -10,26 +15,41 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Self
 
 from sync_pipeline.odoo.errors import (
     OdooAuthError,
     OdooError,
+    OdooFieldError,
     OdooProtocolError,
     OdooServerError,
     OdooTransientError,
+    OdooVersionError,
 )
-from sync_pipeline.odoo.transport import PROTOCOLS, make_transport
+from sync_pipeline.odoo.transport import PROTOCOLS, VERSION_CALL, OdooTransport, VersionProbe, make_transport
 
 _module_logger = logging.getLogger(__name__)
 
+AUTO = "auto"
+PROTOCOL_CHOICES = (AUTO, *PROTOCOLS)
+OLDEST_MAJOR = 16  # the oldest Odoo this client speaks
+JSON2_MAJOR = 19  # JSON-2 preferred and formatted_read_group available from here
+
 BACKOFF_CAP_SECONDS = 30.0
 FIELDS_GET_ATTRIBUTES = ["string", "type", "relation", "required", "readonly", "store"]
+DATE_GRANULARITIES = frozenset({"day", "week", "month", "quarter", "year"})
+
+# Fields Odoo renamed: every name one field has had, oldest first (checked on real 17 and 19 servers).
+RENAMED_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sale.order.line": (("product_uom", "product_uom_id"), ("tax_id", "tax_ids")),
+}
 
 # Methods that change nothing on the server (or set the same values again): repeating one whose
 # answer was lost is harmless. Any other method is repeated only if the request never left.
@@ -43,6 +63,7 @@ REPEATABLE_METHODS = frozenset(
         "read_group",
         "formatted_read_group",
         "fields_get",
+        "version",
         "name_search",
         "default_get",
         "check_access_rights",
@@ -129,8 +150,129 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# -- the server's version --------------------------------------------------------------------------
+_MAJOR = re.compile(r"^(?:saas~)?(\d+)$")  # server_version_info[0]: 17, or "saas~18" on SaaS releases
+_SERIE = re.compile(r"^(?:saas~)?(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class OdooVersion:
+    """The server's version: ``text`` as it says it (``17.0-20240709``, ``saas~18.3``) and its numbers."""
+
+    text: str
+    major: int
+    minor: int
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def protocol(self) -> str:
+        """What ``auto`` speaks: JSON-2 from 19 (XML-RPC and JSON-RPC log a deprecation on every call
+        there), JSON-RPC before."""
+        return "json2" if self.major >= JSON2_MAJOR else "jsonrpc"
+
+    @property
+    def has_formatted_read_group(self) -> bool:
+        return self.major >= JSON2_MAJOR
+
+
+def parse_version(answer: Any, protocol: str = AUTO) -> OdooVersion:
+    """The version in an answer to ``common.version()``; OdooVersionError when it cannot be read or is
+    older than Odoo 16."""
+    text, major, minor = "", None, None
+    if isinstance(answer, dict):
+        text = str(answer.get("server_version") or answer.get("server_serie") or "")
+        info = answer.get("server_version_info")
+        head = _MAJOR.match(str(info[0])) if isinstance(info, list) and len(info) >= 2 else None
+        if head and _is_int(info[1]):
+            major, minor = int(head.group(1)), info[1]
+        elif serie := _SERIE.match(str(answer.get("server_serie") or text)):
+            major, minor = int(serie.group(1)), int(serie.group(2))
+    shown = text or repr(answer)[:160]
+    if major is None:
+        raise OdooVersionError(VERSION_CALL, protocol, f"cannot read a server version in {shown!r}", version=shown)
+    if major < OLDEST_MAJOR:
+        raise OdooVersionError(
+            VERSION_CALL,
+            protocol,
+            f"Odoo server version {shown!r} is not supported: this client speaks Odoo {OLDEST_MAJOR} and later "
+            f"(JSON-RPC before {JSON2_MAJOR}, JSON-2 from {JSON2_MAJOR})",
+            version=shown,
+        )
+    return OdooVersion(text or f"{major}.{minor}", major, minor)
+
+
+# -- grouped counts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Group:
+    """One group of ``OdooClient.group_counts``, the same whichever Odoo method answered.
+
+    ``values`` has one value per groupby spec: a many2one as ``[id, display_name]``; a date or datetime
+    bucket (``date_order:month``) as the ``(from, to)`` strings of its half-open range, as the server
+    bounds it (UTC for datetimes, from the context's ``tz``); anything else as Odoo sends it; ``False``
+    for the records without a value. ``count`` is how many records the group holds.
+    """
+
+    values: dict[str, Any]
+    count: int
+
+
+def group_of(row: Any, groupby: Sequence[str]) -> Group:
+    """A ``Group`` from one row of ``read_group(lazy=False)`` (Odoo 16-18: a date bucket's label, its
+    range in ``__range``) or of ``formatted_read_group`` (19: ``[from, label]``, its range in
+    ``__extra_domain``). ValueError names what the row lacks."""
+    if not isinstance(row, dict) or not _is_int(row.get("__count")) or row["__count"] < 0:
+        raise ValueError("groups with a __count")
+    values = {}
+    for spec in groupby:
+        if spec not in row:
+            raise ValueError(f"groups with {spec!r}")
+        values[spec] = _group_value(row, spec)
+    return Group(values, row["__count"])
+
+
+def _group_value(row: dict, spec: str) -> Any:
+    value = row[spec]
+    if value is None or value is False:
+        return False
+    name, _, granularity = spec.partition(":")
+    if granularity not in DATE_GRANULARITIES:
+        return value
+    ranges = row.get("__range") if isinstance(row.get("__range"), dict) else {}
+    bounds = ranges.get(spec) or next((v for k, v in ranges.items() if k.partition(":")[0] == name), None)
+    if isinstance(bounds, dict) and bounds.get("from") and bounds.get("to"):
+        return (bounds["from"], bounds["to"])
+    # Only the group's own leaves are in __extra_domain (read_group's __domain repeats the caller's).
+    leaves = [t for t in row.get("__extra_domain") or () if isinstance(t, list | tuple) and len(t) == 3]
+    low = next((t[2] for t in leaves if t[0] == name and t[1] == ">="), None)
+    high = next((t[2] for t in leaves if t[0] == name and t[1] == "<"), None)
+    if not low or not high:
+        raise ValueError(f"a range for each {spec} group")
+    return (low, high)
+
+
+# -- renamed fields --------------------------------------------------------------------------------
+def resolve_field_names(model: str, available: Iterable[str], names: Iterable[str]) -> tuple[dict, list]:
+    """``({asked name: the server's name}, [names it has under no spelling])`` for ``names`` of
+    ``model``, given the server's field names; a name asked is preferred, then the others it has had."""
+    present = set(available)
+    spellings = {name: group for group in RENAMED_FIELDS.get(model, ()) for name in group}
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for name in names:
+        candidates = (name, *(n for n in spellings.get(name, ()) if n != name))
+        real = next((c for c in candidates if c in present), None)
+        if real is None:
+            missing.append(name)
+        else:
+            found[name] = real
+    return found, missing
+
+
 class OdooClient:
-    """A connection to one Odoo database over ``xmlrpc``, ``jsonrpc`` (default) or ``json2``.
+    """A connection to one Odoo database over ``xmlrpc``, ``jsonrpc`` or ``json2``, or ``auto``
+    (default): the one the server's version calls for, asked on first use.
 
     ``with OdooClient(...) as odoo:`` closes its thread pool and HTTP sessions at the end.
     """
@@ -141,7 +283,7 @@ class OdooClient:
         db: str,
         username: str,
         api_key: str,
-        protocol: str = "jsonrpc",
+        protocol: str = AUTO,
         page_size: int = 1000,
         max_workers: int = 4,
         timeout_seconds: float = 60.0,
@@ -149,8 +291,8 @@ class OdooClient:
         backoff_seconds: float = 0.5,
         logger: logging.Logger | None = None,
     ):
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        if protocol not in PROTOCOL_CHOICES:
+            raise ValueError(f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOL_CHOICES)}")
         if page_size < 1 or max_workers < 1 or max_retries < 0 or timeout_seconds <= 0 or backoff_seconds < 0:
             raise ValueError(
                 "OdooClient needs page_size >= 1, max_workers >= 1, max_retries >= 0, timeout_seconds > 0 "
@@ -159,14 +301,23 @@ class OdooClient:
         self.url = url.rstrip("/")
         self.db = db
         self.username = username
-        self.protocol = protocol
+        self.requested_protocol = protocol
         self.page_size = int(page_size)
         self.max_workers = int(max_workers)
         self.max_retries = int(max_retries)
         self.backoff_seconds = float(backoff_seconds)
         self.log = logger or _module_logger
         self.stats = CallStats()
-        self._transport = make_transport(protocol, self.url, db, username, api_key, timeout_seconds)
+        self._new_transport: Callable[[str], OdooTransport] = lambda name: make_transport(
+            name, self.url, db, username, api_key, timeout_seconds
+        )
+        self._new_probe: Callable[[], OdooTransport] = lambda: VersionProbe(
+            self.url, db, username, api_key, timeout_seconds
+        )
+        self._server_lock = threading.RLock()
+        self._chosen: OdooTransport | None = None if protocol == AUTO else self._new_transport(protocol)
+        self._probe: OdooTransport | None = None
+        self._version: OdooVersion | None = None
         self._uid: int | None = None
         self._uid_lock = threading.Lock()
         self._fields_cache: dict[str, dict[str, dict]] = {}
@@ -177,7 +328,7 @@ class OdooClient:
     def __repr__(self) -> str:
         return (
             f"OdooClient(url={self.url!r}, db={self.db!r}, username={self.username!r}, "
-            f"protocol={self.protocol!r}, page_size={self.page_size})"
+            f"protocol={self._label!r}, page_size={self.page_size})"
         )
 
     def __enter__(self) -> Self:
@@ -192,7 +343,68 @@ class OdooClient:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        self._transport.close()
+        with self._server_lock:
+            transports = [t for t in (self._chosen, self._probe) if t is not None]
+        for transport in transports:
+            transport.close()
+
+    # -- the server ------------------------------------------------------------------------------
+    @property
+    def server_version(self) -> OdooVersion:
+        """The server's version, asked once (``common.version``, no credentials needed; a call)."""
+        if self._version is None:
+            with self._server_lock:
+                if self._version is None:
+                    asker = self._chosen
+                    if asker is None:
+                        asker = self._probe = self._probe or self._new_probe()
+                    answer = self._retrying(VERSION_CALL, "version", asker.version)
+                    try:
+                        version = parse_version(answer, self._label)
+                    except OdooVersionError:
+                        self.stats.record_end(0.0, failed=True)
+                        raise
+                    self._version = version
+                    self._announce(version)
+        return self._version
+
+    @property
+    def protocol(self) -> str:
+        """The protocol calls go through: as configured, or under ``auto`` the one the server's version
+        calls for (asking it on first use)."""
+        return self._transport.protocol
+
+    @property
+    def _transport(self) -> OdooTransport:
+        chosen = self._chosen
+        if chosen is None:
+            with self._server_lock:
+                if self._chosen is None:
+                    self._chosen = self._new_transport(self.server_version.protocol)
+                    if self._probe is not None:
+                        self._probe.close()
+                        self._probe = None
+                chosen = self._chosen
+        return chosen
+
+    @property
+    def _label(self) -> str:
+        """The protocol for messages, without asking the server: ``auto`` until it has chosen."""
+        chosen = self._chosen
+        return chosen.protocol if chosen is not None else self.requested_protocol
+
+    def _announce(self, version: OdooVersion) -> None:
+        if self.requested_protocol == AUTO:
+            protocol, how = version.protocol, "chosen by its version (protocol auto)"
+        else:
+            protocol, how = self.requested_protocol, "as configured"
+        self.log.info("Odoo %s at %s (database %s): %s, %s", version, self.url, self.db, protocol, how)
+        if protocol != "json2" and version.major >= JSON2_MAJOR:
+            self.log.warning(
+                "Odoo %s logs every %s call as deprecated (removed in Odoo 20): set ODOO_PROTOCOL=auto or json2",
+                version,
+                protocol,
+            )
 
     # -- calls -----------------------------------------------------------------------------------
     @property
@@ -209,14 +421,14 @@ class OdooClient:
         if uid is False or uid is None:
             raise OdooAuthError(
                 self._transport.auth_call,
-                self.protocol,
+                self._label,
                 f"authentication failed for login {self.username!r} on database {self.db!r} "
                 "(wrong database, login or API key)",
             )
         if not _is_int(uid) or uid <= 0:
             raise OdooProtocolError(
                 self._transport.auth_call,
-                self.protocol,
+                self._label,
                 f"uid {uid!r} is not a user id",
             )
         return uid
@@ -253,7 +465,7 @@ class OdooClient:
                     if exc.request_sent and method not in REPEATABLE_METHODS:
                         raise OdooTransientError(
                             call,
-                            self.protocol,
+                            self._label,
                             f"{exc.detail}; not retried: {method} changes data and the server may have "
                             "applied it, re-read before repeating",
                             attempts=attempt + 1,
@@ -261,7 +473,7 @@ class OdooClient:
                     if attempt >= self.max_retries:
                         raise OdooTransientError(
                             call,
-                            self.protocol,
+                            self._label,
                             f"{exc.detail}; gave up after {attempt + 1} attempts",
                             request_sent=exc.request_sent,
                             attempts=attempt + 1,
@@ -272,7 +484,7 @@ class OdooClient:
                     self.log.warning(
                         "Odoo %s via %s failed (%s); retry %d/%d in %.2fs",
                         call,
-                        self.protocol,
+                        self._label,
                         exc.detail,
                         attempt,
                         self.max_retries,
@@ -382,6 +594,45 @@ class OdooClient:
     def has_field(self, model: str, field: str) -> bool:
         return field in self.fields_get(model)
 
+    def field_names(self, model: str, names: Iterable[str], *, required: bool = True) -> dict[str, str]:
+        """The server's name of each of ``names``, asked by any name the field has had
+        (``RENAMED_FIELDS``), from the cached ``fields_get``: ``{"tax_id": "tax_ids"}`` on Odoo 19,
+        ``{"tax_id": "tax_id"}`` before. A field the server has under no name is an OdooFieldError, or
+        with ``required=False`` left out (a localisation's fields: read where present, never required).
+        """
+        found, missing = resolve_field_names(model, self.fields_get(model), names)
+        if missing and required:
+            spellings = {name: group for group in RENAMED_FIELDS.get(model, ()) for name in group}
+            described = ", ".join(" or ".join(spellings.get(name, (name,))) for name in missing)
+            raise OdooFieldError(f"{model}.fields_get", self._label, f"{model} has no field {described} on this server")
+        return found
+
+    def group_counts(
+        self, model: str, domain: list, groupby: Sequence[str], *, context: dict | None = None
+    ) -> list[Group]:
+        """Records of ``domain`` counted per ``groupby`` (fields, date fields with their granularity:
+        ``date_order:month``), in one call: ``formatted_read_group`` on Odoo 19 and later,
+        ``read_group(lazy=False)`` before (19 deprecates it). The groups come in the server's order."""
+        groupby = [groupby] if isinstance(groupby, str) else list(groupby)
+        if not groupby or not all(isinstance(g, str) and g for g in groupby):
+            raise ValueError(f"{model}.group_counts: give the groupby specs, got {groupby!r}")
+        extra: dict[str, Any] = {"context": context} if context else {}
+        if self.server_version.has_formatted_read_group:
+            method = "formatted_read_group"
+            rows = self.execute(model, method, list(domain), groupby=groupby, aggregates=["__count"], **extra)
+        else:
+            method = "read_group"
+            rows = self.execute(model, method, list(domain), fields=["__count"], groupby=groupby, lazy=False, **extra)
+        if not isinstance(rows, list):
+            raise self._bad_shape(model, method, "a list of groups", rows)
+        groups = []
+        for row in rows:
+            try:
+                groups.append(group_of(row, groupby))
+            except ValueError as exc:
+                raise self._bad_shape(model, method, str(exc), row) from None
+        return groups
+
     # -- writing ---------------------------------------------------------------------------------
     def create(self, model: str, vals: dict) -> int:
         created = self.execute(model, "create", [vals])
@@ -470,7 +721,19 @@ class OdooClient:
         shown = repr(got)
         if len(shown) > 160:
             shown = shown[:160] + "..."
-        return OdooProtocolError(f"{model}.{method}", self.protocol, f"expected {expected}, got {shown}")
+        return OdooProtocolError(f"{model}.{method}", self._label, f"expected {expected}, got {shown}")
 
 
-__all__ = ["REPEATABLE_METHODS", "CallStats", "OdooClient", "OdooError"]
+__all__ = [
+    "PROTOCOL_CHOICES",
+    "RENAMED_FIELDS",
+    "REPEATABLE_METHODS",
+    "CallStats",
+    "Group",
+    "OdooClient",
+    "OdooError",
+    "OdooVersion",
+    "group_of",
+    "parse_version",
+    "resolve_field_names",
+]

@@ -12,8 +12,7 @@ import logging
 import dagster as dg
 from pydantic import Field
 
-from sync_pipeline.odoo.client import OdooClient
-from sync_pipeline.odoo.transport import PROTOCOLS
+from sync_pipeline.odoo.client import PROTOCOL_CHOICES, OdooClient
 
 
 class OdooResource(dg.ConfigurableResource):
@@ -24,8 +23,8 @@ class OdooResource(dg.ConfigurableResource):
     username: str = Field(description="Login of the (bot) user the sync runs as")
     api_key: str = Field(description="API key (or password) of that user", repr=False)
     protocol: str = Field(
-        default="jsonrpc",
-        description="External API: jsonrpc (default), xmlrpc, or json2 (Odoo 19+)",
+        default="auto",
+        description="External API: auto (default: json2 on Odoo 19+, jsonrpc before), jsonrpc, xmlrpc or json2",
     )
     page_size: int = Field(default=1000, description="Records per read page (ids ordered)")
     max_workers: int = Field(default=4, description="Pages read in parallel")
@@ -45,10 +44,10 @@ class OdooResource(dg.ConfigurableResource):
         ``timeout_seconds``/``max_retries`` override the configuration for callers that must
         stay bounded (a sensor tick has 60 s in all).
         """
-        if self.protocol not in PROTOCOLS:
+        if self.protocol not in PROTOCOL_CHOICES:
             raise dg.DagsterInvalidConfigError(
                 f"OdooResource.protocol is {self.protocol!r}: expected one of "
-                f"{', '.join(PROTOCOLS)} (set ODOO_PROTOCOL)",
+                f"{', '.join(PROTOCOL_CHOICES)} (set ODOO_PROTOCOL)",
                 [],
                 self.protocol,
             )
