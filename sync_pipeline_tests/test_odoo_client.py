@@ -29,6 +29,7 @@ from sync_pipeline.odoo.errors import (
     OdooTransientError,
     OdooVersionError,
 )
+from sync_pipeline.odoo.reconcile import INVOICES, ORDERS, odoo_month_counts
 from sync_pipeline.odoo.transport import Json2Transport
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.simulator.core import OdooSimulator
@@ -660,6 +661,28 @@ def test_group_rows_of_both_methods_normalise_alike():
         group_of({"company_id": False}, ["company_id"])
     with pytest.raises(ValueError, match="a range"):
         group_of({spec: ["2025-02-01", "February 2025"], "__count": 1}, [spec])
+
+
+def test_reconcile_counts_documents_per_local_month(server17):
+    """The caller of group_counts: documents staging can hold, per company and local month."""
+    rows = server17.sim.rows
+    with_product_lines = {r["move_id"] for r in rows("account.move.line") if r["display_type"] == "product"}
+    invoices = Counter(
+        (r["company_id"], date.fromisoformat(r["invoice_date"] or r["date"]).replace(day=1))
+        for r in rows("account.move")
+        if r["move_type"] == "out_invoice" and r["id"] in with_product_lines
+    )
+    with make_client(server17, "auto") as odoo:
+        assert odoo_month_counts(odoo, INVOICES, [1, 2], TZ) == invoices
+        orders = odoo_month_counts(odoo, ORDERS, [1, 2], TZ)
+        assert odoo.stats.by_call == {
+            "common.version": 1,
+            "common.authenticate": 1,
+            "account.move.read_group": 2,  # dated invoices, then drafts by their accounting date
+            "sale.order.read_group": 1,
+        }
+    assert sum(orders.values()) == len(rows("sale.order"))
+    assert {company for company, _month in orders} == {1, 2}
 
 
 # -- fields Odoo renamed -------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Odoo's ``unlink`` is a hard delete with no tombstone, so a deleted quotation or draft invoice never
 reaches the change sensors. Per empreendimento, documents are counted per month of their business
-date on both sides: in Odoo with one ``read_group`` per model (and date field) for a whole batch of
-companies, in staging with one statement per table. Only the months whose counts differ cost an id
-``search`` (the extract's own domain for those local days), compared with the staged ids there.
+date on both sides: in Odoo with one grouped count per model (and date field) for a whole batch of
+companies (``OdooClient.group_counts``: ``formatted_read_group`` on Odoo 19, ``read_group`` before),
+in staging with one statement per table. Only the months whose counts differ cost an id ``search``
+(the extract's own domain for those local days), compared with the staged ids there.
 
 A staged document Odoo no longer returns for its month is *gone*: deleted, or moved (re-dated, moved
 to another company, left without product lines). Either way the partitions still holding its rows are
@@ -13,7 +14,7 @@ stale; syncing them again fixes both, since ``run_extract`` re-reads such docume
 
 Both sides count only what staging can hold (customer invoices and orders with a product line), so
 a synced empreendimento compares equal and costs no id search. Months are local (SYNC_TIMEZONE):
-``read_group`` is asked to group in that zone, and a group's month is read from the middle of its
+the count is asked to group in that zone, and a group's month is read from the middle of its
 range, so a server that groups in UTC (as the simulator does) only costs a spurious id search at a
 month boundary, never a wrong answer.
 """
@@ -32,8 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sync_pipeline.domain.values import m2o_id
 from sync_pipeline.odoo.carteira import order_domain
-from sync_pipeline.odoo.client import OdooClient
-from sync_pipeline.odoo.errors import OdooProtocolError
+from sync_pipeline.odoo.client import Group, OdooClient
 from sync_pipeline.odoo.faturamento import invoice_domain
 
 # Differing months of one model and empreendimento searched one by one up to this many; beyond it,
@@ -148,27 +148,12 @@ def _moment(value: object) -> datetime:
     return datetime.strptime(raw[:19], "%Y-%m-%d %H:%M:%S")
 
 
-def _group_bounds(group: dict, spec: str) -> tuple[object, object] | None:
-    """[from, to) of a date group: ``__range`` (Odoo 13+), else the leaves of its ``__domain``."""
-    name = spec.split(":")[0]
-    ranges = group.get("__range") or {}
-    bounds = ranges.get(spec) or next((v for k, v in ranges.items() if k.split(":")[0] == name), None)
-    if isinstance(bounds, dict) and bounds.get("from") and bounds.get("to"):
-        return bounds["from"], bounds["to"]
-    leaves = [t for t in group.get("__domain") or [] if isinstance(t, list | tuple) and len(t) == 3 and t[0] == name]
-    low = next((t[2] for t in leaves if t[1] == ">="), None)
-    high = next((t[2] for t in leaves if t[1] == "<"), None)
-    return (low, high) if low and high else None
-
-
-def group_month(group: dict, spec: str, tz: str) -> Month | None:
-    """The local month of a ``read_group`` date group, from the middle of its range: right whether
-    the server grouped in ``tz`` (bounds at local midnight, sent in UTC) or in UTC."""
-    bounds = _group_bounds(group, spec)
-    if bounds is None:
-        if group.get(spec) is False:
-            return None  # the group of records without a date
-        raise ValueError(f"read_group answered a {spec} group without a range: {group!r}"[:300])
+def group_month(group: Group, spec: str, tz: str) -> Month | None:
+    """The local month of a date group, from the middle of its range: right whether the server
+    grouped in ``tz`` (bounds at local midnight, sent in UTC) or in UTC."""
+    bounds = group.values[spec]
+    if bounds is False:
+        return None  # the group of records without a date
     low, high = (_moment(b) for b in bounds)
     middle = (low + (high - low) / 2).replace(tzinfo=UTC)
     return month_of(middle.astimezone(ZoneInfo(tz)).date())
@@ -177,27 +162,19 @@ def group_month(group: dict, spec: str, tz: str) -> Month | None:
 def odoo_month_counts(
     client: OdooClient, kind: DocumentKind, company_ids: Iterable[int], tz: str
 ) -> Counter[tuple[int, Month]]:
-    """Documents per (company, local month) in Odoo: one ``read_group`` per date field."""
+    """Documents per (company, local month) in Odoo: one grouped count per date field."""
     counts: Counter[tuple[int, Month]] = Counter()
     companies = sorted(set(company_ids))
     if not companies:
         return counts
     for extra, spec in kind.groupings:
         domain = [("company_id", "in", companies), *kind.count_domain, *extra]
-        groups = client.execute(
-            kind.model, "read_group", domain, ["__count"], ["company_id", spec], lazy=False, context={"tz": tz}
-        )
-        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-            raise OdooProtocolError(
-                f"{kind.model}.read_group", client.protocol, f"expected groups, got {groups!r}"[:300]
-            )
-        for g in groups:
-            company = m2o_id(g.get("company_id"))
-            month = group_month(g, spec, tz)
-            count = g.get("__count", g.get("company_id_count"))
-            if company is None or month is None or not isinstance(count, int):
+        for group in client.group_counts(kind.model, domain, ["company_id", spec], context={"tz": tz}):
+            company = m2o_id(group.values["company_id"])
+            month = group_month(group, spec, tz)
+            if company is None or month is None:
                 continue
-            counts[(company, month)] += count
+            counts[(company, month)] += group.count
     return counts
 
 
@@ -275,7 +252,7 @@ def reconcile(
 ) -> list[EmpreendimentoReport]:
     """Compare Odoo with staging for ``companies`` (empreendimento key → company id), in order.
 
-    Odoo calls: one ``read_group`` per date field of each kind for the whole batch, at most
+    Odoo calls: one grouped count per date field of each kind for the whole batch, at most
     ``max_month_searches`` id searches per kind and empreendimento (only where counts differ), and
     one search by id per kind when something is gone. Past ``deadline`` (``time.monotonic()``) no
     further empreendimento is started: the reports cover those done, the caller resumes after them.
