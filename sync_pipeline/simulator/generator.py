@@ -406,8 +406,8 @@ class _Generation:
             self.counts["grouped_invoices"] += 1
             self.missing.discard("grouped_invoices")
         invoice_date = self._invoice_date(when)
-        if invoice_date:
-            call("account.move", "write", [move], {"invoice_date": invoice_date})
+        if invoice_date and invoice_date != self.sim.clock.now().date().isoformat():
+            call("account.move", "write", [move], {"invoice_date": invoice_date})  # else action_post dates it today
         self._post(when, move, invoice_date)
 
     def _invoice_date(self, when) -> str | None:

@@ -291,14 +291,16 @@ class _Meta:
         self.list_fields = [name for name, value in self.defaults.items() if isinstance(value, list)]
 
 
-_META: dict[str, _Meta] = {}
+_META: dict[int, dict[str, _Meta]] = {}  # id of a version's specs (they live as long as the process) -> model
 
 
 def _meta(specs, model) -> _Meta:
-    key = (id(specs), model)  # specs of a version live as long as the process
-    meta = _META.get(key)
+    metas = _META.get(id(specs))
+    if metas is None:
+        metas = _META[id(specs)] = {}
+    meta = metas.get(model)
     if meta is None:
-        meta = _META[key] = _Meta(specs[model])
+        meta = metas[model] = _Meta(specs[model])
     return meta
 
 
@@ -315,9 +317,12 @@ def _follow(sim, model, raw, path):
 
 def _split_vals(env, model, vals):
     spec = env.sim.specs[model]
+    fields = spec.fields
     scalars, x2many = {}, []
     for fname, value in vals.items():
-        fld = _field(env.sim.specs, model, fname)
+        fld = fields.get(fname)
+        if fld is None:
+            raise ValueError(f"Invalid field {fname!r} on model {model!r}")
         if fname in MAGIC or (fld.related and fld.store) or fld.inverse_of:
             continue
         if fld.type == "one2many" or fld.type == "many2many":
