@@ -90,6 +90,7 @@ class OdooSimulator:
         self.major = major_version(version)
         self.order_sequence = order_sequence
         self.specs = specs_for(version)
+        self.metas: dict = {}  # model -> orm._Meta of self.specs
         self._renames = renames_for(version)
         self.clock = clock or SimClock()
         self.store = Store(self.specs)

@@ -1,5 +1,6 @@
 """Deterministic generator of a Brazilian food distributor's Odoo data, built through the same
-calls a client makes (create with x2many commands, action_confirm, action_post, button_draft...)."""
+calls a client or a user makes (create with x2many commands, action_confirm, action_post,
+button_draft..., the "Create invoices" wizard on a selection of orders, the credit note wizard)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ WIZARD_SHARE = 0.15  # "Create invoices" on the order alone
 REPEAT_CUSTOMER = 0.12  # a new order comes from a customer who has an order waiting for its invoice
 FUTURE_DATED = 0.015  # posted with an invoice_date 1-5 days ahead (a real Odoo takes it silently)
 LEFT_DRAFT = 0.02
+FORCE_AFTER = 3  # invoices made before a missing kind is forced (see _Generation.missing)
 # What happens to a posted invoice: cumulative shares, the rest is paid (or not) in instalments.
 AFTER_POST = (
     (0.05, "cancel"),
@@ -169,10 +171,10 @@ class _Generation:
         self.start, self.end = start_date, start_date + timedelta(days=days)
         self.events: list = []
         self.seq = itertools.count()
-        # (company, customer) -> confirmed orders scheduled for a full invoice that have none yet
-        self.awaiting: dict[tuple[int, int], list[int]] = {}
-        # every data set, however small, has one of each: forced on the first occasion (after the
-        # first invoices, for the grouped invoice, the draft and the future date)
+        # confirmed orders scheduled for a full invoice that have none yet
+        self.awaiting: dict[int, dict[int, list[int]]] = {}  # company -> customer -> orders
+        # every data set but the tiniest has one of each: forced on the first occasion once
+        # FORCE_AFTER invoices exist (the grouped invoice: as soon as a customer has two orders)
         self.missing = {"grouped_invoices", "future_dated_invoices", "draft_invoices", "refund"}
         self.missing |= {"credit_note_full", "credit_note_partial"}
         self.sale_line_taxes = "tax_id"
@@ -281,18 +283,17 @@ class _Generation:
             self.schedule(first, "invoice", order, "partial")
         else:
             self.schedule(first, "invoice", order, "full")
-            self.awaiting.setdefault((company["id"], partner), []).append(order)
+            self.awaiting.setdefault(company["id"], {}).setdefault(partner, []).append(order)
 
     def _customer(self, company: int) -> int:
         """A customer for a new order: now and then one who has an order waiting for its invoice
         (always, while no data set has two orders to invoice together yet)."""
         rng = self.rng
-        waiting = sorted(partner for (comp, partner), orders in self.awaiting.items() if comp == company and orders)
-        if waiting:
-            pair_waits = any(len(orders) > 1 for orders in self.awaiting.values())
-            force = "grouped_invoices" in self.missing and not pair_waits
+        pending = self.awaiting.get(company)
+        if pending:
+            force = "grouped_invoices" in self.missing and not any(len(o) > 1 for o in pending.values())
             if force or rng.random() < REPEAT_CUSTOMER:
-                return rng.choice(waiting)
+                return rng.choice(sorted(pending))
         return rng.choice(self.customers)
 
     def _cancel_order(self, when, order):
@@ -317,10 +318,12 @@ class _Generation:
                 "order_line",
             ],
         )[0]
-        key = (head["company_id"][0], head["partner_id"][0])
-        waiting = self.awaiting.get(key, [])
+        pending = self.awaiting.get(head["company_id"][0], {})
+        waiting = pending.get(head["partner_id"][0], [])
         if order in waiting:
             waiting.remove(order)
+        if not waiting:
+            pending.pop(head["partner_id"][0], None)
         if head["state"] != "sale":
             return
         taxes = self.sale_line_taxes
@@ -339,13 +342,13 @@ class _Generation:
             if grouped:
                 others = waiting[: rng.randint(1, 2)]
                 del waiting[: len(others)]
+                if not waiting:
+                    pending.pop(head["partner_id"][0], None)
                 self._invoice_with_wizard(when, [order, *others])
                 return
             if rng.random() < WIZARD_SHARE:
                 self._invoice_with_wizard(when, [order])
                 return
-        if not waiting:
-            self.awaiting.pop(key, None)
         if mode == "partial":
             todo = [(ln, qty if rng.random() < 0.5 or qty < 2 else float(int(qty / 2))) for ln, qty in todo]
             if len(todo) > 1:
@@ -413,7 +416,7 @@ class _Generation:
     def _invoice_date(self, when) -> str | None:
         """The date a new invoice is posted with, None for one left in draft."""
         rng = self.rng
-        warm = self.counts["invoices"] > 2
+        warm = self.counts["invoices"] >= FORCE_AFTER
         if (warm and "draft_invoices" in self.missing) or rng.random() < LEFT_DRAFT:
             self.missing.discard("draft_invoices")
             self.counts["draft_invoices"] += 1
@@ -433,7 +436,9 @@ class _Generation:
         self.call("account.move", "action_post", [move])
         fate = rng.random()
         what = next((kind for share, kind in AFTER_POST if fate < share), "pay")
-        forced = sorted(self.missing & {"refund", "credit_note_full", "credit_note_partial"})
+        forced = []
+        if self.counts["invoices"] >= FORCE_AFTER:
+            forced = sorted(self.missing & {"refund", "credit_note_full", "credit_note_partial"})
         if forced and what == "pay":
             what = forced[0]
         self.missing.discard(what)

@@ -195,7 +195,7 @@ def name_search(env, model, name="", args=None, operator="ilike", limit=100):
 
 # -- writing ------------------------------------------------------------------------------------
 def default_raw(env, model, vals=None) -> dict:
-    meta = _meta(env.sim.specs, model)
+    meta = _meta(env.sim, model)
     raw = dict(meta.defaults)
     for name in meta.list_fields:
         raw[name] = list(raw[name])
@@ -219,7 +219,7 @@ def _create_one(env, model, vals) -> int:
     table = env.sim.store[model]
     raw = default_raw(env, model, scalars)
     raw.pop("id", None)
-    for fname, path in _meta(env.sim.specs, model).related:
+    for fname, path in _meta(env.sim, model).related:
         raw[fname] = _follow(env.sim, model, raw, path)
     rec_id = table.insert(raw)
     for fld, cmds in x2many:
@@ -254,7 +254,7 @@ def write_raw(env, model, rec_id, changes, touch=True) -> dict:
     raw = table.records[rec_id]
     if touch:
         raw["write_date"], raw["write_uid"] = env.now, env.uid
-    meta = _meta(env.sim.specs, model)
+    meta = _meta(env.sim, model)
     if not meta.computed.issuperset(changed):
         env.mark(model, [rec_id])
         if model == "account.move" and not compute.LINE_SHAPING_FIELDS.isdisjoint(changed):
@@ -291,16 +291,11 @@ class _Meta:
         self.list_fields = [name for name, value in self.defaults.items() if isinstance(value, list)]
 
 
-_META: dict[int, dict[str, _Meta]] = {}  # id of a version's specs (they live as long as the process) -> model
-
-
-def _meta(specs, model) -> _Meta:
-    metas = _META.get(id(specs))
-    if metas is None:
-        metas = _META[id(specs)] = {}
-    meta = metas.get(model)
+def _meta(sim, model) -> _Meta:
+    """What create/write need to know of a model of this simulator's version (cached per simulator)."""
+    meta = sim.metas.get(model)
     if meta is None:
-        meta = metas[model] = _Meta(specs[model])
+        meta = sim.metas[model] = _Meta(sim.specs[model])
     return meta
 
 
@@ -353,7 +348,7 @@ def unlink(env, model, ids):
 def insert(env, model, vals) -> int:
     """Store a record from raw values, without the business checks of ``create``."""
     raw = default_raw(env, model, vals)
-    for fname, path in _meta(env.sim.specs, model).related:
+    for fname, path in _meta(env.sim, model).related:
         raw[fname] = _follow(env.sim, model, raw, path)
     rec_id = env.sim.store[model].insert(raw)
     env.mark(model, [rec_id])
