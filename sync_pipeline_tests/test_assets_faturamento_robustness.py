@@ -77,8 +77,8 @@ def test_sync_survives_502_and_dropped_connections(db, database_url, simulator):
     stats = handle.faults.stats()
     assert sum(stats["injected"].values()) > 0
     expected = expected_faturamento(handle.sim)
-    rows = table_rows(db, "SELECT odoo_move_id, cod_produto, qtd_produto_faturado FROM faturamento_produto")
-    assert {(r["odoo_move_id"], r["cod_produto"]): r["qtd_produto_faturado"] for r in rows} == {
+    rows = table_rows(db, "SELECT odoo_move_id, cod_produto, origem, qtd_produto_faturado FROM faturamento_produto")
+    assert {(r["odoo_move_id"], r["cod_produto"], r["origem"]): r["qtd_produto_faturado"] for r in rows} == {
         k: v["qtd_produto_faturado"] for k, v in expected.items()
     }
 
@@ -119,8 +119,8 @@ def test_killed_connection_replays_partition(db, database_url, simulator):
     assert md["db_attempts"] == 2
     expected = {k for k, v in expected_faturamento(handle.sim).items() if v["data_fatura"] == day.isoformat()}
     got = {
-        (r["odoo_move_id"], r["cod_produto"])
-        for r in table_rows(db, "SELECT odoo_move_id, cod_produto FROM faturamento_produto")
+        (r["odoo_move_id"], r["cod_produto"], r["origem"])
+        for r in table_rows(db, "SELECT odoo_move_id, cod_produto, origem FROM faturamento_produto")
     }
     assert got == expected and got
 

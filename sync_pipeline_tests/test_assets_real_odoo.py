@@ -29,7 +29,6 @@ from sync_pipeline_tests.support import (
 )
 
 
-
 def _customer_and_products(handle, company_id: int, n: int = 3) -> tuple[int, list[int]]:
     partners = [p for p in handle.sim.rows("res.partner") if p.get("vat") and p.get("customer_rank", 1)]
     products = [p["id"] for p in handle.sim.rows("product.product") if p.get("default_code")][:n]

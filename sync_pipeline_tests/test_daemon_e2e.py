@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.scheduler.instigation import TickStatus
 from psycopg2 import sql
 from sqlalchemy.engine import Engine, make_url
 
@@ -34,7 +35,7 @@ from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.localpg import ensure_dagster_schema
 from sync_pipeline.db.schema import create_schema
 from sync_pipeline.odoo.changes import Cursor
-from sync_pipeline.partitions import SyncPartition, date_range, empreendimento_key
+from sync_pipeline.partitions import SyncPartition, date_range, empreendimento_key, last_day
 from sync_pipeline.settings import libpq_url, normalize_pg_url
 from sync_pipeline.simulator.generator import add_invoice
 from sync_pipeline_tests.oracle import expected_faturamento
@@ -138,7 +139,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         dagster_pg_url = f"{database_url}{sep}options=-csearch_path%3Ddagster_e2e"
         ensure_dagster_schema(dagster_pg_url)
 
-        handle = start_simulator(seed=11, scale=0.5, days=BACKFILL_DAYS, companies=2)
+        # three companies: invoice numbers collide across them, as on a real Odoo
+        handle = start_simulator(seed=11, scale=0.5, days=BACKFILL_DAYS, companies=3)
         cleanup.callback(handle.stop)
 
         home = tmp_path_factory.mktemp("dagster_home")
@@ -220,9 +222,17 @@ def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
         if v["data_fatura"] in wanted and v["empreendimento"] in emps
     }
     assert expected, "the generated data has no invoices in the backfilled range"
-    rows = table_rows(stack.engine, "SELECT odoo_move_id, cod_produto FROM faturamento_produto")
+    rows = table_rows(stack.engine, "SELECT odoo_move_id, cod_produto, origem FROM faturamento_produto")
     assert len(rows) == len(expected)
-    assert {(r["odoo_move_id"], r["cod_produto"]) for r in rows} == expected
+    assert {(r["odoo_move_id"], r["cod_produto"], r["origem"]) for r in rows} == expected
+    # the same NF numbers in every empreendimento, each its own document
+    shared = table_rows(
+        stack.engine,
+        "SELECT numero_nf FROM relatorio_faturamento_importado GROUP BY numero_nf "
+        "HAVING count(DISTINCT empreendimento) = :n",
+        n=len(emps),
+    )
+    assert shared, "no NF number repeats across the empreendimentos"
 
 
 def test_invoice_sensor_in_the_daemon_syncs_a_new_invoice(stack: Stack) -> None:
@@ -261,3 +271,53 @@ def test_invoice_sensor_in_the_daemon_syncs_a_new_invoice(stack: Stack) -> None:
         m=move,
     )
     assert rows == [{"empreendimento": emp, "data_fatura": day, "qtd_produto_faturado": 7}]
+
+
+def test_invoice_dated_ahead_never_stalls_the_invoice_sensor(stack: Stack) -> None:
+    """Odoo posts an invoice dated three days ahead: no partition exists for that date. The sensor
+    requests the last partition (which owns it), its ticks never fail, and the run syncs it now."""
+    handle = stack.handle
+    handle.sim.clock.advance(600)
+    company = handle.company_ids()[2]
+    emp = empreendimento_key(company)
+    ahead = last_day() + timedelta(days=3)
+    partner = next(p["id"] for p in handle.sim.rows("res.partner") if p.get("vat"))
+    product = handle.sim.rows("product.product")[1]["id"]
+    move = add_invoice(handle.sim, company, partner, [(product, 4, 2.0, None)], ahead.isoformat())
+    key = SyncPartition(emp, last_day()).key
+
+    deadline = time.monotonic() + SENSOR_TIMEOUT_S
+    runs = []
+    while time.monotonic() < deadline:
+        stack.daemon.check_alive()
+        runs = [
+            r
+            for r in stack.instance.get_runs(filters=RunsFilter(tags={"sync/trigger": "invoice_sensor"}))
+            if r.tags.get("dagster/partition") == key
+        ]
+        if runs and all(r.is_finished for r in runs):
+            break
+        time.sleep(1.0)
+    else:
+        pytest.fail(f"no finished invoice_sensor run for {key} within {SENSOR_TIMEOUT_S}s{_failure_context(stack)}")
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), f"{runs}{_failure_context(stack)}"
+    rows = table_rows(
+        stack.engine,
+        "SELECT data_fatura, qtd_produto_faturado FROM faturamento_produto WHERE odoo_move_id = :m",
+        m=move,
+    )
+    assert rows == [{"data_fatura": ahead, "qtd_produto_faturado": 4}]
+    failed = [t for t in _sensor_ticks(stack) if t.status == TickStatus.FAILURE]
+    assert not failed, [t.tick_data.error for t in failed]
+
+
+def _sensor_ticks(stack: Stack) -> list:
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
+    with WorkspaceProcessContext(stack.instance, target) as workspace:
+        (entry,) = workspace.create_request_context().get_code_location_entries().values()
+        (repo,) = entry.code_location.get_repositories().values()
+        sensor = repo.get_sensor(INVOICE_SENSOR)
+        return list(stack.instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id, limit=200))

@@ -47,7 +47,7 @@ def _line(line_id, **kw):
     return base
 
 
-def _stage(moves, lines, company_id=1):
+def _stage(moves, lines, company_id=1, refunded=2.0, **kw):
     return stage_invoice_lines(
         empreendimento="empresa-1",
         company_id=company_id,
@@ -58,8 +58,18 @@ def _stage(moves, lines, company_id=1):
             3: {"id": 3, "name": "Cliente", "vat": "12.345.678/0001-95", "city": "Santos", "state_id": [25, "SP"]}
         },
         state_codes={25: "SP"},
-        refunds=[{"id": 99, "reversed_entry_id": [10, "NF1"], "invoice_date": "2025-01-09", "date": "2025-01-09"}],
+        refunds=[
+            {
+                "id": 99,
+                "reversed_entry_id": [10, "NF1"],
+                "invoice_date": "2025-01-09",
+                "date": "2025-01-09",
+                "state": "posted",
+            }
+        ],
+        refund_lines=[{"id": 990, "move_id": [99, "RNF1"], "product_id": [5, "P5"], "quantity": refunded}],
         partition_day_of=partition_day,
+        **kw,
     )
 
 
@@ -76,7 +86,23 @@ def test_maps_a_line_with_partner_product_and_reversal():
         Decimal("23.10"),
     )
     assert row["peso_unitario"] == Decimal("2.500")
-    assert (row["nota_credito_id"], row["data_reversao"]) == (99, date(2025, 1, 9))
+    assert (row["nota_credito_id"], row["data_reversao"]) == (99, date(2025, 1, 9))  # 2 of 2 refunded
+
+
+def test_partial_credit_note_is_no_reversal():
+    (row,) = _stage([MOVE], [_line(1)], refunded=1.0).rows_by_day[date(2025, 1, 5)]
+    assert (row["nota_credito_id"], row["data_reversao"]) == (None, None)
+
+
+def test_origem_is_the_order_of_the_linked_order_line():
+    grouped = dict(MOVE, invoice_origin="S00001, S00002")
+    staged = _stage(
+        [grouped],
+        [_line(1, sale_line_ids=[71]), _line(2, sale_line_ids=[82]), _line(3, sale_line_ids=[])],
+        order_of_sale_line={71: "S00001", 82: "S00002"},
+    )
+    origins = {r["odoo_line_id"]: r["origem"] for r in staged.rows_by_day[date(2025, 1, 5)]}
+    assert origins == {1: "S00001", 2: "S00002", 3: "S00001, S00002"}  # unlinked: invoice_origin
 
 
 @pytest.mark.parametrize(

@@ -105,9 +105,10 @@ def test_deleted_quotation_and_draft_invoice_request_exactly_their_partitions(db
             assert request.tags["sync/empreendimento"] == emp
             assert request.tags["sync/trigger"] == "reconciliation_sensor"
             assert request.run_key.startswith(f"reconciliation_sensor:{request.partition_key}:")
-        # counts for the batch (3 read_group), one id search per differing month and model, one
-        # search by id per model to tell deleted from moved
+        # the server's version once (auto protocol), counts for the batch (3 read_group), one id
+        # search per differing month and model, one search by id per model to tell deleted from moved
         assert _calls(handle) == {
+            "version_info": 1,
             "authenticate": 1,
             "sale.order.read_group": 1,
             "account.move.read_group": 2,
@@ -160,7 +161,8 @@ def test_nothing_deleted_costs_three_counts_and_no_run(db, database_url, simulat
         assert tick.run_requests == []
         calls = _calls(handle)
         assert calls.pop("authenticate", 0) == (0 if protocol == "json2" else 1)
-        assert calls == {"sale.order.read_group": 1, "account.move.read_group": 2}
+        # a fixed protocol still asks the version once: read_group or formatted_read_group
+        assert calls == {"version_info": 1, "sale.order.read_group": 1, "account.move.read_group": 2}
 
 
 def test_month_boundary_and_unsynced_months_are_not_deletions(db, database_url, simulator):
@@ -183,7 +185,7 @@ def test_month_boundary_and_unsynced_months_are_not_deletions(db, database_url, 
         assert tick.run_requests == []
         calls = _calls(handle)
         assert calls["sale.order.search"] == 1  # February only: nothing staged in March or April
-        assert sum(calls.values()) == 1 + 3 + 1
+        assert sum(calls.values()) == 1 + 1 + 3 + 1  # version, authenticate, counts, one id search
 
 
 def test_batches_follow_the_cursor_and_start_over():

@@ -237,7 +237,6 @@ def test_webserver_serves_the_asset_graph(dagster_storage: tuple[str, str], dags
         location = _wait_for_code_location(port, log_path)
         load_result = location["locationOrLoadError"]
 
-
         assert load_result["__typename"] == "RepositoryLocation", (
             f"sync_pipeline.definitions failed to load: {load_result.get('message')}\n{_log_tail(log_path)}"
         )

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from sync_pipeline.domain.faturamento import MOVE_TYPES
 from sync_pipeline.domain.values import m2o_id
 from sync_pipeline.odoo.carteira import order_domain
 from sync_pipeline.odoo.client import Group, OdooClient
@@ -79,7 +80,7 @@ INVOICES = DocumentKind(
     table="odoo_fatura_linha",
     id_column="odoo_move_id",
     date_column="data_fatura",
-    count_domain=(("move_type", "=", "out_invoice"), ("line_ids.display_type", "=", "product")),
+    count_domain=(("move_type", "in", list(MOVE_TYPES)), ("line_ids.display_type", "=", "product")),
     groupings=(
         ((("invoice_date", "!=", False),), "invoice_date:month"),
         ((("invoice_date", "=", False),), "date:month"),
