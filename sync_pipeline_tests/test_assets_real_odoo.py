@@ -335,3 +335,56 @@ def test_sensor_never_requests_a_partition_that_does_not_exist(db, database_url,
         # the next tick moves on: its request for the same change carries the same run key
         again = invoice_sensor(build_sensor_context(instance=instance, cursor=tick.cursor, resources=res))
         assert {r.run_key for r in again.run_requests} <= {r.run_key for r in tick.run_requests}
+
+
+def test_an_order_number_in_two_empreendimentos_is_reported_and_its_decisions_left_alone(db, database_url, simulator):
+    """Odoo numbering orders per company: S00001 exists in both companies. separacao has no
+    empreendimento column, so the sync cannot tell whose lot it is: it reports the order (a reject
+    per order and the asset check) and does not adjust the lot when one of the orders is cancelled."""
+    handle = simulator(seed=28, scale=0.5, days=3, companies=2, order_sequence="per_company")
+    orders = handle.sim.rows("sale.order")
+    by_name: dict[str, list[dict]] = {}
+    for o in orders:
+        by_name.setdefault(o["name"], []).append(o)
+    name, pair = next(
+        (n, sorted(p, key=lambda o: o["company_id"]))
+        for n, p in sorted(by_name.items())
+        if len(p) == 2 and all(o["state"] == "sale" for o in p)
+    )
+    first = pair[0]
+    line = next(sl for sl in handle.sim.rows("sale.order.line") if sl["order_id"] == first["id"])
+    code = next(p["default_code"] for p in handle.sim.rows("product.product") if p["id"] == line["product_id"])
+    res = resources(handle, database_url)
+
+    def sync_orders() -> None:
+        for o in pair:
+            emp = empreendimento_key(o["company_id"])
+            day = datetime.strptime(o["date_order"], "%Y-%m-%d %H:%M:%S") - timedelta(hours=3)
+            assert sync_partition(instance, res, emp, max(day.date(), START)).success
+
+    with instance_for_test() as instance:
+        sync_orders()
+        with db.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, tipo_envio) "
+                f"VALUES ('LOTE-AMB', '{name}', '{code}', 1, 'COTADO', 'total')"
+            )
+        handle.call("sale.order", "action_cancel", [first["id"]], context={"disable_cancel_warning": True})
+        sync_orders()
+        rejects = table_rows(
+            db, "SELECT model, odoo_id, message FROM sync_rejeitado WHERE rule = 'numero_ambiguo' ORDER BY odoo_id"
+        )
+        assert {(r["model"], r["odoo_id"]) for r in rejects} >= {("sale.order", o["id"]) for o in pair}
+        assert all(name in r["message"] for r in rejects if r["odoo_id"] in {o["id"] for o in pair})
+        # the COTADO lot is neither reduced nor alerted on: it might be the other company's
+        assert table_rows(db, "SELECT qtd_saldo, status FROM separacao WHERE separacao_lote_id = 'LOTE-AMB'") == [
+            {"qtd_saldo": Decimal("1.000"), "status": "COTADO"}
+        ]
+        assert table_rows(db, "SELECT 1 FROM alerta_separacao_cotada WHERE separacao_lote_id = 'LOTE-AMB'") == []
+        # and the cancelled order left its empreendimento's carteira only
+        emps = table_rows(db, "SELECT DISTINCT empreendimento FROM carteira_principal WHERE num_pedido = :n", n=name)
+        assert empreendimento_key(first["company_id"]) not in {r["empreendimento"] for r in emps}
+        from sync_pipeline.checks import no_ambiguous_order_numbers
+
+        check = no_ambiguous_order_numbers(dg.build_asset_check_context(resources={"postgres": res["postgres"]}))
+        assert not check.passed and check.metadata["ambiguous_orders"].value >= 2

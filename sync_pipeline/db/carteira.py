@@ -160,15 +160,18 @@ keys AS (
 fat AS ({INVOICED_SQL.format(orders="keys")})
 SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado,
        mem.qtd_saldo_produto_pedido, (mem.updated_at IS NULL OR src.staged_at > mem.updated_at),
-       src.odoo_order_id,
-       EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = k.num_pedido AND o.empreendimento <> :emp)
+       src.odoo_order_id, amb.num_pedido IS NOT NULL
 FROM keys k
 LEFT JOIN src USING (num_pedido, cod_produto)
 LEFT JOIN mem USING (num_pedido, cod_produto)
 LEFT JOIN fat USING (num_pedido, cod_produto)
+LEFT JOIN LATERAL (SELECT o.num_pedido FROM odoo_pedido_linha o
+                   WHERE o.num_pedido = k.num_pedido AND o.empreendimento <> :emp LIMIT 1) amb ON true
 -- Quiet lines (same ordered quantity, same saldo, source not restaged since the row was written,
--- no open decision) have nothing to plan or write: most of a partition on an incremental run.
-WHERE mem.qtd_produto_pedido IS DISTINCT FROM src.qtd
+-- no open decision) have nothing to plan or write: most of a partition on an incremental run. An
+-- ambiguous order is never quiet: every run reports it (its rejects stay while it is ambiguous).
+WHERE amb.num_pedido IS NOT NULL
+   OR mem.qtd_produto_pedido IS DISTINCT FROM src.qtd
    OR src.cancelado
    OR src.staged_at > mem.updated_at
    OR mem.qtd_saldo_produto_pedido IS DISTINCT FROM src.qtd - COALESCE(fat.qtd, 0)
