@@ -283,6 +283,20 @@ def _f13f814_rows() -> dict[sa.Table, list[dict]]:
                 updated_at=NOW,
             )
         ],
+        f13f814.carteira_diff: [
+            dict(
+                id=1,
+                run_id="run-1",
+                partition_key="2026-11-03|empresa-1",
+                num_pedido="S00010",
+                cod_produto="P1",
+                tipo="REDUCAO",
+                qtd_antes=Decimal("4.000"),
+                qtd_depois=Decimal("3.000"),
+                delta=Decimal("-1.000"),
+                created_at=NOW,
+            )
+        ],
         f13f814.alerta_separacao_cotada: [
             dict(
                 id=1,
@@ -338,6 +352,59 @@ def test_f13f814_database_with_data_upgrades_intact(engine):
         assert migrate.current(conn) == migrate.head()
         assert {table.name: _rows(conn, table) for table in rows} == data
         assert "alembic_version" not in _tables(conn)
+
+    # the key change of 0002: the same numbers in another empreendimento are rows of their own now
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO faturamento_produto (id, empreendimento, numero_nf, cod_produto, origem,"
+                " qtd_produto_faturado, status_nf, odoo_move_id)"
+                " VALUES (2, 'empresa-2', 'NF-0001', 'P1', 'S00010', 1, 'Lançado', 51)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO relatorio_faturamento_importado (id, numero_nf, odoo_move_id, empreendimento, valor_total,"
+                " peso_bruto, status_nf) VALUES (2, 'NF-0001', 51, 'empresa-2', 1, 1, 'Lançado')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO carteira_principal (id, empreendimento, num_pedido, cod_produto, qtd_produto_pedido,"
+                " qtd_saldo_produto_pedido) VALUES (2, 'empresa-2', 'S00010', 'P1', 2, 2)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO carteira_saldo (empreendimento, num_pedido, cod_produto, qtd_produto_pedido, qtd_faturada,"
+                " qtd_saldo_produto_pedido, qtd_em_separacao, qtd_pre_separada, saldo_livre)"
+                " VALUES ('empresa-2', 'S00010', 'P1', 2, 0, 2, 0, 0, 2)"
+            )
+        )
+        # one NF invoicing two orders: one row per order of a product
+        conn.execute(
+            sa.text(
+                "INSERT INTO faturamento_produto (id, empreendimento, numero_nf, cod_produto, origem,"
+                " qtd_produto_faturado, status_nf, odoo_move_id)"
+                " VALUES (3, 'empresa-1', 'NF-0001', 'P1', 'S00011', 2, 'Lançado', 50)"
+            )
+        )
+        counts = conn.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM faturamento_produto WHERE numero_nf = 'NF-0001'),"
+                " (SELECT count(*) FROM carteira_principal WHERE num_pedido = 'S00010'),"
+                " (SELECT min(move_type) FROM faturamento_produto)"
+            )
+        ).one()
+        assert tuple(counts) == (3, 2, "out_invoice")
+        # the old rows' diffs and alerts name their empreendimento (from the partition key, the run's diffs)
+        named = conn.execute(
+            sa.text(
+                "SELECT (SELECT array_agg(DISTINCT empreendimento) FROM carteira_diff),"
+                " (SELECT array_agg(DISTINCT empreendimento) FROM alerta_separacao_cotada)"
+            )
+        ).one()
+        assert tuple(named) == (["empresa-1"], ["empresa-1"])
 
 
 # --- (c) the operational application's tables, with more columns ---------------------------------
