@@ -11,7 +11,6 @@ setup(
         "dagster==1.13.27",
         "dagster-webserver==1.13.27",
         "dagster-postgres==0.29.27",
-        "pandas>=2.0",
         "sqlalchemy>=2.0,<2.2",
         "alembic>=1.13,<2",
         "psycopg2-binary>=2.9",
