@@ -6,8 +6,8 @@
     sync-pipeline status
     sync-pipeline demo
 
-Configuration comes only from the environment (README): ODOO_URL, ODOO_DB, ODOO_USERNAME,
-ODOO_API_KEY, ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE.
+Configuration comes only from the environment (README): SYNC_DEPLOYMENT, ODOO_URL, ODOO_DB,
+ODOO_USERNAME, ODOO_API_KEY, ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE.
 """
 
 from __future__ import annotations
@@ -35,6 +35,32 @@ def _require_database_url() -> str:
         return settings.database_url()
     except RuntimeError as exc:
         raise SystemExit(f"error: {exc}") from exc
+
+
+def _odoo_resource():
+    """The deployment's Odoo resource; a production deployment missing a variable is one error line."""
+    from sync_pipeline import settings
+    from sync_pipeline.resources.config import odoo_resource_from_env
+
+    try:
+        return odoo_resource_from_env()
+    except settings.SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+
+
+def _require_local_deployment() -> None:
+    """The demo writes generated data to DATABASE_URL: never with a production deployment."""
+    from sync_pipeline import settings
+
+    try:
+        chosen = settings.deployment()
+    except settings.SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if chosen != settings.LOCAL:
+        raise SystemExit(
+            f"error: the demo loads the simulator's generated data into DATABASE_URL; it runs with "
+            f"{settings.DEPLOYMENT_VARIABLE}={settings.LOCAL} only (it is {chosen})"
+        )
 
 
 # --- db ------------------------------------------------------------------------------------------
@@ -93,7 +119,6 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
     from sync_pipeline import settings
     from sync_pipeline.backfill import run_backfill_through_daemon
     from sync_pipeline.partitions import last_day
-    from sync_pipeline.resources.config import odoo_resource_from_env
 
     first_day, newest = settings.start_date(), last_day()
     if start < first_day:
@@ -111,7 +136,7 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
         end = newest
     if start > end:
         raise SystemExit(f"error: --start-date {start} is after the last date partition {newest}: nothing to sync")
-    found = discover_empreendimentos(odoo_resource_from_env())
+    found = discover_empreendimentos(_odoo_resource())
     chosen = empreendimentos or sorted(found)
     unknown = [e for e in chosen if e not in found]
     if unknown:
@@ -230,6 +255,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sync_pipeline.simulator.generator import generate
     from sync_pipeline.simulator.server import SimulatorServer
 
+    _require_local_deployment()
     _require_database_url()
     start = settings.start_date()
     t0 = time.perf_counter()

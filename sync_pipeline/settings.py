@@ -1,19 +1,100 @@
 """Configuration from the environment: the only place that reads environment variables.
 
-Variables (README lists them for operators): ODOO_URL, ODOO_DB, ODOO_USERNAME, ODOO_API_KEY,
-ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE,
+Variables (README lists them for operators): SYNC_DEPLOYMENT, ODOO_URL, ODOO_DB, ODOO_USERNAME,
+ODOO_API_KEY, ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE,
 SYNC_EMPREENDIMENTO_KEYS, SYNC_SENSOR_INTERVAL_SECONDS.
+
+The deployment is chosen here and only here (``deployment()``): ``local`` (the default) falls back
+to the Odoo simulator's login and the project-local PostgreSQL that ``make`` exports as
+DATABASE_URL; ``production`` requires every Odoo variable and DATABASE_URL and never falls back.
+``deployment_settings()`` returns the validated choice; ``resources/config.py`` builds the
+resources from it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote
 
 DEFAULT_START_DATE = "2025-01-01"
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 DAGSTER_SCHEMA = "dagster"
+
+DEPLOYMENT_VARIABLE = "SYNC_DEPLOYMENT"
+LOCAL = "local"
+PRODUCTION = "production"
+DEPLOYMENTS = (LOCAL, PRODUCTION)
+
+# OdooResource field -> the variable that sets it.
+ODOO_VARIABLES = {
+    "url": "ODOO_URL",
+    "db": "ODOO_DB",
+    "username": "ODOO_USERNAME",
+    "api_key": "ODOO_API_KEY",
+    "protocol": "ODOO_PROTOCOL",
+}
+# The simulator's login (`sync-pipeline simulator`): the local deployment's defaults, never production's.
+LOCAL_ODOO_DEFAULTS = {"url": "http://127.0.0.1:8069", "db": "odoo", "username": "admin", "api_key": "admin"}
+DEFAULT_ODOO_PROTOCOL = "auto"
+PRODUCTION_REQUIRED = ("ODOO_URL", "ODOO_DB", "ODOO_USERNAME", "ODOO_API_KEY", "DATABASE_URL")
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a usable deployment; the message names every variable at fault."""
+
+
+def _env(name: str) -> str | None:
+    """The variable's value, or None when it is unset or blank (a blank value counts as missing)."""
+    value = os.environ.get(name)
+    return value if value and value.strip() else None
+
+
+def deployment() -> str:
+    """SYNC_DEPLOYMENT: ``local`` (the default) or ``production``."""
+    raw = os.environ.get(DEPLOYMENT_VARIABLE, "").strip()
+    if not raw:
+        return LOCAL
+    if raw not in DEPLOYMENTS:
+        raise SettingsError(
+            f"{DEPLOYMENT_VARIABLE}={raw!r} is not a deployment: expected one of {', '.join(DEPLOYMENTS)}"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """The validated settings of one deployment.
+
+    ``odoo`` holds the OdooResource fields with their values; ``from_environment`` the variables
+    that are set, so resources can take them as ``EnvVar`` (the API key never shows in the UI).
+    """
+
+    deployment: str
+    odoo: dict[str, str]
+    from_environment: frozenset[str]
+
+    def __repr__(self) -> str:  # never the API key
+        shown = {k: ("***" if k == "api_key" else v) for k, v in self.odoo.items()}
+        return f"DeploymentSettings(deployment={self.deployment!r}, odoo={shown!r})"
+
+
+def deployment_settings() -> DeploymentSettings:
+    """The chosen deployment's settings; production stops with one error naming every missing variable."""
+    chosen = deployment()
+    present = frozenset(name for name in (*ODOO_VARIABLES.values(), "DATABASE_URL") if _env(name))
+    if chosen == PRODUCTION:
+        missing = [name for name in PRODUCTION_REQUIRED if name not in present]
+        if missing:
+            raise SettingsError(
+                f"{DEPLOYMENT_VARIABLE}={PRODUCTION} requires {', '.join(PRODUCTION_REQUIRED)}; not set: "
+                f"{', '.join(missing)} (production never falls back to the simulator's defaults; "
+                f"set {DEPLOYMENT_VARIABLE}={LOCAL} for the simulator)"
+            )
+    defaults = {**(LOCAL_ODOO_DEFAULTS if chosen == LOCAL else {}), "protocol": DEFAULT_ODOO_PROTOCOL}
+    odoo = {field: os.environ[name] if name in present else defaults[field] for field, name in ODOO_VARIABLES.items()}
+    return DeploymentSettings(deployment=chosen, odoo=odoo, from_environment=present)
 
 
 def normalize_pg_url(url: str) -> str:
@@ -81,17 +162,6 @@ def empreendimento_key_map() -> dict[int, str]:
         except ValueError as exc:
             raise RuntimeError(f"SYNC_EMPREENDIMENTO_KEYS entry {item!r} is not <company id>=<key>") from exc
     return mapping
-
-
-def odoo_settings() -> dict[str, str]:
-    """Odoo connection settings; defaults point at the embedded simulator on localhost:8069."""
-    return {
-        "url": os.environ.get("ODOO_URL", "http://127.0.0.1:8069"),
-        "db": os.environ.get("ODOO_DB", "odoo"),
-        "username": os.environ.get("ODOO_USERNAME", "admin"),
-        "api_key": os.environ.get("ODOO_API_KEY", "admin"),
-        "protocol": os.environ.get("ODOO_PROTOCOL", "auto"),
-    }
 
 
 def sensor_interval_seconds() -> int:
