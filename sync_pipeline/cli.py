@@ -178,8 +178,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def print_status(*, runs: bool = True) -> None:
     from sqlalchemy import text
 
+    from sync_pipeline.db import report
     from sync_pipeline.db.engine import get_engine
     from sync_pipeline.db.schema import OPERATIONAL_TABLES, STAGING_TABLES
+    from sync_pipeline.partitions import last_day
 
     engine = get_engine(_require_database_url())
     with engine.connect() as conn:
@@ -190,6 +192,9 @@ def print_status(*, runs: bool = True) -> None:
         for table in (*STAGING_TABLES, *OPERATIONAL_TABLES):
             count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() if table in present else "-"
             _print(f"  {table:<34} {count}")
+        if present.issuperset(report.TABLES):
+            for line in report.numbers(conn, today=last_day()).lines():
+                _print(line)
         if "faturamento_produto" in present:
             by_status = conn.execute(
                 text("SELECT status_nf, count(*) FROM faturamento_produto GROUP BY 1 ORDER BY 1")
@@ -273,7 +278,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
             f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items())
         )
-        cmd_db(argparse.Namespace(action="init"))
+        cmd_db(argparse.Namespace(action="init", revision="head"))
         result = run_backfill(
             start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
         )
@@ -300,6 +305,7 @@ def demo_day_in_the_life() -> int:
     from sync_pipeline import demo
     from sync_pipeline.db.engine import get_engine
     from sync_pipeline.definitions import defs
+    from sync_pipeline.partitions import last_day
     from sync_pipeline.resources.config import build_resources, odoo_resource_from_env
 
     engine = get_engine(_require_database_url())
@@ -310,10 +316,14 @@ def demo_day_in_the_life() -> int:
     _print()
     _print(f"a day in the life: logistics plans {pre} pré-separações and {sep} separação rows in lots")
     _print("  (PREVISAO / ABERTO / COTADO); then, in Odoo:")
-    done = demo.change_odoo(odoo_resource_from_env().get_client(), engine)
+    client = odoo_resource_from_env().get_client()
+    done = demo.change_odoo(client, engine)
+    ahead = last_day() + timedelta(days=3)
+    invoiced = demo.invoice_ahead(client, engine, ahead)
     _print(
         f"  {done['reduced']} order lines reduced, {done['increased']} increased, "
         f"{done['cancelled']} orders with a quoted (COTADO) lot cancelled"
+        + (f", order {invoiced} invoiced dated {ahead} (3 days ahead)" if invoiced else "")
     )
     runs = demo.run_sensor_requests(instance, defs, resources, cursors, _print)
     with engine.connect() as conn:

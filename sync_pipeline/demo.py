@@ -4,12 +4,14 @@ After the backfill, logistics people take decisions on the open order book (pré
 separação lots, some with a freight quote: COTADO); then Odoo changes under them (lines reduced
 and increased, orders cancelled). The sensors find the partitions touched, the runs they request
 are executed through Dagster, and the hierarchy adjusts the decisions, records every diff and
-raises alerts where a human must look.
+raises alerts where a human must look. One order is invoiced with a date days ahead: today's
+partition holds that NF.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from dagster import DagsterInstance, Definitions, build_sensor_context
 from sqlalchemy import text
@@ -116,6 +118,29 @@ def change_odoo(client: OdooClient, engine: Engine) -> dict[str, int]:
         client.call_action("sale.order", "action_cancel", [orders[pedido]], context={"disable_cancel_warning": True})
         done["cancelled"] += 1
     return done
+
+
+def invoice_ahead(client: OdooClient, engine: Engine, day: date) -> str | None:
+    """A user invoices an order of the carteira with an invoice date days ahead (a real Odoo takes
+    it): no partition exists for that date, so today's holds it. Returns the order, None if none."""
+    with engine.connect() as conn:
+        pedido = conn.execute(
+            text(
+                "SELECT c.num_pedido FROM carteira_principal c WHERE c.status_pedido = 'Pedido de venda' "
+                "AND NOT EXISTS (SELECT 1 FROM separacao s WHERE s.num_pedido = c.num_pedido) "
+                "AND NOT EXISTS (SELECT 1 FROM pre_separacao_item p WHERE p.num_pedido = c.num_pedido) "
+                "ORDER BY md5(c.num_pedido) LIMIT 1"
+            )
+        ).scalar()
+    order = client.search("sale.order", [("name", "=", pedido)], limit=1) if pedido else []
+    if not order:
+        return None
+    wizard, context = "sale.advance.payment.inv", {"active_model": "sale.order", "active_ids": order}
+    wizard_id = client.execute(wizard, "create", {"advance_payment_method": "delivered"}, context=context)
+    move = client.execute(wizard, "create_invoices", [wizard_id], context=context)["res_id"]
+    client.write("account.move", [move], {"invoice_date": day.isoformat()})
+    client.call_action("account.move", "action_post", [move])
+    return pedido
 
 
 def sensor_cursors(instance: DagsterInstance, resources: dict) -> dict[str, str]:

@@ -1,0 +1,104 @@
+"""What the synced data holds, in a few numbers (`sync-pipeline status`, the demo's summary).
+
+The cases a real Odoo produces that a naive sync gets wrong: NF numbers repeated across
+empreendimentos (Odoo numbers invoices per company), one NF for several orders, credit notes (full
+and partial), NFs dated after today (owned by today's partition). One read-only statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from sync_pipeline.domain.faturamento import INVOICE, LANCADO, REFUND
+
+# Tables the statement reads: `numbers` needs all of them.
+TABLES = ("relatorio_faturamento_importado", "faturamento_produto", "odoo_fatura_linha")
+
+_NUMBERS_SQL = """
+WITH collision AS (
+    SELECT numero_nf, count(DISTINCT empreendimento) AS n,
+           string_agg(DISTINCT empreendimento, ', ' ORDER BY empreendimento) AS empreendimentos
+    FROM relatorio_faturamento_importado
+    GROUP BY numero_nf HAVING count(DISTINCT empreendimento) > 1
+),
+nf AS (
+    SELECT odoo_move_id, min(empreendimento) AS empreendimento, min(numero_nf) AS numero_nf,
+           min(move_type) AS move_type, min(status_nf) AS status_nf, bool_or(revertida) AS revertida,
+           min(nota_credito_id) AS nota_credito_id, count(*) AS rows_, count(DISTINCT origem) AS origens,
+           string_agg(DISTINCT origem, ', ' ORDER BY origem) AS origem
+    FROM faturamento_produto GROUP BY odoo_move_id
+),
+credit_note AS (SELECT * FROM nf WHERE move_type = :refund AND status_nf = :lancado),
+ahead AS (
+    SELECT r.empreendimento, r.numero_nf, r.data_fatura,
+           (SELECT min(l.partition_date) FROM odoo_fatura_linha l WHERE l.odoo_move_id = r.odoo_move_id)
+               AS partition_date
+    FROM relatorio_faturamento_importado r
+    WHERE r.data_fatura > :today AND r.status_nf = :lancado
+)
+SELECT
+    (SELECT count(DISTINCT empreendimento) FROM relatorio_faturamento_importado) AS empreendimentos,
+    (SELECT count(*) FROM collision) AS colliding,
+    (SELECT ARRAY[numero_nf, empreendimentos] FROM collision ORDER BY n DESC, numero_nf LIMIT 1) AS colliding_example,
+    (SELECT count(*) FROM nf WHERE origens > 1) AS grouped,
+    (SELECT ARRAY[numero_nf, empreendimento, origem] FROM nf WHERE origens > 1
+     ORDER BY origens DESC, numero_nf, empreendimento LIMIT 1) AS grouped_example,
+    (SELECT count(*) FROM credit_note) AS credit_notes,
+    (SELECT COALESCE(sum(rows_), 0) FROM credit_note) AS credit_note_rows,
+    (SELECT count(*) FROM nf WHERE move_type = :invoice AND revertida) AS revertidas,
+    (SELECT count(*) FROM credit_note c WHERE NOT EXISTS (
+        SELECT 1 FROM nf i WHERE i.revertida AND i.nota_credito_id = c.odoo_move_id)) AS partial_credit_notes,
+    (SELECT count(*) FROM ahead) AS ahead,
+    (SELECT array_agg(DISTINCT partition_date::text) FROM ahead) AS ahead_partitions,
+    (SELECT ARRAY[numero_nf, empreendimento, data_fatura::text] FROM ahead
+     ORDER BY data_fatura DESC, numero_nf LIMIT 1) AS ahead_example
+"""
+
+
+@dataclass(frozen=True)
+class DataSetNumbers:
+    today: date
+    empreendimentos: int
+    colliding: int  # NF numbers held by more than one empreendimento
+    colliding_example: list[str] | None  # [numero_nf, "empresa-1, empresa-2"]
+    grouped: int  # NFs whose rows invoice more than one order (origem)
+    grouped_example: list[str] | None  # [numero_nf, empreendimento, "S00044, S00045"]
+    credit_notes: int  # posted NFs with move_type out_refund
+    credit_note_rows: int
+    revertidas: int  # invoices refunded in full (revertida)
+    partial_credit_notes: int  # credit notes that revert no NF in full
+    ahead: int  # posted NFs dated after today
+    ahead_partitions: list[str] | None
+    ahead_example: list[str] | None  # [numero_nf, empreendimento, data_fatura]
+
+    def lines(self) -> list[str]:
+        """The numbers as a short block of text, one line per case."""
+
+        def example(text_: str | None) -> str:
+            return f" ({text_})" if text_ else ""
+
+        collide = self.colliding_example and f"{self.colliding_example[0]} in {self.colliding_example[1]}"
+        grouped = self.grouped_example and "{} of {}: {}".format(*self.grouped_example)
+        ahead = self.ahead_example and "{} of {}, dated {}".format(*self.ahead_example)
+        partitions = f", synced into partition {', '.join(self.ahead_partitions)}" if self.ahead_partitions else ""
+        return [
+            f"numbers ({self.empreendimentos} empreendimentos):",
+            f"  NF numbers in more than one empreendimento: {self.colliding}{example(collide)}",
+            f"  grouped NFs (rows of more than one origem): {self.grouped}{example(grouped)}",
+            f"  credit notes ({REFUND}, negative quantities): {self.credit_notes} with {self.credit_note_rows} rows; "
+            f"{self.revertidas} NFs revertida (refunded in full), {self.partial_credit_notes} credit notes for part "
+            "of an NF",
+            f"  NFs dated after today ({self.today}): {self.ahead}{partitions}{example(ahead)}",
+        ]
+
+
+def numbers(conn: Connection, *, today: date) -> DataSetNumbers:
+    """The numbers of the whole database; ``today`` is the newest date partition."""
+    row = conn.execute(
+        text(_NUMBERS_SQL), {"today": today, "lancado": LANCADO, "refund": REFUND, "invoice": INVOICE}
+    ).one()
+    return DataSetNumbers(today=today, **row._asdict())
