@@ -2,10 +2,13 @@
 partitioned asset as an input)."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
-from sqlalchemy import text
 
 from sync_pipeline.assets.carteira import CARTEIRA_KEY
 from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY
+from sync_pipeline.db.carteira import critical_alerts_of_run
+from sync_pipeline.db.faturamento import relatorio_mismatches
+from sync_pipeline.db.rejects import rejects_by_rule, rejects_of_asset
+from sync_pipeline.domain.values import RULE_AMBIGUOUS_NUMBER
 from sync_pipeline.resources.postgres import PostgresResource
 
 
@@ -16,22 +19,7 @@ from sync_pipeline.resources.postgres import PostgresResource
     blocking=False,
 )
 def no_rejected_invoice_lines(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
-    with postgres.engine().connect() as conn:
-        if not conn.execute(text("SELECT to_regclass('sync_rejeitado') IS NOT NULL")).scalar():
-            return AssetCheckResult(passed=True, metadata={"rejects": 0})
-        by_rule = dict(
-            conn.execute(
-                text("SELECT rule, count(*) FROM sync_rejeitado WHERE asset = :asset GROUP BY rule"),
-                {"asset": EXTRACT_KEY.to_user_string()},
-            ).all()
-        )
-        sample = conn.execute(
-            text(
-                "SELECT model, odoo_id, rule, message, partition_key FROM sync_rejeitado "
-                "WHERE asset = :asset ORDER BY id DESC LIMIT 20"
-            ),
-            {"asset": EXTRACT_KEY.to_user_string()},
-        ).all()
+    by_rule, sample = rejects_of_asset(postgres.engine(), EXTRACT_KEY.to_user_string())
     total = sum(by_rule.values())
     return AssetCheckResult(
         passed=total == 0,
@@ -52,23 +40,7 @@ def no_rejected_invoice_lines(context: AssetCheckExecutionContext, postgres: Pos
     blocking=False,
 )
 def relatorio_matches_lines(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
-    with postgres.engine().connect() as conn:
-        if not conn.execute(text("SELECT to_regclass('faturamento_produto') IS NOT NULL")).scalar():
-            return AssetCheckResult(passed=True, metadata={"mismatches": 0})
-        mismatches = (
-            conn.execute(
-                text(
-                    """
-                SELECT r.numero_nf FROM relatorio_faturamento_importado r
-                JOIN (SELECT odoo_move_id, sum(valor_produto_faturado) AS v
-                      FROM faturamento_produto GROUP BY odoo_move_id) f USING (odoo_move_id)
-                WHERE r.valor_total <> f.v LIMIT 20
-                """
-                )
-            )
-            .scalars()
-            .all()
-        )
+    mismatches = relatorio_mismatches(postgres.engine())
     return AssetCheckResult(
         passed=not mismatches,
         severity=AssetCheckSeverity.WARN,
@@ -86,19 +58,10 @@ def relatorio_matches_lines(context: AssetCheckExecutionContext, postgres: Postg
     blocking=False,
 )
 def no_critical_alerts(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
-    with postgres.engine().connect() as conn:
-        if not conn.execute(text("SELECT to_regclass('alerta_separacao_cotada') IS NOT NULL")).scalar():
-            return AssetCheckResult(passed=True, metadata={"critical_alerts": 0})
-        alerts = conn.execute(
-            text(
-                "SELECT separacao_lote_id, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, qtd_nova "
-                "FROM alerta_separacao_cotada WHERE run_id = :run AND nivel = 'CRITICO' ORDER BY id"
-            ),
-            {"run": context.run.run_id},
-        ).all()
+    alerts = critical_alerts_of_run(postgres.engine(), context.run.run_id)
     listing = "\n".join(
-        f"{tipo} {pedido}/{produto} lote {lote or '-'}: {antes} → {depois}"
-        for lote, pedido, produto, tipo, antes, depois in alerts[:50]
+        f"{tipo} {emp} {pedido}/{produto} lote {lote or '-'}: {antes} → {depois}"
+        for lote, emp, pedido, produto, tipo, antes, depois in alerts[:50]
     )
     return AssetCheckResult(
         passed=not alerts,
@@ -119,9 +82,6 @@ def no_critical_alerts(context: AssetCheckExecutionContext, postgres: PostgresRe
     blocking=False,
 )
 def no_ambiguous_order_numbers(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
-    from sync_pipeline.db.rejects import rejects_by_rule
-    from sync_pipeline.domain.values import RULE_AMBIGUOUS_NUMBER
-
     rows = rejects_by_rule(postgres.engine(), RULE_AMBIGUOUS_NUMBER)
     listing = "\n".join(f"{r['payload'].get('empreendimento')} {r['payload'].get('num_pedido')}" for r in rows[:50])
     return AssetCheckResult(

@@ -16,9 +16,9 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from sqlalchemy import text
 
 from sync_pipeline import settings
+from sync_pipeline.db.staging import staged_partitions
 from sync_pipeline.jobs import sync_job
 from sync_pipeline.odoo.changes import (
     INVOICE_DOMAIN,
@@ -80,26 +80,13 @@ def empreendimento_sensor(context: SensorEvaluationContext, odoo: OdooResource):
     )
 
 
-# Where the staging tables hold a document now: a document whose date moved (a re-dated draft, an
-# order confirmed on another day) also refreshes the partition that still holds its rows.
-_STAGED = {"account.move": ("odoo_fatura_linha", "odoo_move_id"), "sale.order": ("odoo_pedido_linha", "odoo_order_id")}
-
-
 def _staged_partitions_of(postgres: PostgresResource, model: str, ids: set[int]) -> dict[int, set[SyncPartition]]:
-    if not ids:
-        return {}
-    table, column = _STAGED[model]
-    with postgres.engine().connect() as conn:
-        if not conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar():
-            return {}
-        rows = conn.execute(
-            text(f"SELECT DISTINCT {column}, empreendimento, partition_date FROM {table} WHERE {column} = ANY(:ids)"),
-            {"ids": sorted(ids)},
-        ).all()
-    found: dict[int, set[SyncPartition]] = {}
-    for record_id, emp, day in rows:
-        found.setdefault(record_id, set()).add(SyncPartition(emp, day))
-    return found
+    """Where the staging tables hold a document now: a document whose date moved (a re-dated draft,
+    an order confirmed on another day) also refreshes the partition that still holds its rows."""
+    return {
+        record_id: {SyncPartition(emp, day) for emp, day in places}
+        for record_id, places in staged_partitions(postgres.engine(), model, ids).items()
+    }
 
 
 def _ranges(wanted: dict[SyncPartition, tuple[str, int]]) -> list[tuple[list[SyncPartition], tuple[str, int]]]:

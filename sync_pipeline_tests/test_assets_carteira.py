@@ -116,7 +116,7 @@ def test_worked_example_of_design_5_3(db, database_url, simulator):
         (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "no_critical_alerts"]
         assert not check.passed and check.severity.value == "WARN"
         assert check.metadata["critical_alerts"].value == 1
-        assert "REMOCAO PED002/PROD001 lote LOTE-9" in check.metadata["alerts"].value
+        assert "REMOCAO empresa-1 PED002/PROD001 lote LOTE-9" in check.metadata["alerts"].value
 
     after = {
         (r["num_pedido"], r["cod_produto"]): r["qtd_saldo_produto_pedido"]

@@ -73,7 +73,8 @@ def test_generated_data_equals_oracle(db, database_url, simulator, protocol):
     handle = simulator(seed=13, scale=2, days=10, companies=2)
     res = resources(handle, database_url, protocol=protocol, page_size=200)
     with instance_for_test() as instance:
-        _sync_all(instance, res, handle, 10)
+        # the generator posts a few invoices dated up to 5 days after its last day
+        _sync_all(instance, res, handle, 10 + 5)
 
     expected = expected_faturamento(handle.sim)
     actual = _actual_faturamento(db)
@@ -85,6 +86,16 @@ def test_generated_data_equals_oracle(db, database_url, simulator, protocol):
     statuses = {r["status_nf"] for r in expected.values()}
     assert statuses == {"Lançado", "Cancelado", "Provisório"}  # the generator covers all three
     assert any(r["revertida"] for r in expected.values())
+    # and the real-Odoo shapes: credit notes, one NF for several orders, numbers repeated across companies
+    assert any(r["move_type"] == "out_refund" for r in expected.values())
+    origins: dict[int, set] = {}
+    for (move_id, _, origem), _row in expected.items():
+        origins.setdefault(move_id, set()).add(origem)
+    assert any(len(o) > 1 for o in origins.values())
+    by_number: dict[str, set] = {}
+    for row in expected.values():
+        by_number.setdefault(row["numero_nf"], set()).add(row["empreendimento"])
+    assert any(len(e) > 1 for e in by_number.values())
 
     relatorio = {
         r["odoo_move_id"]: _normalise(r)

@@ -456,3 +456,20 @@ ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE
     SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE)}, updated_at = now()
 RETURNING (xmax = 0) AS inserted
 """
+
+
+def critical_alerts_of_run(engine, run_id: str) -> list[tuple]:
+    """The CRITICO alerts one run wrote: (lote, empreendimento, pedido, produto, tipo, antes, depois)."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('alerta_separacao_cotada') IS NOT NULL")).scalar():
+            return []
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    "SELECT separacao_lote_id, empreendimento, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, "
+                    "qtd_nova FROM alerta_separacao_cotada WHERE run_id = :run AND nivel = 'CRITICO' ORDER BY id"
+                ),
+                {"run": run_id},
+            )
+        ]

@@ -347,3 +347,23 @@ gone AS (
 )
 SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)
 """
+
+
+def relatorio_mismatches(engine, limit: int = 20) -> list[str]:
+    """NFs whose relatorio_faturamento_importado total differs from the sum of their lines."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('faturamento_produto') IS NOT NULL")).scalar():
+            return []
+        return list(
+            conn.execute(
+                text(
+                    """
+                    SELECT r.empreendimento || ' ' || r.numero_nf FROM relatorio_faturamento_importado r
+                    JOIN (SELECT odoo_move_id, sum(valor_produto_faturado) AS v
+                          FROM faturamento_produto GROUP BY odoo_move_id) f USING (odoo_move_id)
+                    WHERE r.valor_total <> f.v LIMIT :limit
+                    """
+                ),
+                {"limit": limit},
+            ).scalars()
+        )

@@ -80,3 +80,23 @@ def rejects_by_rule(engine, rule: str, limit: int = 200) -> list[dict]:
             {"rule": rule, "limit": limit},
         ).mappings()
         return [dict(r) for r in rows]
+
+
+def rejects_of_asset(engine, asset: str, sample: int = 20) -> tuple[dict[str, int], list[tuple]]:
+    """Rejects of one asset: counts per rule, and the newest few (model, id, rule, message, partition)."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('sync_rejeitado') IS NOT NULL")).scalar():
+            return {}, []
+        by_rule = dict(
+            conn.execute(
+                text("SELECT rule, count(*) FROM sync_rejeitado WHERE asset = :asset GROUP BY rule"), {"asset": asset}
+            ).all()
+        )
+        newest = conn.execute(
+            text(
+                "SELECT model, odoo_id, rule, message, partition_key FROM sync_rejeitado "
+                "WHERE asset = :asset ORDER BY id DESC LIMIT :n"
+            ),
+            {"asset": asset, "n": sample},
+        ).all()
+    return by_rule, [tuple(r) for r in newest]

@@ -139,3 +139,28 @@ def upsert_rows(conn: Connection, table: Table, rows: list[dict]) -> int:
             f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
         )
     ).rowcount
+
+
+# The staging table of each Odoo document model, and its document id column.
+STAGED_DOCUMENTS = {
+    "account.move": ("odoo_fatura_linha", "odoo_move_id"),
+    "sale.order": ("odoo_pedido_linha", "odoo_order_id"),
+}
+
+
+def staged_partitions(engine, model: str, ids: set[int]) -> dict[int, set[tuple[str, date]]]:
+    """(empreendimento, partition date) of the staged rows of each document ``ids`` of ``model``."""
+    if not ids:
+        return {}
+    table, column = STAGED_DOCUMENTS[model]
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar():
+            return {}
+        rows = conn.execute(
+            text(f"SELECT DISTINCT {column}, empreendimento, partition_date FROM {table} WHERE {column} = ANY(:ids)"),
+            {"ids": sorted(ids)},
+        ).all()
+    found: dict[int, set[tuple[str, date]]] = {}
+    for record_id, emp, day in rows:
+        found.setdefault(record_id, set()).add((emp, day))
+    return found
