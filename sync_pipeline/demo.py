@@ -143,6 +143,10 @@ def invoice_ahead(client: OdooClient, engine: Engine, day: date) -> str | None:
     return pedido
 
 
+# The runs' step-by-step log goes to the Dagster UI, not the demo's terminal: warnings only.
+_QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def sensor_cursors(instance: DagsterInstance, resources: dict) -> dict[str, str]:
     """The sensors' first ticks: where Odoo is now."""
     from sync_pipeline.sensors import invoice_sensor, order_sensor
@@ -165,6 +169,7 @@ def run_sensor_requests(
     seen: set[str] = set()
     for sensor in (invoice_sensor, order_sensor):
         result = sensor(build_sensor_context(instance=instance, cursor=cursors[sensor.name], resources=resources))
+        targets, failed = [], []
         for request in result.run_requests:
             target = request.partition_key or (
                 f"{request.tags['dagster/asset_partition_range_start']}..{request.tags['dagster/asset_partition_range_end']}"
@@ -172,10 +177,20 @@ def run_sensor_requests(
             if target in seen:
                 continue
             seen.add(target)
-            tags = dict(request.tags)
             outcome = job.execute_in_process(
-                instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False
+                instance=instance,
+                partition_key=request.partition_key,
+                tags=dict(request.tags),
+                run_config=_QUIET_RUN,
+                raise_on_error=False,
             )
-            runs += 1
-            echo(f"  {sensor.name} → run {outcome.run_id[:8]} for {target}: {'ok' if outcome.success else 'FAILED'}")
+            targets.append(target)
+            if not outcome.success:
+                failed.append(f"run {outcome.run_id[:8]} for {target}")
+        runs += len(targets)
+        shown = ", ".join(sorted(targets)[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+        echo(
+            f"  {sensor.name}: {len(targets)} runs{f' ({shown})' if targets else ''}, "
+            + (f"{len(failed)} FAILED: {', '.join(failed)}" if failed else "all ok")
+        )
     return runs
