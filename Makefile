@@ -8,11 +8,12 @@ MAKEFLAGS += --no-builtin-rules
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV_STAMP := .venv/.installed-from-setup.py
 
-.PHONY: help venv test demo dev lint format clean pg-start pg-stop pg-status
+.PHONY: help venv test test-fast demo dev lint format clean pg-start pg-stop pg-status
 
 help:
 	@echo "make demo   - set up, start PostgreSQL + the Odoo simulator, sync everything, print a summary (KEEP=1 keeps PostgreSQL running)"
 	@echo "make test   - set up, run the whole test suite against a fresh local test database"
+	@echo "make test-fast - the same without the slow tests (daemon, webserver, property; marker slow)"
 	@echo "make dev    - PostgreSQL + simulator + Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops all)"
 	@echo "make lint   - ruff check + ruff format --check"
 	@echo "make format - ruff format + ruff check --fix"
@@ -27,6 +28,10 @@ $(VENV_STAMP): setup.py
 
 test: venv
 	scripts/test.sh $(PYTEST_ARGS)
+
+# PYTEST_ARGS adds options here (e.g. --durations=15), not paths.
+test-fast: venv
+	scripts/test.sh -m "not slow" sync_pipeline_tests $(PYTEST_ARGS)
 
 demo: venv
 	scripts/demo.sh

@@ -11,6 +11,16 @@ from sqlalchemy import text
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.schema import create_schema, metadata
 
+# Modules whose tests start a dagster-daemon or webserver, or search many generated data sets.
+SLOW_MODULES = {"test_daemon_e2e", "test_webserver", "test_property_convergence"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow modules' tests ``slow`` (``make test-fast`` runs ``-m "not slow"``)."""
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
