@@ -96,7 +96,8 @@ def generate(lines: int, seed: int = 20250903) -> tuple[list[dict], dict[str, li
         for cod, nome_produto, peso in rng.sample(products, count):
             qtd = Decimal(rng.randint(1, 400))
             preco = Decimal(rng.randint(100, 50000)) / 100
-            values = [line_id, 50000 + i, EMP, DAY, f"{100000 + i}", state, DAY, cnpj, nome, municipio, estado]
+            values = [line_id, 50000 + i, EMP, DAY, f"{100000 + i}", "out_invoice", state, DAY, cnpj, nome]
+            values += [municipio, estado]
             values += ["Vendedor A", "Equipe 1", f"VCD{2000000 + i}", cod, nome_produto, qtd, preco]
             values += [(qtd * preco * Decimal("1.1")).quantize(Decimal("0.01")), peso, None, None]
             values.append(datetime(2025, 9, 3, 12, 0, 0))
@@ -113,6 +114,10 @@ def generate(lines: int, seed: int = 20250903) -> tuple[list[dict], dict[str, li
 def reset(engine: Engine, refs: dict[str, list[str]]) -> None:
     """Empty the tables and seed separação / embarque / movimentação rows pointing at NFs."""
     nfs = [(nf, k) for nf in refs["cancelled"] + refs["posted"] for k in range(2)]
+
+    def pedido(nf: str) -> str:  # the order the NF invoices (its lines' origem): the app's rows name it
+        return f"VCD{2000000 + int(nf) - 100000}"
+
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY"))
         conn.execute(
@@ -120,11 +125,11 @@ def reset(engine: Engine, refs: dict[str, list[str]]) -> None:
                 "INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status,"
                 " sincronizado_nf, numero_nf) VALUES (:lote, :ped, 'P0001', 10, 'FATURADO', true, :nf)"
             ),
-            [{"lote": f"LOTE-{nf}-{k}", "ped": f"PED-{nf}", "nf": nf} for nf, k in nfs],
+            [{"lote": f"LOTE-{nf}-{k}", "ped": pedido(nf), "nf": nf} for nf, k in nfs],
         )
         conn.execute(
             text("INSERT INTO embarque_itens (embarque_id, pedido, nota_fiscal) VALUES (1, :ped, :nf)"),
-            [{"ped": f"PED-{nf}", "nf": nf} for nf, k in nfs if k == 0],
+            [{"ped": pedido(nf), "nf": nf} for nf, k in nfs if k == 0],
         )
         conn.execute(
             text(
