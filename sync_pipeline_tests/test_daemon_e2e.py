@@ -43,7 +43,7 @@ from sync_pipeline_tests.support import START, SimulatorHandle, empreendimentos,
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BACKFILL_DAYS = 10
-BACKFILL_TIMEOUT_S = 180
+BACKFILL_TIMEOUT_S = 360  # three empreendimentos; generous for a loaded CI machine
 SENSOR_TIMEOUT_S = 120
 INVOICE_SENSOR = "invoice_sensor"
 
