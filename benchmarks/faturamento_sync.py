@@ -268,8 +268,9 @@ def state_digest(engine: Engine) -> str:
     digest = hashlib.sha256()
     with engine.connect() as conn:
         for table, cols in DIGEST.items():
-            for row in conn.execute(text(f"SELECT {cols} FROM {table} ORDER BY 1, 2")):
-                digest.update(repr(tuple(row)).encode())
+            # Sorted whole rows: a grouped invoice has two rows of one (move, product).
+            for row in sorted(repr(tuple(r)) for r in conn.execute(text(f"SELECT {cols} FROM {table}"))):
+                digest.update(row.encode())
     return digest.hexdigest()[:12]
 
 

@@ -754,7 +754,10 @@ def normalized_tables(engine) -> dict[str, list[dict]]:
     volatile = {"run_id", "created_at", "updated_at", "criado_em", "data_criacao", "staged_at"}
     out = {}
     for table in metadata.sorted_tables:
-        found = rows(engine, f"SELECT * FROM {table.name} ORDER BY 1")
+        # The whole primary key orders the rows: a composite key's first column alone
+        # leaves ties whose order follows the plan, not the data.
+        order = ", ".join(c.name for c in table.primary_key.columns) or "1"
+        found = rows(engine, f"SELECT * FROM {table.name} ORDER BY {order}")
         out[table.name] = [{k: v for k, v in r.items() if k not in volatile} for r in found]
     return out
 
