@@ -18,12 +18,12 @@ from sync_pipeline.domain.hierarchy import (
     LinePlan,
     PreSeparacao,
     Separacao,
-    apply_plan,
     diff_tipo,
     is_changed,
     plan_line,
     plan_partition,
 )
+from sync_pipeline_tests.hierarchy_model import apply_plan
 
 D = Decimal
 T0 = datetime(2025, 9, 3, 8, 0)

@@ -60,9 +60,8 @@ How one line is planned (:func:`plan_line`):
 
 Helpers for the asset: :func:`is_changed` (anything to write), :func:`diff_tipo` (the
 ``carteira_diff.tipo``: the kind, or AJUSTE when only invoicing forced decisions down),
-``LinePlan.open_after`` (the line stays in ``carteira_principal``) and :func:`apply_plan` (the same
-writes in memory, for tests and oracles). A ``separacao_nova`` row copies status and tipo_envio from
-the other rows of its lot.
+and ``LinePlan.open_after`` (the line stays in ``carteira_principal``). The asset writes a
+``separacao_nova`` row with the status and tipo_envio of the other rows of its lot.
 """
 
 from __future__ import annotations
@@ -437,32 +436,3 @@ def diff_tipo(plan: LinePlan) -> str | None:
     if plan.kind is not None:
         return plan.kind
     return AJUSTE if is_changed(plan) else None
-
-
-def apply_plan(
-    plan: LinePlan, pre: Iterable[PreSeparacao], seps: Iterable[Separacao]
-) -> tuple[list[PreSeparacao], list[Separacao]]:
-    """The decisions after writing ``plan`` (in memory; the asset does the same in SQL).
-
-    Rows at 0 are deleted; a ``separacao_nova`` row copies status and tipo_envio from its lot and gets
-    the next free id.
-    """
-    pre_after = [
-        replace(p, qtd=plan.pre_separacao_qtd.get(p.id, p.qtd))
-        for p in pre
-        if plan.pre_separacao_qtd.get(p.id, p.qtd) > 0 or p.id not in plan.pre_separacao_qtd
-    ]
-    seps = list(seps)
-    seps_after = [
-        replace(s, qtd=plan.separacao_qtd.get(s.id, s.qtd))
-        for s in seps
-        if plan.separacao_qtd.get(s.id, s.qtd) > 0 or s.id not in plan.separacao_qtd
-    ]
-    next_id = max((s.id for s in seps), default=0) + 1
-    for lote, qtd in plan.separacao_nova:
-        model = next(s for s in seps if s.lote == lote and s.is_open)
-        seps_after.append(
-            Separacao(next_id, lote, plan.num_pedido, plan.cod_produto, model.status, model.tipo_envio, qtd, False)
-        )
-        next_id += 1
-    return pre_after, seps_after
