@@ -22,8 +22,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 import sync_pipeline.db.staging as staging_db
-from sync_pipeline.db.faturamento import STAGE_COLUMNS, Scope, apply_partition, stage_partition
-from sync_pipeline.db.schema import create_schema
+from sync_pipeline.db.faturamento import apply_partition
+from sync_pipeline.db.schema import create_schema, odoo_fatura_linha
+from sync_pipeline.db.staging import Scope, mirror_partition, staged_columns
 from sync_pipeline.resources.postgres import PostgresResource
 from sync_pipeline.settings import database_url
 
@@ -70,6 +71,13 @@ def _copy_rows_with_latency(*args: object, **kwargs: object) -> int:
 
 
 staging_db.copy_rows = _copy_rows_with_latency
+
+STAGE_COLUMNS = staged_columns(odoo_fatura_linha)
+
+
+def stage_partition(conn: Connection, scope: Scope, rows: list[dict], **kw: str) -> dict[str, int]:
+    """Mirror the partition's invoice lines into ``odoo_fatura_linha``, as the extract asset does."""
+    return mirror_partition(conn, odoo_fatura_linha, scope, rows, [], **kw)
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -236,9 +244,7 @@ def run_ours(pg: PostgresResource, rows: list[dict]) -> tuple[int, int, int]:
     scope = Scope(EMP, DAY, first=False)
     key = f"{DAY.isoformat()}|{EMP}"
     stage = pg.unit_of_work(
-        lambda conn: stage_partition(
-            conn, scope, rows, [], asset="faturamento_linhas", partition_key=key, run_id="bench"
-        ),
+        lambda conn: stage_partition(conn, scope, rows, asset="faturamento_linhas", partition_key=key, run_id="bench"),
         name=f"stage {key}",
     )
     apply = pg.unit_of_work(lambda conn: apply_partition(conn, scope), name=f"apply {key}")

@@ -1,10 +1,10 @@
 """Set-based SQL of the faturamento graph: a constant number of statements per partition.
 
-``stage_partition`` mirrors one partition's invoice lines into ``odoo_fatura_linha``;
-``apply_partition`` turns them into ``faturamento_produto``, ``cadastro_palletizacao``,
-``relatorio_faturamento_importado`` and the cancellation cascade. Each runs inside the caller's
-transaction (one per partition). Writes skip unchanged rows (IS DISTINCT FROM), so an unchanged
-source changes nothing.
+``apply_partition`` turns one partition's staged invoice lines (``odoo_fatura_linha``, mirrored by
+the extract asset) into ``faturamento_produto``, ``cadastro_palletizacao``,
+``relatorio_faturamento_importado`` and the cancellation cascade, inside the caller's transaction
+(one per partition). Writes skip unchanged rows (IS DISTINCT FROM), so an unchanged source changes
+nothing.
 """
 
 from __future__ import annotations
@@ -14,19 +14,9 @@ import json
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from sync_pipeline.db.schema import odoo_fatura_linha
-from sync_pipeline.db.staging import Scope, mirror_partition, owns, staged_columns
+from sync_pipeline.db.staging import Scope, owns
 from sync_pipeline.domain.faturamento import CANCELADO, INVOICE, LANCADO, QUANTITY_SIGN, STATUS_NF
 from sync_pipeline.domain.hierarchy import OPEN_STATUSES
-from sync_pipeline.domain.values import Reject
-
-STAGE_COLUMNS = staged_columns(odoo_fatura_linha)
-
-
-def stage_partition(conn: Connection, scope: Scope, rows: list[dict], rejects: list[Reject], **kw) -> dict[str, int]:
-    """Mirror the partition's extracted invoice lines (and rejects) into ``odoo_fatura_linha``."""
-    return mirror_partition(conn, odoo_fatura_linha, scope, rows, rejects, **kw)
-
 
 # --- faturamento_produto and friends -----------------------------------------------------------------
 
