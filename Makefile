@@ -48,13 +48,13 @@ format: venv
 	.venv/bin/ruff check --fix .
 
 pg-start: venv
-	.venv/bin/python -m sync_pipeline.db.localpg start
+	.venv/bin/sync-pipeline db start
 
 pg-stop:
-	if [[ -x .venv/bin/python ]]; then .venv/bin/python -m sync_pipeline.db.localpg stop; fi
+	if [[ -x .venv/bin/sync-pipeline ]]; then .venv/bin/sync-pipeline db stop; fi
 
 pg-status: venv
-	.venv/bin/python -m sync_pipeline.db.localpg status || true
+	.venv/bin/sync-pipeline db status || true
 
 clean: pg-stop
 	rm -rf .local

@@ -3,7 +3,7 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$REPO_ROOT/.venv/bin/python"
-LOCALPG=("$PY" -m sync_pipeline.db.localpg)
+LOCALPG=("$REPO_ROOT/.venv/bin/sync-pipeline" db)
 PG_STARTED_HERE=0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -58,65 +58,35 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$@" &
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
 
-# wait_pid_gone PID SECONDS: poll until the process is gone (reaping it when it is our child).
-wait_pid_gone() {
-    local pid=$1 deadline=$((SECONDS + $2))
-    while pid_alive "$pid"; do
-        if ((SECONDS >= deadline)); then return 1; fi
-        sleep 0.2
-    done
-    wait "$pid" 2>/dev/null || true
-    return 0
-}
+# The waiting and stopping below is sync_pipeline/processes.py's, so scripts and Python agree.
+processes() { "$PY" -c "import sys; from sync_pipeline import processes as p; $1" "${@:2}"; }
 
-# stop_pid PID NAME [FIRST_SIGNAL]: signal, wait, then TERM, then KILL; by pid only.
+# stop_pid PID NAME [FIRST_SIGNAL]: FIRST_SIGNAL (20 s), TERM (5 s), KILL; then what it left in its
+# process group (spawn_bg makes each child a group leader: dagster dev's code server, run workers),
+# TERM then KILL. By pid and group id only. Reaps PID when it is our child.
 stop_pid() {
-    local pid=$1 name=$2 first=${3:-TERM}
-    if ! pid_alive "$pid"; then
-        wait "$pid" 2>/dev/null || true
-        stop_group_leftovers "$pid" "$name"
-        return 0
-    fi
-    log "stopping $name (pid $pid)"
-    kill "-$first" "$pid" 2>/dev/null || true
-    wait_pid_gone "$pid" 20 && { stop_group_leftovers "$pid" "$name"; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_pid_gone "$pid" 5 && { stop_group_leftovers "$pid" "$name"; return 0; }
-    log "$name (pid $pid) ignored SIGTERM: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_pid_gone "$pid" 5 || log "WARNING: $name (pid $pid) is still alive"
-    stop_group_leftovers "$pid" "$name"
+    processes 'import signal
+log = lambda msg: print(f"==> {msg}", file=sys.stderr, flush=True)
+p.stop_session_leader(int(sys.argv[1]), signal.Signals["SIG" + sys.argv[3]], log=log, name=sys.argv[2])' \
+        "$1" "$2" "${3:-TERM}" || true
+    wait "$1" 2>/dev/null || true
 }
 
-# spawn_bg starts each child as the leader of its own process group: once the leader is gone,
-# stop what it left in that group (dagster dev's code server, run workers), TERM then KILL.
-stop_group_leftovers() {
-    local pgid=$1 name=$2
-    kill -0 -- "-$pgid" 2>/dev/null || return 0
-    log "stopping processes $name left behind (process group $pgid)"
-    kill -TERM -- "-$pgid" 2>/dev/null || true
-    local deadline=$((SECONDS + 5))
-    while kill -0 -- "-$pgid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-}
-
-port_in_use() { "$PY" -c 'import sys; from sync_pipeline.db.localpg import port_is_free
-sys.exit(0 if not port_is_free(int(sys.argv[1])) else 1)' "$1"; }
+port_in_use() { processes 'sys.exit(1 if p.port_is_free(int(sys.argv[1])) else 0)' "$1"; }
 
 # wait_port PORT SECONDS PID: until something listens on 127.0.0.1:PORT, failing early if PID dies.
 wait_port() {
-    local port=$1 deadline=$((SECONDS + $2)) pid=${3:-}
-    until port_in_use "$port"; do
-        if [[ -n "$pid" ]] && ! pid_alive "$pid"; then log "process $pid exited before listening on $port"; return 1; fi
-        if ((SECONDS >= deadline)); then log "nothing listens on 127.0.0.1:$port after $2 s"; return 1; fi
-        sleep 0.5
-    done
+    local port=$1 pid=${3:-}
+    processes 'sys.exit(0 if p.wait_port_listening(int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3] or 0) or None) else 1)' \
+        "$port" "$2" "$pid" && return 0
+    if [[ -n "$pid" ]] && ! pid_alive "$pid"; then log "process $pid exited before listening on $port"; return 1; fi
+    log "nothing listens on 127.0.0.1:$port after $2 s"
+    return 1
 }
 
 wait_port_free() {
-    local port=$1 deadline=$((SECONDS + ${2:-10}))
-    while port_in_use "$port"; do
-        if ((SECONDS >= deadline)); then log "WARNING: port $port is still in use"; return 1; fi
-        sleep 0.2
-    done
+    local port=$1
+    processes 'sys.exit(0 if p.wait_port_free(int(sys.argv[1]), float(sys.argv[2])) else 1)' "$port" "${2:-10}" && return 0
+    log "WARNING: port $port is still in use"
+    return 1
 }

