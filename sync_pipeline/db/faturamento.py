@@ -11,44 +11,36 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+)
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 
+from sync_pipeline.db.schema import faturamento_produto, relatorio_faturamento_importado
 from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.db.upsert import upsert_statement
 from sync_pipeline.domain.faturamento import CANCELADO, INVOICE, LANCADO, QUANTITY_SIGN, STATUS_NF
 from sync_pipeline.domain.hierarchy import OPEN_STATUSES
 
 # --- faturamento_produto and friends -----------------------------------------------------------------
 
-_FAT_COLUMNS = [
-    "empreendimento",
-    "numero_nf",
-    "move_type",
-    "data_fatura",
-    "cnpj_cliente",
-    "nome_cliente",
-    "municipio",
-    "estado",
-    "vendedor",
-    "equipe_vendas",
-    "origem",
-    "cod_produto",
-    "nome_produto",
-    "qtd_produto_faturado",
-    "preco_produto_faturado",
-    "valor_produto_faturado",
-    "peso_unitario_produto",
-    "peso_total",
-    "status_nf",
-    "revertida",
-    "nota_credito_id",
-    "data_reversao",
-    "odoo_move_id",
-    "odoo_write_date",
-]
+# Every column the sync writes (the key included); id and the timestamps are the database's.
+_MANAGED = ("id", "created_at", "updated_at")
+_FAT_COLUMNS = [c.name for c in faturamento_produto.columns if c.name not in _MANAGED]
 # the row's identity: the Odoo document, the product, and the order the lines invoice
-_FAT_KEY = ("odoo_move_id", "cod_produto", "origem")
-_FAT_UPDATABLE = [c for c in _FAT_COLUMNS if c not in _FAT_KEY]
+_FAT_KEY = "uq_faturamento_move_produto_origem"
+_fat_src = sql_table("fat_src", *(column(c) for c in _FAT_COLUMNS))
 
 
 def _rule_params() -> dict:
@@ -124,6 +116,31 @@ SELECT (SELECT count(*) FROM fat), (SELECT count(*) FROM rel), (SELECT count(*) 
 """
 
 
+def _same_line(a, b) -> ColumnElement[bool]:
+    """The same faturamento row: move, product and order (an NF line may name no order)."""
+    return and_(
+        a.odoo_move_id == b.odoo_move_id, a.cod_produto == b.cod_produto, a.origem.is_not_distinct_from(b.origem)
+    )
+
+
+def _fat_upsert_statement() -> Select:
+    """Upsert ``fat_src`` into ``faturamento_produto``, counting rows inserted, rows updated, and rows
+    that turned 'Cancelado' (``prev``: the rows as they were before this statement)."""
+    f = faturamento_produto
+    prev = select(f.c.odoo_move_id, f.c.cod_produto, f.c.origem, f.c.status_nf).join(
+        _fat_src, _same_line(f.c, _fat_src.c)
+    )
+    prev = prev.cte("prev")
+    returning = [f.c.odoo_move_id, f.c.cod_produto, f.c.origem, f.c.status_nf]
+    up = upsert_statement(f, _FAT_KEY, select(*_fat_src.c), returning=returning).cte("up")
+    cancelado = bindparam("cancelado")
+    return select(
+        func.count().filter(up.c.inserted),
+        func.count().filter(not_(up.c.inserted)),
+        func.count().filter(and_(up.c.status_nf == cancelado, prev.c.status_nf.is_distinct_from(cancelado))),
+    ).select_from(up.outerjoin(prev, _same_line(prev.c, up.c)))
+
+
 def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
     """Bring one partition's faturamento tables in line with its staged lines."""
     params = {**scope.params(), **_rule_params()}
@@ -131,34 +148,7 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
 
     taken_rows, taken_nfs, products_created = conn.execute(text(_TAKEOVER_AND_PRODUCTS_SQL)).one()
 
-    cols = ", ".join(_FAT_COLUMNS)
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _FAT_UPDATABLE) + ", updated_at = now()"
-    distinct = " OR ".join(f"f.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _FAT_UPDATABLE)
-    counts = conn.execute(
-        text(
-            f"""
-            WITH prev AS (
-                SELECT f.odoo_move_id, f.cod_produto, f.origem, f.status_nf
-                FROM faturamento_produto f
-                JOIN fat_src s ON s.odoo_move_id = f.odoo_move_id AND s.cod_produto = f.cod_produto
-                              AND s.origem IS NOT DISTINCT FROM f.origem
-            ),
-            up AS (
-                INSERT INTO faturamento_produto AS f ({cols})
-                SELECT {cols} FROM fat_src
-                ON CONFLICT ({", ".join(_FAT_KEY)}) DO UPDATE SET {sets} WHERE {distinct}
-                RETURNING f.odoo_move_id, f.cod_produto, f.origem, f.status_nf, (xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE up.inserted),
-                   count(*) FILTER (WHERE NOT up.inserted),
-                   count(*) FILTER (WHERE up.status_nf = :cancelado
-                                    AND prev.status_nf IS DISTINCT FROM :cancelado)
-            FROM up LEFT JOIN prev ON prev.odoo_move_id = up.odoo_move_id AND prev.cod_produto = up.cod_produto
-                                  AND prev.origem IS NOT DISTINCT FROM up.origem
-            """
-        ),
-        params,
-    ).one()
+    counts = conn.execute(_fat_upsert_statement(), {"cancelado": CANCELADO}).one()
 
     # Rows of the partition that the source no longer has (a deleted draft, a removed line, a line
     # linked to another order); an NF with a line set aside keeps its rows until the line is accepted.
@@ -180,7 +170,7 @@ def apply_partition(conn: Connection, scope: Scope) -> dict[str, int]:
     cascade = conn.execute(text(_CANCEL_CASCADE_SQL), params).one()
     invoiced = conn.execute(text(_INVOICE_SEPARACAO_SQL), params).one()
 
-    relatorio = conn.execute(text(_RELATORIO_SQL), params).one()
+    relatorio = conn.execute(_relatorio_statement(), params).one()
     return {
         "inserted": counts[0],
         "updated": counts[1],
@@ -289,54 +279,40 @@ SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM written), (SELECT co
 """
 
 # One row per NF of the partition (valor_total = Σ valor, peso_bruto = Σ peso; origem: the orders it
-# invoices); NFs that left the partition are removed.
-_RELATORIO_SQL = f"""
-WITH nf AS (
-    SELECT f.odoo_move_id, min(f.numero_nf) AS numero_nf, min(f.empreendimento) AS empreendimento,
-           min(f.move_type) AS move_type, min(f.data_fatura) AS data_fatura,
-           min(f.cnpj_cliente) AS cnpj_cliente, min(f.nome_cliente) AS nome_cliente,
-           min(f.municipio) AS municipio, min(f.estado) AS estado, min(f.vendedor) AS vendedor,
-           min(f.equipe_vendas) AS equipe_vendas,
-           left(string_agg(DISTINCT f.origem, ', ' ORDER BY f.origem), 64) AS origem,
-           sum(f.valor_produto_faturado) AS valor_total, sum(f.peso_total) AS peso_bruto,
-           min(f.status_nf) AS status_nf, bool_and(f.status_nf <> :cancelado) AS ativo
-    FROM faturamento_produto f
-    WHERE f.odoo_move_id IN (SELECT odoo_move_id FROM fat_src)
-    GROUP BY f.odoo_move_id
-),
-up AS (
-    INSERT INTO relatorio_faturamento_importado AS r
-        (odoo_move_id, numero_nf, empreendimento, move_type, data_fatura, cnpj_cliente, nome_cliente,
-         municipio, estado, vendedor, equipe_vendas, origem, valor_total, peso_bruto, status_nf, ativo)
-    SELECT odoo_move_id, numero_nf, empreendimento, move_type, data_fatura, cnpj_cliente, nome_cliente,
-           municipio, estado, vendedor, equipe_vendas, origem, valor_total, peso_bruto, status_nf, ativo
-    FROM nf
-    ON CONFLICT (odoo_move_id) DO UPDATE SET
-        numero_nf = EXCLUDED.numero_nf, empreendimento = EXCLUDED.empreendimento,
-        move_type = EXCLUDED.move_type, data_fatura = EXCLUDED.data_fatura,
-        cnpj_cliente = EXCLUDED.cnpj_cliente, nome_cliente = EXCLUDED.nome_cliente,
-        municipio = EXCLUDED.municipio, estado = EXCLUDED.estado, vendedor = EXCLUDED.vendedor,
-        equipe_vendas = EXCLUDED.equipe_vendas, origem = EXCLUDED.origem,
-        valor_total = EXCLUDED.valor_total, peso_bruto = EXCLUDED.peso_bruto,
-        status_nf = EXCLUDED.status_nf, ativo = EXCLUDED.ativo, updated_at = now()
-    WHERE (r.numero_nf, r.empreendimento, r.move_type, r.data_fatura, r.cnpj_cliente, r.nome_cliente,
-           r.municipio, r.estado, r.vendedor, r.equipe_vendas, r.origem, r.valor_total,
-           r.peso_bruto, r.status_nf, r.ativo)
-          IS DISTINCT FROM
-          (EXCLUDED.numero_nf, EXCLUDED.empreendimento, EXCLUDED.move_type, EXCLUDED.data_fatura,
-           EXCLUDED.cnpj_cliente, EXCLUDED.nome_cliente, EXCLUDED.municipio, EXCLUDED.estado,
-           EXCLUDED.vendedor, EXCLUDED.equipe_vendas, EXCLUDED.origem, EXCLUDED.valor_total,
-           EXCLUDED.peso_bruto, EXCLUDED.status_nf, EXCLUDED.ativo)
-    RETURNING 1
-),
-gone AS (
-    DELETE FROM relatorio_faturamento_importado r
-    WHERE r.empreendimento = :emp AND {owns("r", "data_fatura")}
-      AND NOT EXISTS (SELECT 1 FROM faturamento_produto f WHERE f.odoo_move_id = r.odoo_move_id)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)
+# invoices), in relatorio_faturamento_importado's column order.
+_RELATORIO_COLUMNS = [c.name for c in relatorio_faturamento_importado.columns if c.name not in _MANAGED]
+_RELATORIO_NF_SQL = """
+SELECT min(f.numero_nf) AS numero_nf, f.odoo_move_id, min(f.empreendimento) AS empreendimento,
+       min(f.move_type) AS move_type, min(f.data_fatura) AS data_fatura,
+       min(f.cnpj_cliente) AS cnpj_cliente, min(f.nome_cliente) AS nome_cliente,
+       min(f.municipio) AS municipio, min(f.estado) AS estado, min(f.vendedor) AS vendedor,
+       min(f.equipe_vendas) AS equipe_vendas,
+       left(string_agg(DISTINCT f.origem, ', ' ORDER BY f.origem), 64) AS origem,
+       sum(f.valor_produto_faturado) AS valor_total, sum(f.peso_total) AS peso_bruto,
+       min(f.status_nf) AS status_nf, bool_and(f.status_nf <> :cancelado) AS ativo
+FROM faturamento_produto f
+WHERE f.odoo_move_id IN (SELECT odoo_move_id FROM fat_src)
+GROUP BY f.odoo_move_id
 """
+
+
+def _relatorio_statement() -> Select:
+    """Upsert the partition's NFs into relatorio_faturamento_importado and remove the NFs that left
+    it; counts both."""
+    r = relatorio_faturamento_importado
+    nf = text(_RELATORIO_NF_SQL).columns(*(column(c) for c in _RELATORIO_COLUMNS)).cte("nf")
+    up = upsert_statement(r, "odoo_move_id", select(*nf.c)).cte("up")
+    lines = select(faturamento_produto.c.odoo_move_id).where(faturamento_produto.c.odoo_move_id == r.c.odoo_move_id)
+    gone = (
+        delete(r)
+        .where(r.c.empreendimento == bindparam("emp"), text(owns(r.name, "data_fatura")), ~lines.exists())
+        .returning(literal_column("1"))
+        .cte("gone")
+    )
+    return select(
+        select(func.count()).select_from(up).scalar_subquery(),
+        select(func.count()).select_from(gone).scalar_subquery(),
+    )
 
 
 def relatorio_mismatches(engine, limit: int = 20) -> list[str]:

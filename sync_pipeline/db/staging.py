@@ -1,8 +1,8 @@
 """Staging tables: a partition's records as read from Odoo, mirrored set-based.
 
 Every extract asset writes its partition the same way, in the caller's transaction: COPY into a
-temporary table, upsert by the Odoo id skipping unchanged rows, delete the partition's rows Odoo
-no longer has, and record the rejects.
+temporary table, upsert by the Odoo id skipping unchanged rows (``db/upsert.py``), delete the
+partition's rows Odoo no longer has, and record the rejects.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Table, text
+from sqlalchemy import Select, Table, column, select, text
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.bulk import copy_rows, create_stage
 from sync_pipeline.db.rejects import record_rejects
+from sync_pipeline.db.upsert import upsert
 from sync_pipeline.domain.values import Reject
 
 
@@ -49,6 +51,11 @@ def staged_columns(table: Table) -> list[str]:
     return [c.name for c in table.columns if c.name != STAGED_AT]
 
 
+def _select_all(stage: str, columns: list[str]) -> Select:
+    """``SELECT <columns> FROM <stage>``: the COPY-loaded temporary table as an upsert's source."""
+    return select(*sql_table(stage, *(column(c) for c in columns)).c)
+
+
 def mirror_partition(
     conn: Connection,
     table: Table,
@@ -63,25 +70,9 @@ def mirror_partition(
     """Make ``table``'s rows of the partition equal ``rows``; returns counts of what changed."""
     (key,) = [c.name for c in table.primary_key.columns]
     columns = staged_columns(table)
-    updatable = [c for c in columns if c != key]
     stage = create_stage(conn, table)
     copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in updatable) + f", {STAGED_AT} = now()"
-    distinct = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in updatable)
-    upserted = (
-        conn.execute(
-            text(
-                f"""
-                INSERT INTO {table.name} AS t ({", ".join(columns)})
-                SELECT {", ".join(columns)} FROM {stage}
-                ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {distinct}
-                RETURNING (xmax = 0) AS inserted
-                """
-            )
-        )
-        .scalars()
-        .all()
-    )
+    upserted = upsert(conn, table, None, _select_all(stage, columns))
     deleted = conn.execute(
         text(
             f"""
@@ -94,8 +85,8 @@ def mirror_partition(
     ).rowcount
     rejected = record_rejects(conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id)
     return {
-        "inserted": sum(1 for x in upserted if x),
-        "updated": sum(1 for x in upserted if not x),
+        "inserted": upserted.inserted,
+        "updated": upserted.updated,
         "deleted": deleted,
         **rejected,
     }
@@ -125,20 +116,15 @@ def staged_documents(postgres, table: Table, document_column: str, partitions) -
 
 
 def upsert_rows(conn: Connection, table: Table, rows: list[dict]) -> int:
-    """Upsert staged rows of documents that moved to another partition (no deletes)."""
+    """Upsert staged rows of documents that moved to another partition (no deletes); returns the
+    rows written (unchanged ones are skipped)."""
     if not rows:
         return 0
-    (key,) = [c.name for c in table.primary_key.columns]
     columns = staged_columns(table)
     stage = create_stage(conn, table, name=f"moved_{table.name}")
     copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key) + f", {STAGED_AT} = now()"
-    return conn.execute(
-        text(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {stage} "
-            f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
-        )
-    ).rowcount
+    upserted = upsert(conn, table, None, _select_all(stage, columns))
+    return upserted.inserted + upserted.updated
 
 
 # The staging table of each Odoo document model, and its document id column.

@@ -1,0 +1,199 @@
+"""The one upsert (db/upsert.py): unchanged rows are not rewritten, changed ones are, new ones are
+inserted, and every call is one statement, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import column, event, select, text
+from sqlalchemy import table as sql_table
+
+from sync_pipeline.db.schema import (
+    carteira_saldo,
+    faturamento_produto,
+    odoo_fatura_linha,
+    relatorio_faturamento_importado,
+)
+from sync_pipeline.db.staging import Scope, mirror_partition
+from sync_pipeline.db.upsert import UpsertCounts, conflict_columns, upsert
+
+DAY = date(2025, 3, 4)
+
+
+def _saldo(pedido: str, produto: str, livre: str, **extra) -> dict:
+    return {
+        "empreendimento": "EMP",
+        "num_pedido": pedido,
+        "cod_produto": produto,
+        "data_pedido": DAY,
+        "qtd_produto_pedido": Decimal("10.000"),
+        "qtd_faturada": Decimal("0.000"),
+        "qtd_saldo_produto_pedido": Decimal("10.000"),
+        "qtd_em_separacao": Decimal("0.000"),
+        "qtd_pre_separada": Decimal("0.000"),
+        "saldo_livre": Decimal(livre),
+        **extra,
+    }
+
+
+@contextmanager
+def _statements(engine):
+    """Every statement the engine sends while the block runs."""
+    sent: list[str] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG001
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def _versions(engine) -> dict[str, tuple[int, object, Decimal]]:
+    """xmin (the transaction that last wrote the row), updated_at and saldo_livre per order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT num_pedido, xmin::text::bigint, updated_at, saldo_livre FROM carteira_saldo ORDER BY 1")
+        )
+        return {pedido: (xmin, updated, livre) for pedido, xmin, updated, livre in rows}
+
+
+def _upsert(engine, rows: list[dict]) -> tuple[UpsertCounts, list[str]]:
+    with _statements(engine) as sent, engine.begin() as conn:
+        counts = upsert(conn, carteira_saldo, None, rows)
+    return counts, sent
+
+
+def test_new_rows_are_inserted_unchanged_skipped_changed_updated(db):
+    first, sent = _upsert(db, [_saldo("P1", "X", "10.000"), _saldo("P2", "X", "4.500")])
+    assert first == UpsertCounts(inserted=2, updated=0)
+    assert len(sent) == 1
+    before = _versions(db)
+
+    again, sent = _upsert(db, [_saldo("P1", "X", "10.000"), _saldo("P2", "X", "4.500")])
+    assert again == UpsertCounts(inserted=0, updated=0)
+    assert len(sent) == 1
+    assert _versions(db) == before  # not rewritten: same xmin, same updated_at
+
+    changed, sent = _upsert(db, [_saldo("P1", "X", "10.000"), _saldo("P2", "X", "3.000"), _saldo("P3", "X", "1.000")])
+    assert changed == UpsertCounts(inserted=1, updated=1)
+    assert len(sent) == 1
+    after = _versions(db)
+    assert after["P1"] == before["P1"]
+    assert after["P2"][0] != before["P2"][0]
+    assert after["P2"][1] > before["P2"][1]
+    assert after["P2"][2] == Decimal("3.000")
+    assert after["P3"][2] == Decimal("1.000")
+
+
+def test_statement_count_does_not_grow_with_rows(db):
+    few, sent_few = _upsert(db, [_saldo(f"A{i}", "X", "1.000") for i in range(3)])
+    many, sent_many = _upsert(db, [_saldo(f"B{i}", "X", "1.000") for i in range(500)])
+    assert (few, many) == (UpsertCounts(3, 0), UpsertCounts(500, 0))
+    assert len(sent_few) == len(sent_many) == 1
+
+
+def test_values_round_trip_exactly_and_null_changes_count(db):
+    _upsert(db, [_saldo("P1", "X", "0.001", data_pedido=None)])
+    counts, _ = _upsert(db, [_saldo("P1", "X", "0.001", data_pedido=DAY)])
+    assert counts == UpsertCounts(0, 1)  # NULL → a date is a change (IS DISTINCT FROM)
+    counts, _ = _upsert(db, [_saldo("P1", "X", "0.001", data_pedido=None)])
+    assert counts == UpsertCounts(0, 1)
+    with db.connect() as conn:
+        assert conn.execute(select(carteira_saldo.c.saldo_livre, carteira_saldo.c.data_pedido)).one() == (
+            Decimal("0.001"),
+            None,
+        )
+
+
+def test_a_select_source_and_a_unique_key_that_is_not_the_pk(db):
+    """INSERT … SELECT from a temporary table, keyed by relatorio's unique odoo_move_id."""
+    names = ["numero_nf", "odoo_move_id", "empreendimento", "valor_total", "peso_bruto", "status_nf"]
+    stage = sql_table("stage_rel", *(column(c) for c in names))
+    fill = text(
+        "CREATE TEMPORARY TABLE stage_rel ON COMMIT DROP AS SELECT 'NF-1'::varchar AS numero_nf, 7 AS odoo_move_id, "
+        "'EMP'::varchar AS empreendimento, CAST(:valor AS numeric) AS valor_total, 1.0 AS peso_bruto, "
+        "'Lançado'::varchar AS status_nf"
+    )
+
+    def run(valor: str) -> tuple[UpsertCounts, list[str]]:
+        with db.begin() as conn:
+            conn.execute(fill, {"valor": valor})
+            with _statements(db) as sent:
+                counts = upsert(conn, relatorio_faturamento_importado, "odoo_move_id", select(*stage.c))
+        return counts, sent
+
+    counts, sent = run("12.50")
+    assert counts == UpsertCounts(1, 0) and len(sent) == 1
+    counts, sent = run("12.50")
+    assert counts == UpsertCounts(0, 0) and len(sent) == 1
+    counts, sent = run("13.00")
+    assert counts == UpsertCounts(0, 1) and len(sent) == 1
+
+
+def test_keys_come_from_the_table():
+    assert [c.name for c in conflict_columns(carteira_saldo)] == ["empreendimento", "num_pedido", "cod_produto"]
+    by_name = conflict_columns(faturamento_produto, "uq_faturamento_move_produto_origem")
+    assert [c.name for c in by_name] == ["odoo_move_id", "cod_produto", "origem"]
+    by_columns = conflict_columns(faturamento_produto, ("empreendimento", "numero_nf", "cod_produto", "origem"))
+    assert [c.name for c in by_columns] == ["empreendimento", "numero_nf", "cod_produto", "origem"]
+    assert [c.name for c in conflict_columns(relatorio_faturamento_importado, "odoo_move_id")] == ["odoo_move_id"]
+    with pytest.raises(ValueError, match="no unique key"):
+        conflict_columns(faturamento_produto, ("numero_nf",))
+
+
+def _line(line_id: int, quantidade: str) -> dict:
+    return {
+        "odoo_line_id": line_id,
+        "odoo_move_id": 1,
+        "empreendimento": "EMP",
+        "partition_date": DAY,
+        "numero_nf": "NF-1",
+        "move_type": "out_invoice",
+        "move_state": "posted",
+        "data_fatura": DAY,
+        "cnpj_cliente": None,
+        "nome_cliente": "Cliente",
+        "municipio": None,
+        "estado": None,
+        "vendedor": None,
+        "equipe_vendas": None,
+        "origem": "S001",
+        "cod_produto": f"P{line_id}",
+        "nome_produto": None,
+        "quantidade": Decimal(quantidade),
+        "preco_unitario": Decimal("1.0000"),
+        "valor_total": Decimal(quantidade),
+        "peso_unitario": None,
+        "nota_credito_id": None,
+        "data_reversao": None,
+        "odoo_write_date": None,
+    }
+
+
+def _mirror(engine, rows: list[dict]) -> dict[str, int]:
+    with engine.begin() as conn:
+        scope = Scope("EMP", DAY, first=False)
+        return mirror_partition(conn, odoo_fatura_linha, scope, rows, [], asset="a", partition_key="k", run_id="r")
+
+
+def test_staging_mirror_skips_unchanged_lines(db):
+    def stamps() -> dict[int, tuple]:
+        with db.connect() as conn:
+            rows = conn.execute(text("SELECT odoo_line_id, xmin::text::bigint, staged_at FROM odoo_fatura_linha"))
+            return {line: (xmin, staged) for line, xmin, staged in rows}
+
+    assert _mirror(db, [_line(1, "2"), _line(2, "3")])["inserted"] == 2
+    before = stamps()
+    counts = _mirror(db, [_line(1, "2"), _line(2, "3")])
+    assert (counts["inserted"], counts["updated"], counts["deleted"]) == (0, 0, 0)
+    assert stamps() == before
+    counts = _mirror(db, [_line(1, "2"), _line(2, "4")])
+    assert (counts["inserted"], counts["updated"], counts["deleted"]) == (0, 1, 0)
+    after = stamps()
+    assert after[1] == before[1] and after[2][1] > before[2][1]
