@@ -197,3 +197,31 @@ def test_staging_mirror_skips_unchanged_lines(db):
     assert (counts["inserted"], counts["updated"], counts["deleted"]) == (0, 1, 0)
     after = stamps()
     assert after[1] == before[1] and after[2][1] > before[2][1]
+
+
+class _OdooThatChecksThePool:
+    """Answers the reconciliation as an Odoo that deleted everything, and records how many pooled
+    connections were checked out at each call (the reconciliation of the same change as the upsert:
+    its SQL moved to db/reconcile.py, read in connections of its own)."""
+
+    def __init__(self, engine):
+        self.engine, self.checked_out = engine, []
+
+    def group_counts(self, model, domain, groupby, context=None):  # noqa: ARG002
+        self.checked_out.append(self.engine.pool.checkedout())
+        return []
+
+    def search(self, model, domain):  # noqa: ARG002
+        self.checked_out.append(self.engine.pool.checkedout())
+        return []
+
+
+def test_reconcile_holds_no_connection_while_odoo_answers(db):
+    from sync_pipeline.odoo.reconcile import reconcile
+
+    _mirror(db, [_line(1, "2")])
+    odoo = _OdooThatChecksThePool(db)
+    (report,) = reconcile(odoo, db, {"EMP": 1}, tz="UTC")
+    assert report.kinds["account.move"].gone == {1}
+    assert report.partitions == {("EMP", DAY): {("account.move", 1)}}
+    assert len(odoo.checked_out) >= 4 and set(odoo.checked_out) == {0}

@@ -4,7 +4,8 @@ Odoo's ``unlink`` is a hard delete with no tombstone, so a deleted quotation or 
 reaches the change sensors. Per empreendimento, documents are counted per month of their business
 date on both sides: in Odoo with one grouped count per model (and date field) for a whole batch of
 companies (``OdooClient.group_counts``: ``formatted_read_group`` on Odoo 19, ``read_group`` before),
-in staging with one statement per table. Only the months whose counts differ cost an id ``search``
+in staging with one statement per table (``db/reconcile.py``; each read in a connection of its own,
+never held across an Odoo call). Only the months whose counts differ cost an id ``search``
 (the extract's own domain for those local days), compared with the staged ids there.
 
 A staged document Odoo no longer returns for its month is *gone*: deleted, or moved (re-dated, moved
@@ -28,9 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Table
+from sqlalchemy.engine import Engine
 
+from sync_pipeline.db.reconcile import staged_ids, staged_month_counts, staged_partitions
+from sync_pipeline.db.schema import odoo_fatura_linha, odoo_pedido_linha
 from sync_pipeline.domain.faturamento import MOVE_TYPES
 from sync_pipeline.domain.values import m2o_id
 from sync_pipeline.odoo.carteira import order_domain
@@ -49,7 +52,7 @@ class DocumentKind:
     """A kind of Odoo document staged line by line, and how to count it on both sides."""
 
     model: str
-    table: str
+    table: Table  # its staging table
     id_column: str
     date_column: str  # the staged document's local business date: its month is the bucket
     count_domain: tuple  # documents staging holds rows for (without company or date)
@@ -67,7 +70,7 @@ def _invoice_bucket(company_id: int, first: date, last: date, tz: str) -> list:
 
 ORDERS = DocumentKind(
     model="sale.order",
-    table="odoo_pedido_linha",
+    table=odoo_pedido_linha,
     id_column="odoo_order_id",
     date_column="data_pedido",
     count_domain=(("order_line.display_type", "=", False),),
@@ -77,7 +80,7 @@ ORDERS = DocumentKind(
 # A draft has no invoice_date yet: its accounting date decides (as document_day and the extract do).
 INVOICES = DocumentKind(
     model="account.move",
-    table="odoo_fatura_linha",
+    table=odoo_fatura_linha,
     id_column="odoo_move_id",
     date_column="data_fatura",
     count_domain=(("move_type", "in", list(MOVE_TYPES)), ("line_ids.display_type", "=", "product")),
@@ -179,62 +182,6 @@ def odoo_month_counts(
     return counts
 
 
-def _has_table(conn: Connection, table: str) -> bool:
-    return bool(conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar())
-
-
-def staged_month_counts(conn: Connection, kind: DocumentKind, empreendimentos: Iterable[str]) -> Counter:
-    """Distinct staged documents per (empreendimento, local month of their business date)."""
-    counts: Counter[tuple[str, Month]] = Counter()
-    if not _has_table(conn, kind.table):
-        return counts
-    rows = conn.execute(
-        text(
-            f"""
-            SELECT empreendimento, date_trunc('month', {kind.date_column})::date, count(DISTINCT {kind.id_column})
-            FROM {kind.table}
-            WHERE empreendimento = ANY(:emps) AND {kind.date_column} IS NOT NULL
-            GROUP BY 1, 2
-            """
-        ),
-        {"emps": sorted(set(empreendimentos))},
-    ).all()
-    for emp, month, n in rows:
-        counts[(emp, month)] = int(n)
-    return counts
-
-
-def _staged_ids(conn: Connection, kind: DocumentKind, empreendimento: str, first: date, last: date) -> set[int]:
-    rows = conn.execute(
-        text(
-            f"""
-            SELECT DISTINCT {kind.id_column} FROM {kind.table}
-            WHERE empreendimento = :emp AND {kind.date_column} BETWEEN :first AND :last
-            """
-        ),
-        {"emp": empreendimento, "first": first, "last": last},
-    )
-    return {int(r[0]) for r in rows}
-
-
-def staged_partitions(conn: Connection, kind: DocumentKind, ids: Iterable[int]) -> dict[int, set[tuple[str, date]]]:
-    """(empreendimento, partition_date) of every staged row of the documents ``ids``."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        text(
-            f"SELECT DISTINCT {kind.id_column}, empreendimento, partition_date FROM {kind.table} "
-            f"WHERE {kind.id_column} = ANY(:ids)"
-        ),
-        {"ids": wanted},
-    ).all()
-    found: dict[int, set[tuple[str, date]]] = {}
-    for doc, emp, day in rows:
-        found.setdefault(int(doc), set()).add((emp, day))
-    return found
-
-
 def _search_spans(months: list[Month], max_searches: int) -> list[tuple[date, date]]:
     if len(months) <= max_searches:
         return [(m, month_end(m)) for m in months]
@@ -258,37 +205,40 @@ def reconcile(
     one search by id per kind when something is gone. Past ``deadline`` (``time.monotonic()``) no
     further empreendimento is started: the reports cover those done, the caller resumes after them.
     """
+    # Odoo and the database are asked in turn, never together: each read below holds its connection
+    # only for its own statement, so no connection waits on an Odoo round trip.
     odoo = {k.model: odoo_month_counts(client, k, companies.values(), tz) for k in kinds}
+    staged = {k.model: staged_month_counts(engine, k.table, k.id_column, k.date_column, companies) for k in kinds}
     reports: list[EmpreendimentoReport] = []
-    with engine.connect() as conn:
-        staged = {k.model: staged_month_counts(conn, k, companies) for k in kinds}
-        for emp, company in companies.items():
-            if deadline is not None and reports and time.monotonic() > deadline:
-                break
-            report = EmpreendimentoReport(emp, company)
-            for kind in kinds:
-                o = {m: n for (c, m), n in odoo[kind.model].items() if c == company}
-                s = {m: n for (e, m), n in staged[kind.model].items() if e == emp}
-                months = sorted(set(o) | set(s))
-                # Nothing staged in a month: nothing there can have been deleted (a backfill pending).
-                differing = [m for m in months if s.get(m, 0) and o.get(m, 0) != s[m]]
-                k = KindReport(sum(o.values()), sum(s.values()), len(months), differing)
-                for first, last in _search_spans(differing, max_month_searches):
-                    in_odoo = set(client.search(kind.model, kind.bucket_domain(company, first, last, tz)))
-                    k.searches += 1
-                    k.gone |= _staged_ids(conn, kind, emp, first, last) - in_odoo
-                report.kinds[kind.model] = k
-            reports.append(report)
+    for emp, company in companies.items():
+        if deadline is not None and reports and time.monotonic() > deadline:
+            break
+        report = EmpreendimentoReport(emp, company)
         for kind in kinds:
-            gone = {i for r in reports for i in r.kinds[kind.model].gone}
-            if not gone:
-                continue
-            still = set(client.search(kind.model, [("id", "in", sorted(gone))]))
-            where = staged_partitions(conn, kind, gone)
-            for r in reports:
-                k = r.kinds[kind.model]
-                k.deleted = k.gone - still
-                for doc in k.gone:
-                    for p in where.get(doc, ()):
-                        r.partitions.setdefault(p, set()).add((kind.model, doc))
+            o = {m: n for (c, m), n in odoo[kind.model].items() if c == company}
+            s = {m: n for (e, m), n in staged[kind.model].items() if e == emp}
+            months = sorted(set(o) | set(s))
+            # Nothing staged in a month: nothing there can have been deleted (a backfill pending).
+            differing = [m for m in months if s.get(m, 0) and o.get(m, 0) != s[m]]
+            k = KindReport(sum(o.values()), sum(s.values()), len(months), differing)
+            spans = _search_spans(differing, max_month_searches)
+            held = staged_ids(engine, kind.table, kind.id_column, kind.date_column, emp, spans)
+            for first, last in spans:
+                in_odoo = set(client.search(kind.model, kind.bucket_domain(company, first, last, tz)))
+                k.searches += 1
+                k.gone |= held[(first, last)] - in_odoo
+            report.kinds[kind.model] = k
+        reports.append(report)
+    for kind in kinds:
+        gone = {i for r in reports for i in r.kinds[kind.model].gone}
+        if not gone:
+            continue
+        where = staged_partitions(engine, kind.table, kind.id_column, gone)
+        still = set(client.search(kind.model, [("id", "in", sorted(gone))]))
+        for r in reports:
+            k = r.kinds[kind.model]
+            k.deleted = k.gone - still
+            for doc in k.gone:
+                for p in where.get(doc, ()):
+                    r.partitions.setdefault(p, set()).add((kind.model, doc))
     return reports
