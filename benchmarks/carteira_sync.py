@@ -21,11 +21,11 @@ from decimal import Decimal
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
+from sync_pipeline.assets.carteira import carteira_unit
 from sync_pipeline.db.bulk import copy_rows
-from sync_pipeline.db.carteira import CARTEIRA_COLUMNS, PRE_CLOSED_STATUSES, load_partition, write_partition
+from sync_pipeline.db.carteira import CARTEIRA_COLUMNS, PRE_CLOSED_STATUSES
 from sync_pipeline.db.schema import create_schema, metadata
 from sync_pipeline.db.staging import Scope, staged_columns
-from sync_pipeline.domain.hierarchy import plan_partition
 from sync_pipeline.resources.postgres import PostgresResource
 from sync_pipeline.settings import database_url
 
@@ -281,9 +281,7 @@ def run_ours(pg: PostgresResource) -> tuple[int, int]:
     scope = Scope(EMP, DAY, first=False)
 
     def sync(conn: Connection) -> dict[str, int]:
-        lines = load_partition(conn, scope)
-        plans = plan_partition(lines.changes, lines.pre, lines.seps)
-        return write_partition(conn, scope, lines, plans, run_id="bench", partition_key="bench")
+        return carteira_unit(conn, scope, run_id="bench", partition_key="bench")
 
     unit = pg.unit_of_work(sync, name="carteira bench", lock=f"empreendimento:{EMP}")
     if (unit.statements, unit.commits) != (TRIPS.statements, TRIPS.commits):  # the project's counter vs ours

@@ -3,8 +3,8 @@ partitioned asset as an input)."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from sync_pipeline.assets.carteira import CARTEIRA_KEY
-from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY
+from sync_pipeline.assets.carteira import ALERTA_KEY, CARTEIRA_KEY
+from sync_pipeline.assets.faturamento import EXTRACT_KEY, RELATORIO_KEY
 from sync_pipeline.db.carteira import critical_alerts_of_run
 from sync_pipeline.db.faturamento import relatorio_mismatches
 from sync_pipeline.db.rejects import rejects_by_rule, rejects_of_asset
@@ -34,7 +34,7 @@ def no_rejected_invoice_lines(context: AssetCheckExecutionContext, postgres: Pos
 
 
 @asset_check(
-    asset=FATURAMENTO_KEY,
+    asset=RELATORIO_KEY,
     name="relatorio_matches_lines",
     description="Every NF's relatorio_faturamento_importado total equals the sum of its lines.",
     blocking=False,
@@ -49,7 +49,7 @@ def relatorio_matches_lines(context: AssetCheckExecutionContext, postgres: Postg
 
 
 @asset_check(
-    asset=CARTEIRA_KEY,
+    asset=ALERTA_KEY,
     name="no_critical_alerts",
     description=(
         "Warns when this run touched a COTADO separação or left a negative saldo: the critical "

@@ -2,8 +2,9 @@
 
 from dagster import Definitions
 
-from sync_pipeline.assets.carteira import carteira_principal, carteira_saldo, odoo_pedido_linha
-from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
+from sync_pipeline.assets.carteira import carteira, carteira_saldo, odoo_pedido_linha
+from sync_pipeline.assets.faturamento import faturamento, odoo_fatura_linha
+from sync_pipeline.assets.operational import operational_tables
 from sync_pipeline.checks import (
     no_ambiguous_order_numbers,
     no_critical_alerts,
@@ -14,9 +15,12 @@ from sync_pipeline.jobs import sync_job
 from sync_pipeline.resources.config import build_resources
 from sync_pipeline.sensors import empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor
 
+ASSETS = [*operational_tables, odoo_fatura_linha, faturamento, odoo_pedido_linha, carteira, carteira_saldo]
+ASSET_CHECKS = [no_rejected_invoice_lines, relatorio_matches_lines, no_critical_alerts, no_ambiguous_order_numbers]
+
 defs = Definitions(
-    assets=[odoo_fatura_linha, faturamento_produto, odoo_pedido_linha, carteira_principal, carteira_saldo],
-    asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines, no_critical_alerts, no_ambiguous_order_numbers],
+    assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
     jobs=[sync_job],
     sensors=[empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor],
     resources=build_resources(),

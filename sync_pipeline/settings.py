@@ -171,3 +171,16 @@ def sensor_interval_seconds() -> int:
         return max(1, int(raw))
     except ValueError as exc:
         raise RuntimeError(f"SYNC_SENSOR_INTERVAL_SECONDS={raw!r} is not a number of seconds") from exc
+
+
+def max_partitions_per_run() -> int:
+    """SYNC_MAX_PARTITIONS_PER_RUN: the most partitions one backfill run takes (default 400, about a
+    year of one empreendimento; DESIGN §7)."""
+    raw = os.environ.get("SYNC_MAX_PARTITIONS_PER_RUN", "400")
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} is not a whole number") from exc
+    if value < 1:
+        raise RuntimeError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} must be at least 1")
+    return value

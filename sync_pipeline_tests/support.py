@@ -8,9 +8,7 @@ from datetime import date
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 from sqlalchemy import text
 
-from sync_pipeline.assets.carteira import carteira_principal, carteira_saldo, odoo_pedido_linha
-from sync_pipeline.assets.faturamento import faturamento_produto, odoo_fatura_linha
-from sync_pipeline.checks import no_critical_alerts, no_rejected_invoice_lines, relatorio_matches_lines
+from sync_pipeline.definitions import ASSET_CHECKS, ASSETS
 from sync_pipeline.jobs import sync_job
 from sync_pipeline.partitions import SyncPartition, empreendimento_key
 from sync_pipeline.resources.odoo import OdooResource
@@ -87,8 +85,8 @@ def resources(handle: SimulatorHandle, database_url: str, *, protocol: str = "js
 
 def definitions(res: dict) -> Definitions:
     return Definitions(
-        assets=[odoo_fatura_linha, faturamento_produto, odoo_pedido_linha, carteira_principal, carteira_saldo],
-        asset_checks=[no_rejected_invoice_lines, relatorio_matches_lines, no_critical_alerts],
+        assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
         jobs=[sync_job],
         resources=res,
     )

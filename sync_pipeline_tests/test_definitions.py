@@ -34,6 +34,16 @@ def _snapshot() -> dict:
                 else (type(pdef).__name__ if pdef else None)
             ),
             "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
+            # the step that writes it (several assets of one multi-asset commit together), None if external
+            "step": node.assets_def.node_def.name if node.is_executable else None,
+            # dependencies that are not partition for partition
+            "partition_mappings": {
+                parent.to_user_string(): _mapping(graph.get_partition_mapping(key, parent))
+                for parent in sorted(node.parent_keys, key=lambda k: k.to_user_string())
+                if pdef is not None
+                and graph.get(parent).partitions_def is not None
+                and type(graph.get_partition_mapping(key, parent)).__name__ != "IdentityPartitionMapping"
+            },
         }
     checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
     sensors = {
@@ -48,6 +58,13 @@ def _snapshot() -> dict:
         "jobs": jobs,
         "resources": sorted(repo.get_top_level_resources()),
     }
+
+
+def _mapping(mapping) -> str | dict:
+    per_dimension = getattr(mapping, "downstream_mappings_by_upstream_dimension", None)
+    if per_dimension is None:
+        return type(mapping).__name__
+    return {dim: type(m.partition_mapping).__name__ for dim, m in sorted(per_dimension.items())}
 
 
 def test_definitions_match_snapshot():

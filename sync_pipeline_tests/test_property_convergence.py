@@ -34,16 +34,15 @@ from hypothesis.control import currently_in_test_context
 from sqlalchemy import text
 
 from sync_pipeline import settings as sync_settings
-from sync_pipeline.assets.carteira import ORDERS_KEY
+from sync_pipeline.assets.carteira import ORDERS_KEY, carteira_unit
 from sync_pipeline.assets.common import empreendimento_lock, scope_of
 from sync_pipeline.assets.faturamento import EXTRACT_KEY
-from sync_pipeline.db.carteira import load_partition, write_partition
 from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.faturamento import apply_partition
 from sync_pipeline.db.saldos import refresh_saldos
 from sync_pipeline.db.schema import metadata, odoo_fatura_linha, odoo_pedido_linha
 from sync_pipeline.db.staging import mirror_partition, staged_documents, upsert_rows
-from sync_pipeline.domain.hierarchy import OPEN_STATUSES, plan_partition
+from sync_pipeline.domain.hierarchy import OPEN_STATUSES
 from sync_pipeline.odoo.carteira import extract_orders
 from sync_pipeline.odoo.faturamento import extract_invoices
 from sync_pipeline.partitions import SyncPartition, company_id_for, empreendimento_key, partition_day
@@ -89,7 +88,7 @@ def utc_of(local: tuple[date, float]) -> datetime:
 
 def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: SyncPartition, run_id: str) -> None:
     """What ``sync_job`` does for one partition, without Dagster: odoo_fatura_linha →
-    faturamento_produto → odoo_pedido_linha → carteira_principal, each unit in its own transaction
+    faturamento → odoo_pedido_linha → carteira → carteira_saldo, each unit in its own transaction
     (the same functions, arguments and locks as the asset bodies in sync_pipeline/assets/, including
     ``run_extract``'s id reconciliation of documents that left the partition)."""
     scope, lock = scope_of(p), empreendimento_lock(p)
@@ -150,12 +149,13 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
         ),
     )
 
-    def carteira(conn):
-        lines = load_partition(conn, scope)
-        plans = plan_partition(lines.changes, lines.pre, lines.seps)
-        return write_partition(conn, scope, lines, plans, run_id=run_id, partition_key=p.key)
-
-    postgres.unit_of_work(carteira, name=f"carteira_principal {p.key}", lock=lock)
+    postgres.unit_of_work(
+        postgres.unit_of_work(
+            lambda conn: carteira_unit(conn, scope, run_id=run_id, partition_key=p.key),
+            name=f"carteira {p.key}",
+            lock=lock,
+        )
+    )
     postgres.unit_of_work(lambda conn: refresh_saldos(conn, scope), name=f"carteira_saldo {p.key}", lock=lock)
 
 

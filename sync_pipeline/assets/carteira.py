@@ -1,29 +1,61 @@
-"""The carteira graph (DESIGN §5.2, §5.3): Odoo order lines → the open order book, with the
-logistics decisions on it adjusted by the fixed hierarchy, traced and alerted."""
+"""The carteira graph (DESIGN §3, §5.2, §5.3): Odoo order lines and the invoices of any date → the
+aggregated saldos (invoiced; in separação and pré-separada, per order and product) → the carteira
+diff, with the logistics decisions adjusted by the fixed hierarchy and alerted → the open order
+book → its saldos. What must commit together (decisions, diff, alerts, carteira rows) is one
+multi-asset: one transaction per partition."""
 
-from dagster import AssetDep, AssetExecutionContext, AssetKey, MaterializeResult, asset
+import warnings
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BetaWarning,
+    DimensionPartitionMapping,
+    IdentityPartitionMapping,
+    MaterializeResult,
+    MultiPartitionMapping,
+    asset,
+    multi_asset,
+)
+from sqlalchemy.engine import Connection
 
 from sync_pipeline import settings
 from sync_pipeline.assets.common import (
     BACKFILL_POLICY,
     Extracted,
+    pick,
     run_extract,
     run_transform,
     scope_of,
 )
 from sync_pipeline.assets.faturamento import FATURAMENTO_KEY
+from sync_pipeline.assets.operational import PRE_SEPARACAO_KEY, SEPARACAO_KEY
 from sync_pipeline.db.carteira import load_partition, write_partition
-from sync_pipeline.db.saldos import refresh_saldos
+from sync_pipeline.db.saldos import refresh_faturado, refresh_saldos, refresh_separado
 from sync_pipeline.db.schema import odoo_pedido_linha as odoo_pedido_linha_table
+from sync_pipeline.db.staging import Scope
 from sync_pipeline.domain.hierarchy import plan_partition
 from sync_pipeline.odoo.carteira import extract_orders
-from sync_pipeline.partitions import company_id_for, partition_day, sync_partitions
+from sync_pipeline.partitions import (
+    DATE,
+    EMPREENDIMENTO,
+    company_id_for,
+    partition_day,
+    sync_partitions,
+)
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
 
 ORDERS_KEY = AssetKey("odoo_pedido_linha")
 CARTEIRA_KEY = AssetKey("carteira_principal")
 SALDO_KEY = AssetKey("carteira_saldo")
+FATURADO_KEY = AssetKey("faturado_por_pedido")
+SEPARADO_KEY = AssetKey("separado_por_pedido")
+DIFF_KEY = AssetKey("carteira_diff")
+ALERTA_KEY = AssetKey("alerta_separacao_cotada")
 
 
 @asset(
@@ -63,43 +95,143 @@ def odoo_pedido_linha(
     )
 
 
-@asset(
-    key=CARTEIRA_KEY,
-    deps=[ORDERS_KEY, AssetDep(FATURAMENTO_KEY)],
-    group_name="carteira",
+# A carteira date depends on the invoices of every date of its empreendimento (an order of March
+# invoiced in May): an asset backfill runs the carteira of a range only once the invoices of the
+# whole range are in, so a backfill split over several runs ends as one run would.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", BetaWarning)  # MultiPartitionMapping: beta in Dagster 1.13
+    ANY_DATE_OF_EMPREENDIMENTO = MultiPartitionMapping(
+        {
+            DATE: DimensionPartitionMapping(DATE, AllPartitionMapping()),
+            EMPREENDIMENTO: DimensionPartitionMapping(EMPREENDIMENTO, IdentityPartitionMapping()),
+        }
+    )
+_INVOICES_ANY_DATE = AssetDep(FATURAMENTO_KEY, partition_mapping=ANY_DATE_OF_EMPREENDIMENTO)
+
+
+@multi_asset(
+    name="carteira",
+    specs=[
+        AssetSpec(
+            FATURADO_KEY,
+            deps=[ORDERS_KEY, _INVOICES_ANY_DATE],
+            group_name="carteira",
+            kinds={"postgres"},
+            description=(
+                "Aggregated saldo: invoiced quantity per order and product of the partition's orders "
+                "(Σ invoiced − Σ refunded, not cancelled: Odoo's qty_invoiced), from the invoices of "
+                "any date of the empreendimento."
+            ),
+        ),
+        AssetSpec(
+            SEPARADO_KEY,
+            deps=[ORDERS_KEY, SEPARACAO_KEY, PRE_SEPARACAO_KEY],
+            group_name="carteira",
+            kinds={"postgres"},
+            description=(
+                "Aggregated saldo: quantity in separação (not invoiced) and pré-separada (not sent) per "
+                "order and product of the partition's orders, read before the diff and rewritten after "
+                "the hierarchy adjusts the decisions."
+            ),
+        ),
+        AssetSpec(
+            DIFF_KEY,
+            deps=[ORDERS_KEY, FATURADO_KEY, SEPARADO_KEY, SEPARACAO_KEY, PRE_SEPARACAO_KEY, _INVOICES_ANY_DATE],
+            group_name="carteira",
+            kinds={"postgres"},
+            description=(
+                "What changed per order and product since the last sync (NOVO / AUMENTO / REDUCAO / "
+                "REMOVIDO / FATURADO / AJUSTE) and how the reduction hierarchy absorbed it (DESIGN §5.3): "
+                "pré-separações and separações adjusted in the same transaction."
+            ),
+        ),
+        AssetSpec(
+            CARTEIRA_KEY,
+            deps=[DIFF_KEY],
+            group_name="carteira",
+            kinds={"postgres"},
+            description=(
+                "The open order book: one row per (empreendimento, num_pedido, cod_produto) with a positive "
+                "saldo (`qtd_saldo_produto_pedido` = ordered − invoiced)."
+            ),
+        ),
+        AssetSpec(
+            ALERTA_KEY,
+            deps=[DIFF_KEY],
+            group_name="carteira",
+            kinds={"postgres"},
+            description=(
+                "Alerts for logistics: a COTADO separação reduced or removed, or a negative saldo (CRITICO); "
+                "other reductions of a separação (ATENCAO)."
+            ),
+        ),
+    ],
     partitions_def=sync_partitions,
     backfill_policy=BACKFILL_POLICY,
-    kinds={"postgres"},
+    can_subset=False,
 )
-def carteira_principal(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
-    """The open order book: one row per (num_pedido, cod_produto) with a positive saldo
-    (`qtd_saldo_produto_pedido` = ordered − invoiced, from faturamento_produto).
-
-    Partition: empreendimento × order date. Per partition, in one transaction: the carteira as it
-    stands is compared with the source (NOVO / AUMENTO / REDUCAO / REMOVIDO / FATURADO, kept in
-    `carteira_diff`), pré-separações and separações are adjusted by the hierarchy of DESIGN §5.3
-    (alerts in `alerta_separacao_cotada`), then the rows are replaced.
-    """
+def carteira(context: AssetExecutionContext, postgres: PostgresResource):
+    """The carteira of a partition (empreendimento × order date), in one transaction: the aggregated
+    saldos of its orders, the diff against the carteira as it stands with the decisions adjusted by
+    the hierarchy of DESIGN §5.3 (and alerts), then the carteira rows replaced."""
     run_id = context.run.run_id
 
-    def sync(conn, p):
-        lines = load_partition(conn, scope_of(p))
-        plans = plan_partition(lines.changes, lines.pre, lines.seps)
-        return write_partition(conn, scope_of(p), lines, plans, run_id=run_id, partition_key=p.key)
+    def unit(conn, p):
+        return carteira_unit(conn, scope_of(p), run_id=run_id, partition_key=p.key)
 
-    return run_transform(context, postgres, sync)
+    return run_transform(context, postgres, unit, by_asset=_carteira_metadata)
+
+
+def carteira_unit(conn: Connection, scope: Scope, *, run_id: str, partition_key: str) -> dict:
+    """The carteira multi-asset's work for one partition, in the caller's transaction (no Dagster
+    here: the convergence tests and the benchmark run it directly too)."""
+    faturado = refresh_faturado(conn, scope)
+    separado = refresh_separado(conn, scope)
+    lines = load_partition(conn, scope)
+    plans = plan_partition(lines.changes, lines.pre, lines.seps)
+    counts = write_partition(conn, scope, lines, plans, run_id=run_id, partition_key=partition_key)
+    if any(counts[k] for k in _DECISION_COUNTS):
+        separado = refresh_separado(conn, scope)  # after the hierarchy's adjustments
+    return (
+        counts | {f"faturado_{k}": v for k, v in faturado.items()} | {f"separado_{k}": v for k, v in separado.items()}
+    )
+
+
+_DECISION_COUNTS = (
+    "pre_separacao_updated",
+    "pre_separacao_deleted",
+    "separacao_updated",
+    "separacao_deleted",
+    "separacao_created",
+)
+
+
+def _carteira_metadata(counts: dict) -> dict:
+    def prefixed(prefix: str) -> dict:
+        return {k.removeprefix(prefix): v for k, v in counts.items() if k.startswith(prefix)}
+
+    diff_kinds = [k for k in counts if k.startswith("diff_")]
+    return {
+        FATURADO_KEY: prefixed("faturado_"),
+        SEPARADO_KEY: prefixed("separado_"),
+        DIFF_KEY: pick(counts, "diffs", *diff_kinds, *_DECISION_COUNTS, "embarques_cancelled"),
+        ALERTA_KEY: pick(counts, "alerts", "critical_alerts"),
+        # the carteira's own rows, and a summary of the partition's changes
+        CARTEIRA_KEY: {k: v for k, v in counts.items() if not k.startswith(("faturado_", "separado_"))},
+    }
 
 
 @asset(
     key=SALDO_KEY,
-    deps=[CARTEIRA_KEY],
+    deps=[CARTEIRA_KEY, FATURADO_KEY, SEPARADO_KEY],
     group_name="carteira",
     partitions_def=sync_partitions,
     backfill_policy=BACKFILL_POLICY,
     kinds={"postgres"},
 )
 def carteira_saldo(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
-    """Saldos of the open carteira lines (DESIGN §5.2), key (num_pedido, cod_produto): invoiced,
-    saldo, in separação, pré-separada and `saldo_livre`, computed for each partition in one
-    set-based statement. Partition: empreendimento × order date."""
+    """Saldos of the open carteira lines (DESIGN §5.2), key (empreendimento, num_pedido,
+    cod_produto): invoiced, saldo, in separação, pré-separada and `saldo_livre`, from
+    carteira_principal and the aggregated saldos, in one set-based statement per partition.
+    Partition: empreendimento × order date."""
     return run_transform(context, postgres, lambda conn, p: refresh_saldos(conn, scope_of(p)))

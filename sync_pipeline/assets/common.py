@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
+from sync_pipeline import settings
 from sync_pipeline.db.staging import Scope, mirror_partition, staged_documents, upsert_rows
 from sync_pipeline.domain.values import Reject
 from sync_pipeline.partitions import SyncPartition, chunk_partitions
@@ -20,7 +21,7 @@ from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
 
 CHUNK_DAYS = 31  # dates of one empreendimento read from Odoo together
-MAX_PARTITIONS_PER_RUN = 400  # about a year of one empreendimento per run (DESIGN §7)
+MAX_PARTITIONS_PER_RUN = settings.max_partitions_per_run()  # about a year of one empreendimento (DESIGN §7)
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 _schema_ready: set[str] = set()
@@ -163,35 +164,47 @@ def run_transform(
     work: Callable[[Connection, SyncPartition], dict],
     *,
     metadata: Callable[[dict], dict] = dict,
-) -> MaterializeResult:
+    by_asset: Callable[[dict], dict[AssetKey, dict]] | None = None,
+) -> MaterializeResult | tuple[MaterializeResult, ...]:
     """The body of every transform asset: ``work(conn, partition)`` in one transaction per
     partition (replayed whole on a transient error), and a materialization per partition with
-    ``metadata(counts)``, SQL statements, attempts and seconds."""
+    ``metadata(counts)``, SQL statements, attempts and seconds.
+
+    A multi-asset (several tables written in that one transaction) passes ``by_asset(counts)``,
+    naming its assets in dependency order: each gets its own slice of the counts, and the
+    transaction's statements, attempts and seconds."""
     ensure_schema_once(postgres, context.log)
     partitions = partitions_of(context)
-    asset = context.assets_def.key.to_user_string()
+    name = context.op_def.name if by_asset else context.assets_def.key.to_user_string()
     totals: dict[str, int] = defaultdict(int)
     for p in partitions:
         unit = postgres.unit_of_work(
-            lambda conn, p=p: work(conn, p), name=f"{asset} {p.key}", logger=context.log, lock=empreendimento_lock(p)
+            lambda conn, p=p: work(conn, p), name=f"{name} {p.key}", logger=context.log, lock=empreendimento_lock(p)
         )
         counts = unit.value
         for k, v in counts.items():
             if isinstance(v, int):
                 totals[k] += v
-        context.add_asset_metadata(
-            {
-                **metadata(counts),
-                "sql_statements": unit.statements,
-                "db_attempts": unit.attempts,
-                "seconds": round(unit.seconds, 3),
-            },
-            partition_key=p.key,
-        )
+        cost = {"sql_statements": unit.statements, "db_attempts": unit.attempts, "seconds": round(unit.seconds, 3)}
+        if by_asset is None:
+            context.add_asset_metadata({**metadata(counts), **cost}, partition_key=p.key)
+        else:
+            for key, values in by_asset(counts).items():
+                context.add_asset_metadata({**values, **cost}, asset_key=key, partition_key=p.key)
         if counts.get("critical_alerts"):
             context.log.warning(f"{p.key}: {counts['critical_alerts']} critical alerts (alerta_separacao_cotada)")
-    log_totals(context, asset, len(partitions), totals)
-    return MaterializeResult()
+    log_totals(context, name, len(partitions), totals)
+    if by_asset is None:
+        return MaterializeResult()
+    # in the order ``by_asset`` names them (Dagster wants a multi-asset's outputs in dependency order)
+    return tuple(MaterializeResult(asset_key=key) for key in by_asset({}) if key in context.selected_asset_keys)
+
+
+def pick(counts: dict, *names: str, **renamed: str) -> dict:
+    """The counts ``names`` (and ``renamed``: new name → count name) that ``counts`` holds."""
+    out = {n: counts[n] for n in names if n in counts}
+    out.update({new: counts[old] for new, old in renamed.items() if old in counts})
+    return out
 
 
 def log_totals(context: AssetExecutionContext, asset: str, n_partitions: int, totals: dict[str, int]) -> None:

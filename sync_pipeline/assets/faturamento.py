@@ -1,6 +1,8 @@
-"""The faturamento graph (DESIGN §5.1): Odoo invoice lines → faturamento tables.
+"""The faturamento graph (DESIGN §5.1): Odoo invoice lines → faturamento_produto, with
+relatorio_faturamento_importado and cadastro_palletizacao written in the same transaction (one
+multi-asset).
 
-Both assets take many partitions per run (a multi-run backfill policy) and work through them in
+Both steps take many partitions per run (a multi-run backfill policy) and work through them in
 chunks of one empreendimento and up to ``CHUNK_DAYS`` dates: one Odoo extraction per chunk, then
 one database transaction per partition, and a materialization (with its own metadata) for every
 partition they were given.
@@ -9,17 +11,21 @@ partition they were given.
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetSpec,
     MaterializeResult,
     asset,
+    multi_asset,
 )
 
 from sync_pipeline.assets.common import (
     BACKFILL_POLICY,
     Extracted,
+    pick,
     run_extract,
     run_transform,
     scope_of,
 )
+from sync_pipeline.assets.operational import EMBARQUE_KEY, MOVIMENTACAO_KEY, SEPARACAO_KEY
 from sync_pipeline.db.faturamento import apply_partition
 from sync_pipeline.db.schema import odoo_fatura_linha as odoo_fatura_linha_table
 from sync_pipeline.odoo.faturamento import extract_invoices
@@ -29,6 +35,8 @@ from sync_pipeline.resources.postgres import PostgresResource
 
 EXTRACT_KEY = AssetKey("odoo_fatura_linha")
 FATURAMENTO_KEY = AssetKey("faturamento_produto")
+RELATORIO_KEY = AssetKey("relatorio_faturamento_importado")
+CADASTRO_KEY = AssetKey("cadastro_palletizacao")
 
 
 @asset(
@@ -67,35 +75,70 @@ def odoo_fatura_linha(
     )
 
 
-@asset(
-    key=FATURAMENTO_KEY,
-    deps=[EXTRACT_KEY],
-    group_name="faturamento",
+@multi_asset(
+    name="faturamento",
+    specs=[
+        AssetSpec(
+            FATURAMENTO_KEY,
+            deps=[EXTRACT_KEY, MOVIMENTACAO_KEY, EMBARQUE_KEY, SEPARACAO_KEY],
+            group_name="faturamento",
+            kinds={"postgres"},
+            description=(
+                "Invoiced products: one row per NF, product and order (`origem`), key (empreendimento, "
+                "numero_nf, cod_produto, origem), also unique per (odoo_move_id, cod_produto, origem). "
+                "Status Provisório/Lançado/Cancelado; a credit note's rows are negative. In the same "
+                "transaction: a cancelled NF cascades to movimentacao_estoque, embarque_itens and "
+                "separacao; a posted NF invoices its order's open separação lot."
+            ),
+        ),
+        AssetSpec(
+            RELATORIO_KEY,
+            deps=[FATURAMENTO_KEY],
+            group_name="faturamento",
+            kinds={"postgres"},
+            description=(
+                "One row per NF (key empreendimento, numero_nf): valor_total = Σ valor, peso_bruto = Σ peso "
+                "of its faturamento_produto rows; `origem` lists its orders."
+            ),
+        ),
+        AssetSpec(
+            CADASTRO_KEY,
+            deps=[EXTRACT_KEY],
+            group_name="faturamento",
+            kinds={"postgres"},
+            description="Products first seen on an invoice line, created in one batch (never overwritten).",
+        ),
+    ],
     partitions_def=sync_partitions,
     backfill_policy=BACKFILL_POLICY,
-    kinds={"postgres"},
+    can_subset=False,
 )
-def faturamento_produto(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
-    """Invoiced products: one row per (numero_nf, cod_produto), also unique per (odoo_move_id,
-    cod_produto). Partition: empreendimento × invoice date. Status Provisório/Lançado/Cancelado.
-
-    In the same transaction per partition (a constant number of set-based statements whatever the
-    number of lines): first-seen products created in one batch in `cadastro_palletizacao`; a
-    cancelled NF cascades to `movimentacao_estoque`, `embarque_itens` and `separacao`; a posted NF
-    invoices its order's open separação lot; `relatorio_faturamento_importado` (one row per NF:
-    valor_total = Σ valor, peso_bruto = Σ peso) is consolidated for the partition's NFs — its
-    counts are in this asset's metadata (`relatorio_*`).
-    """
+def faturamento(context: AssetExecutionContext, postgres: PostgresResource):
+    """The faturamento of a partition (empreendimento × invoice date), three tables in one
+    transaction per partition, with a constant number of set-based statements whatever the number
+    of lines (DESIGN §5.1)."""
     return run_transform(
-        context, postgres, lambda conn, p: apply_partition(conn, scope_of(p)), metadata=_faturamento_metadata
+        context, postgres, lambda conn, p: apply_partition(conn, scope_of(p)), by_asset=_faturamento_metadata
     )
 
 
 def _faturamento_metadata(counts: dict) -> dict:
-    renamed = {
-        "inserted": "rows_inserted",
-        "updated": "rows_updated",
-        "cancelled": "rows_cancelled",
-        "deleted": "rows_deleted",
+    return {
+        FATURAMENTO_KEY: pick(
+            counts,
+            "numbers_taken_over",
+            "rows_of_taken_numbers",
+            "movimentacao_cancelled",
+            "embarque_cleared",
+            "separacao_released",
+            "separacao_invoiced",
+            "movimentacao_written",
+            rows_inserted="inserted",
+            rows_updated="updated",
+            rows_cancelled="cancelled",
+            rows_deleted="deleted",
+        )
+        | {"odoo_calls": 0},
+        RELATORIO_KEY: pick(counts, rows_upserted="relatorio_upserted", rows_deleted="relatorio_deleted"),
+        CADASTRO_KEY: pick(counts, products_created="products_created"),
     }
-    return {renamed.get(k, k): v for k, v in counts.items()} | {"odoo_calls": 0}

@@ -2,8 +2,9 @@
 partition, in one transaction with the decisions it adjusts.
 
 1. ``load_partition``: the partition's lines — the carteira as it stands (the "memory"), the source
-   now (``odoo_pedido_linha``), the invoiced quantities (``faturamento_produto``) — in one query,
-   and the decisions of its orders (pré-separações, separações) in two more.
+   now (``odoo_pedido_linha``), the invoiced quantities (``faturado_por_pedido``, refreshed first in
+   the same transaction by ``db/saldos.py``) — in one query, and the decisions of its orders
+   (pré-separações, separações) in two more.
 2. The plan is made in Python by ``sync_pipeline.domain.hierarchy`` (no SQL there).
 3. ``write_partition``: decisions adjusted, diffs and alerts recorded, embarques of cancelled
    orders marked, all in one statement; then the carteira rows upserted and the lines that are no
@@ -52,13 +53,25 @@ def rule_params() -> dict:
 
 
 # Σ signed invoiced quantity (credit notes negative) of the empreendimento's orders, not cancelled:
-# Odoo's qty_invoiced. Shared by the carteira and its saldos.
+# Odoo's qty_invoiced, and the NFs counted. Written per partition to faturado_por_pedido
+# (db/saldos.py), which the carteira and its saldos read.
 INVOICED_SQL = """
-    SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd
+    SELECT f.origem AS num_pedido, f.cod_produto, sum(f.qtd_produto_faturado) AS qtd,
+           count(DISTINCT f.odoo_move_id) AS notas
     FROM faturamento_produto f
     WHERE f.empreendimento = :emp AND f.origem IN (SELECT num_pedido FROM {orders})
       AND f.status_nf <> :cancelado
     GROUP BY f.origem, f.cod_produto
+"""
+# The orders a partition owns: those it stages, and those staged nowhere any more (deleted in Odoo)
+# whose carteira rows carry its date. Each order belongs to one partition at a time.
+PARTITION_ORDERS_SQL = f"""
+    SELECT l.num_pedido FROM odoo_pedido_linha l
+    WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
+    UNION
+    SELECT c.num_pedido FROM carteira_principal c
+    WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
+      AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido AND o.empreendimento = :emp)
 """
 # Open decisions of a key (the operational tables have no empreendimento column).
 OPEN_SEPARACAO_SQL = "NOT {s}.sincronizado_nf AND upper({s}.status) = ANY(:open_statuses)"
@@ -157,7 +170,14 @@ keys AS (
     UNION SELECT num_pedido, cod_produto FROM mem
     UNION SELECT num_pedido, cod_produto FROM orphans
 ),
-fat AS ({INVOICED_SQL.format(orders="keys")})
+-- invoiced: the aggregate written for the partition's orders in this transaction; the orders no
+-- partition holds (orphans) read their invoices directly
+fat AS (
+    SELECT t.num_pedido, t.cod_produto, t.qtd_faturada AS qtd FROM faturado_por_pedido t
+    WHERE t.empreendimento = :emp AND t.num_pedido IN (SELECT num_pedido FROM src UNION SELECT num_pedido FROM mem)
+    UNION ALL
+    SELECT i.num_pedido, i.cod_produto, i.qtd FROM ({INVOICED_SQL.format(orders="orphans")}) i
+)
 SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado,
        mem.qtd_saldo_produto_pedido, (mem.updated_at IS NULL OR src.staged_at > mem.updated_at),
        src.odoo_order_id, amb.num_pedido IS NOT NULL

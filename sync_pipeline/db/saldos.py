@@ -1,9 +1,20 @@
-"""Saldos (DESIGN §5.2) of a partition's open carteira lines, in one set-based statement.
+"""Saldos (DESIGN §5.2), one set-based statement each.
 
-qtd_faturada = Σ invoiced − Σ refunded (not cancelled: Odoo's qty_invoiced); qtd_saldo = ordered −
-invoiced; qtd_em_separacao = Σ separação not invoiced; qtd_pre_separada = Σ pré-separações not yet
-sent; saldo_livre = saldo − em separação − pré-separada. The decisions of an order whose number another
-empreendimento also has are not counted (they cannot be told apart; the carteira reports the order).
+The aggregated saldos the carteira diff starts from, per order and product of a partition's orders
+(``PARTITION_ORDERS_SQL``):
+
+- ``faturado_por_pedido``: qtd_faturada = Σ invoiced − Σ refunded, not cancelled (Odoo's
+  qty_invoiced), from ``faturamento_produto`` of any date;
+- ``separado_por_pedido``: qtd_em_separacao = Σ separação not invoiced; qtd_pre_separada = Σ
+  pré-separações not yet sent, from the operational app's tables.
+
+And the saldos of the partition's open carteira lines (``carteira_saldo``), from the carteira and
+those two: qtd_saldo = ordered − invoiced; saldo_livre = saldo − em separação − pré-separada.
+
+The decisions of an order whose number another empreendimento also stages are not counted (they
+cannot be told apart; the carteira reports the order). A row of an order that moved to another
+partition stays until that partition rewrites it; a row of an order no partition owns any more
+leaves with the partition of its date.
 """
 
 from __future__ import annotations
@@ -11,8 +22,93 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from sync_pipeline.db.carteira import INVOICED_SQL, OPEN_PRE_SQL, rule_params
+from sync_pipeline.db.carteira import INVOICED_SQL, OPEN_PRE_SQL, PARTITION_ORDERS_SQL, rule_params
 from sync_pipeline.db.staging import Scope, owns
+
+
+def _aggregate_sql(table: str, computed: str, values: list[str]) -> str:
+    """Upsert ``computed`` (key columns, then ``values``) as the partition's rows of ``table``,
+    rows unchanged left alone; delete its rows of the partition's orders that are gone, and rows of
+    its date whose order no partition owns any more."""
+    cols = ", ".join(values)
+    excluded = ", ".join(f"EXCLUDED.{c}" for c in values)
+    return f"""
+WITH orders AS ({PARTITION_ORDERS_SQL}),
+computed AS ({computed}),
+up AS (
+    INSERT INTO {table} AS t (empreendimento, num_pedido, cod_produto, partition_date, {cols})
+    SELECT :emp, num_pedido, cod_produto, CAST(:day AS date), {cols} FROM computed
+    ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE SET
+        partition_date = EXCLUDED.partition_date,
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in values)}, updated_at = now()
+    WHERE (t.partition_date, {", ".join("t." + c for c in values)})
+          IS DISTINCT FROM (EXCLUDED.partition_date, {excluded})
+    RETURNING 1
+),
+gone AS (
+    DELETE FROM {table} t
+    WHERE t.empreendimento = :emp
+      AND NOT EXISTS (SELECT 1 FROM computed c WHERE c.num_pedido = t.num_pedido AND c.cod_produto = t.cod_produto)
+      AND (t.num_pedido IN (SELECT num_pedido FROM orders)
+           OR ({owns("t", "partition_date")}
+               AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o
+                               WHERE o.num_pedido = t.num_pedido AND o.empreendimento = :emp)
+               AND NOT EXISTS (SELECT 1 FROM carteira_principal c
+                               WHERE c.num_pedido = t.num_pedido AND c.empreendimento = :emp)))
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM computed), (SELECT count(*) FROM up), (SELECT count(*) FROM gone),
+       (SELECT COALESCE(sum({values[0]}), 0) FROM computed)
+"""
+
+
+_FATURADO_SQL = _aggregate_sql(
+    "faturado_por_pedido",
+    f"SELECT num_pedido, cod_produto, qtd AS qtd_faturada, notas FROM ({INVOICED_SQL.format(orders='orders')}) i",
+    ["qtd_faturada", "notas"],
+)
+
+_SEPARADO_SQL = _aggregate_sql(
+    "separado_por_pedido",
+    f"""
+    WITH unambiguous AS (
+        SELECT o.num_pedido FROM orders o
+        WHERE NOT EXISTS (SELECT 1 FROM odoo_pedido_linha x
+                          WHERE x.num_pedido = o.num_pedido AND x.empreendimento <> :emp)
+    ),
+    sep AS (
+        SELECT s.num_pedido, s.cod_produto, sum(s.qtd_saldo) AS qtd
+        FROM separacao s
+        WHERE s.num_pedido IN (SELECT num_pedido FROM unambiguous) AND NOT s.sincronizado_nf
+        GROUP BY 1, 2
+    ),
+    pre AS (
+        SELECT p.num_pedido, p.cod_produto, sum(p.qtd_selecionada_usuario) AS qtd
+        FROM pre_separacao_item p
+        WHERE p.num_pedido IN (SELECT num_pedido FROM unambiguous) AND {OPEN_PRE_SQL.format(p="p")}
+        GROUP BY 1, 2
+    )
+    SELECT num_pedido, cod_produto, COALESCE(sep.qtd, 0) AS qtd_em_separacao, COALESCE(pre.qtd, 0) AS qtd_pre_separada
+    FROM sep FULL JOIN pre USING (num_pedido, cod_produto)
+    """,
+    ["qtd_em_separacao", "qtd_pre_separada"],
+)
+
+
+def _run_aggregate(conn: Connection, sql: str, scope: Scope, total: str) -> dict[str, object]:
+    keys, written, deleted, summed = conn.execute(text(sql), {**scope.params(), **rule_params()}).one()
+    return {"keys": keys, "rows_written": written, "rows_deleted": deleted, total: float(summed)}
+
+
+def refresh_faturado(conn: Connection, scope: Scope) -> dict[str, object]:
+    """Rewrite ``faturado_por_pedido`` for the partition's orders; one statement."""
+    return _run_aggregate(conn, _FATURADO_SQL, scope, "qtd_faturada_total")
+
+
+def refresh_separado(conn: Connection, scope: Scope) -> dict[str, object]:
+    """Rewrite ``separado_por_pedido`` for the partition's orders; one statement."""
+    return _run_aggregate(conn, _SEPARADO_SQL, scope, "qtd_em_separacao_total")
+
 
 _SALDOS_SQL = f"""
 WITH lines AS (
@@ -21,32 +117,17 @@ WITH lines AS (
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
 ),
-unambiguous AS (
-    SELECT DISTINCT l.num_pedido FROM lines l
-    WHERE NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = l.num_pedido AND o.empreendimento <> :emp)
-),
-fat AS ({INVOICED_SQL.format(orders="lines")}),
-sep AS (
-    SELECT s.num_pedido, s.cod_produto, sum(s.qtd_saldo) AS qtd
-    FROM separacao s
-    WHERE s.num_pedido IN (SELECT num_pedido FROM unambiguous) AND NOT s.sincronizado_nf
-    GROUP BY 1, 2
-),
-pre AS (
-    SELECT p.num_pedido, p.cod_produto, sum(p.qtd_selecionada_usuario) AS qtd
-    FROM pre_separacao_item p
-    WHERE p.num_pedido IN (SELECT num_pedido FROM unambiguous) AND {OPEN_PRE_SQL.format(p="p")}
-    GROUP BY 1, 2
-),
 computed AS (
     SELECT l.empreendimento, l.num_pedido, l.cod_produto, l.data_pedido, l.qtd_produto_pedido,
-           COALESCE(fat.qtd, 0) AS qtd_faturada, l.qtd_saldo_produto_pedido,
-           COALESCE(sep.qtd, 0) AS qtd_em_separacao, COALESCE(pre.qtd, 0) AS qtd_pre_separada,
-           l.qtd_saldo_produto_pedido - COALESCE(sep.qtd, 0) - COALESCE(pre.qtd, 0) AS saldo_livre
+           COALESCE(fat.qtd_faturada, 0) AS qtd_faturada, l.qtd_saldo_produto_pedido,
+           COALESCE(sp.qtd_em_separacao, 0) AS qtd_em_separacao, COALESCE(sp.qtd_pre_separada, 0) AS qtd_pre_separada,
+           l.qtd_saldo_produto_pedido - COALESCE(sp.qtd_em_separacao, 0) - COALESCE(sp.qtd_pre_separada, 0)
+               AS saldo_livre
     FROM lines l
-    LEFT JOIN fat USING (num_pedido, cod_produto)
-    LEFT JOIN sep USING (num_pedido, cod_produto)
-    LEFT JOIN pre USING (num_pedido, cod_produto)
+    LEFT JOIN faturado_por_pedido fat
+        ON fat.empreendimento = l.empreendimento AND fat.num_pedido = l.num_pedido AND fat.cod_produto = l.cod_produto
+    LEFT JOIN separado_por_pedido sp
+        ON sp.empreendimento = l.empreendimento AND sp.num_pedido = l.num_pedido AND sp.cod_produto = l.cod_produto
 ),
 up AS (
     INSERT INTO carteira_saldo AS t (empreendimento, num_pedido, cod_produto, data_pedido, qtd_produto_pedido,

@@ -310,6 +310,35 @@ carteira_saldo = Table(
     Index("ix_carteira_saldo_empreendimento_data", "empreendimento", "data_pedido"),
 )
 
+# The aggregated saldos the carteira diff starts from (DESIGN §3, §5.2), one row per order and
+# product of the partition's orders (an order belongs to the partition that stages it, or, staged
+# nowhere, to the partition of its carteira rows); `partition_date` is that partition's date.
+faturado_por_pedido = Table(
+    "faturado_por_pedido",
+    metadata,
+    Column("empreendimento", String(64), primary_key=True),
+    Column("num_pedido", String(64), primary_key=True),
+    Column("cod_produto", String(64), primary_key=True),
+    Column("partition_date", Date, nullable=False),
+    Column("qtd_faturada", QTY, nullable=False),  # Σ invoiced − Σ refunded, not cancelled: Odoo's qty_invoiced
+    Column("notas", Integer, nullable=False),  # NFs (invoices and credit notes) counted
+    *_timestamps(),
+    Index("ix_faturado_por_pedido_data", "empreendimento", "partition_date"),
+)
+
+separado_por_pedido = Table(
+    "separado_por_pedido",
+    metadata,
+    Column("empreendimento", String(64), primary_key=True),
+    Column("num_pedido", String(64), primary_key=True),
+    Column("cod_produto", String(64), primary_key=True),
+    Column("partition_date", Date, nullable=False),
+    Column("qtd_em_separacao", QTY, nullable=False),  # Σ separação not yet invoiced
+    Column("qtd_pre_separada", QTY, nullable=False),  # Σ pré-separações not yet sent
+    *_timestamps(),
+    Index("ix_separado_por_pedido_data", "empreendimento", "partition_date"),
+)
+
 carteira_diff = Table(
     "carteira_diff",
     metadata,
@@ -380,6 +409,8 @@ OPERATIONAL_TABLES = (
     "movimentacao_estoque",
     "carteira_principal",
     "carteira_saldo",
+    "faturado_por_pedido",
+    "separado_por_pedido",
     "carteira_diff",
     "alerta_separacao_cotada",
     "sync_rejeitado",
