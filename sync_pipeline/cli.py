@@ -251,59 +251,36 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def print_status(*, runs: bool = True, last_runs: int = 10) -> None:
-    from sqlalchemy import text
-
     from sync_pipeline.db import report
     from sync_pipeline.db.engine import get_engine
     from sync_pipeline.db.schema import OPERATIONAL_TABLES, STAGING_TABLES
     from sync_pipeline.partitions import last_day
 
+    def counts(pairs) -> str:
+        return ", ".join(f"{k}={n}" for k, n in pairs) or "none"
+
     engine = get_engine(_require_database_url())
     with engine.connect() as conn:
-        present = set(
-            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
+        found = report.summary(conn, (*STAGING_TABLES, *OPERATIONAL_TABLES), today=last_day())
+    _print("rows per table:")
+    for table, count in found.rows.items():
+        _print(f"  {table:<34} {'-' if count is None else count}")
+    if found.numbers is not None:
+        for line in found.numbers.lines():
+            _print(line)
+    if found.faturamento_by_status:
+        _print(f"faturamento_produto by status_nf: {counts(found.faturamento_by_status)}")
+    if found.products_without_code:
+        _print(f"products without default_code in Odoo (synced as ODOO-<id>): {', '.join(found.products_without_code)}")
+    if found.rows.get("carteira_principal") is not None:
+        _print(
+            f"carteira: {found.carteira_open_lines} open lines, saldo {found.carteira_saldo}; "
+            f"diffs by kind: {counts(found.diffs_by_kind)}"
         )
-        _print("rows per table:")
-        for table in (*STAGING_TABLES, *OPERATIONAL_TABLES):
-            count = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() if table in present else "-"
-            _print(f"  {table:<34} {count}")
-        if present.issuperset(report.TABLES):
-            for line in report.numbers(conn, today=last_day()).lines():
-                _print(line)
-        if "faturamento_produto" in present:
-            by_status = conn.execute(
-                text("SELECT status_nf, count(*) FROM faturamento_produto GROUP BY 1 ORDER BY 1")
-            ).all()
-            _print("faturamento_produto by status_nf: " + ", ".join(f"{s}={n}" for s, n in by_status))
-            no_code = (
-                conn.execute(
-                    text(
-                        "SELECT DISTINCT cod_produto FROM faturamento_produto"
-                        " WHERE cod_produto LIKE 'ODOO-%' ORDER BY 1"
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if no_code:
-                _print(f"products without default_code in Odoo (synced as ODOO-<id>): {', '.join(no_code)}")
-        if "carteira_principal" in present:
-            open_lines, saldo = conn.execute(
-                text("SELECT count(*), COALESCE(sum(qtd_saldo_produto_pedido), 0) FROM carteira_principal")
-            ).one()
-            kinds = conn.execute(text("SELECT tipo, count(*) FROM carteira_diff GROUP BY 1 ORDER BY 1")).all()
-            _print(
-                f"carteira: {open_lines} open lines, saldo {saldo}; diffs by kind: "
-                + (", ".join(f"{k}={n}" for k, n in kinds) or "none")
-            )
-        if "sync_rejeitado" in present:
-            rejects = conn.execute(text("SELECT rule, count(*) FROM sync_rejeitado GROUP BY 1 ORDER BY 1")).all()
-            _print("records set aside (sync_rejeitado): " + (", ".join(f"{r}={n}" for r, n in rejects) or "none"))
-        if "alerta_separacao_cotada" in present:
-            alerts = conn.execute(
-                text("SELECT nivel, count(*) FROM alerta_separacao_cotada WHERE NOT reconhecido GROUP BY 1 ORDER BY 1")
-            ).all()
-            _print("open alerts (alerta_separacao_cotada): " + (", ".join(f"{k}={n}" for k, n in alerts) or "none"))
+    if found.rows.get("sync_rejeitado") is not None:
+        _print(f"records set aside (sync_rejeitado): {counts(found.rejects_by_rule)}")
+    if found.rows.get("alerta_separacao_cotada") is not None:
+        _print(f"open alerts (alerta_separacao_cotada): {counts(found.open_alerts_by_level)}")
     if runs:
         prepare_dagster_home()
         from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -378,9 +355,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def demo_day_in_the_life() -> int:
     """Decisions on the carteira, Odoo changing under them, the sensors' runs, what they did."""
     from dagster import DagsterInstance
-    from sqlalchemy import text
 
     from sync_pipeline import demo
+    from sync_pipeline.db import report
     from sync_pipeline.db.engine import get_engine
     from sync_pipeline.definitions import defs
     from sync_pipeline.partitions import last_day
@@ -405,15 +382,7 @@ def demo_day_in_the_life() -> int:
     )
     runs = demo.run_sensor_requests(instance, defs, resources, cursors, _print)
     with engine.connect() as conn:
-        kinds = conn.execute(
-            text("SELECT tipo, count(*) FROM carteira_diff WHERE absorcao IS NOT NULL AND tipo <> 'NOVO' GROUP BY 1")
-        ).all()
-        alerts = conn.execute(
-            text(
-                "SELECT nivel, tipo_alteracao, separacao_lote_id, num_pedido, cod_produto, qtd_anterior, qtd_nova "
-                "FROM alerta_separacao_cotada ORDER BY nivel = 'CRITICO' DESC, id"
-            )
-        ).all()
+        kinds, alerts = report.day_in_the_life(conn)
     _print("  diffs of the day: " + (", ".join(f"{k}={n}" for k, n in sorted(kinds)) or "none"))
     for nivel, tipo, lote, pedido, produto, antes, depois in alerts[:8]:
         _print(f"  alert {nivel:<8} {tipo:<14} {pedido}/{produto} lote {lote or '-'}: {antes} → {depois}")

@@ -102,3 +102,81 @@ def numbers(conn: Connection, *, today: date) -> DataSetNumbers:
         text(_NUMBERS_SQL), {"today": today, "lancado": LANCADO, "refund": REFUND, "invoice": INVOICE}
     ).one()
     return DataSetNumbers(today=today, **row._asdict())
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """Rows per table and the counts an operator looks at first (`sync-pipeline status`)."""
+
+    rows: dict[str, int | None]  # None: the table does not exist (yet)
+    numbers: DataSetNumbers | None
+    faturamento_by_status: list[tuple[str, int]]
+    products_without_code: list[str]  # synced as ODOO-<id>
+    carteira_open_lines: int
+    carteira_saldo: object
+    diffs_by_kind: list[tuple[str, int]]
+    rejects_by_rule: list[tuple[str, int]]
+    open_alerts_by_level: list[tuple[str, int]]
+
+
+def summary(conn: Connection, tables: tuple[str, ...], *, today: date) -> TableSummary:
+    """Read-only: rows per table in ``tables`` (None where missing) and the operator's counts."""
+    present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
+
+    def count(table: str) -> int | None:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() if table in present else None
+
+    def grouped(table: str, sql: str) -> list[tuple]:
+        return [tuple(r) for r in conn.execute(text(sql))] if table in present else []
+
+    open_lines, saldo = (
+        conn.execute(text("SELECT count(*), COALESCE(sum(qtd_saldo_produto_pedido), 0) FROM carteira_principal")).one()
+        if "carteira_principal" in present
+        else (0, 0)
+    )
+    return TableSummary(
+        rows={t: count(t) for t in tables},
+        numbers=numbers(conn, today=today) if present.issuperset(TABLES) else None,
+        faturamento_by_status=grouped(
+            "faturamento_produto", "SELECT status_nf, count(*) FROM faturamento_produto GROUP BY 1 ORDER BY 1"
+        ),
+        products_without_code=[
+            r[0]
+            for r in grouped(
+                "faturamento_produto",
+                "SELECT DISTINCT cod_produto FROM faturamento_produto WHERE cod_produto LIKE 'ODOO-%' ORDER BY 1",
+            )
+        ],
+        carteira_open_lines=open_lines,
+        carteira_saldo=saldo,
+        diffs_by_kind=grouped("carteira_diff", "SELECT tipo, count(*) FROM carteira_diff GROUP BY 1 ORDER BY 1"),
+        rejects_by_rule=grouped("sync_rejeitado", "SELECT rule, count(*) FROM sync_rejeitado GROUP BY 1 ORDER BY 1"),
+        open_alerts_by_level=grouped(
+            "alerta_separacao_cotada",
+            "SELECT nivel, count(*) FROM alerta_separacao_cotada WHERE NOT reconhecido GROUP BY 1 ORDER BY 1",
+        ),
+    )
+
+
+def day_in_the_life(conn: Connection) -> tuple[list[tuple[str, int]], list[tuple]]:
+    """The demo's incremental part: diffs that adjusted a decision, by kind; and every alert
+    (nivel, tipo, lote, pedido, produto, antes, depois), critical first."""
+    kinds = [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT tipo, count(*) FROM carteira_diff WHERE absorcao IS NOT NULL AND tipo <> 'NOVO'"
+                " GROUP BY 1 ORDER BY 1"
+            )
+        )
+    ]
+    alerts = [
+        tuple(r)
+        for r in conn.execute(
+            text(
+                "SELECT nivel, tipo_alteracao, separacao_lote_id, num_pedido, cod_produto, qtd_anterior, qtd_nova "
+                "FROM alerta_separacao_cotada ORDER BY nivel = 'CRITICO' DESC, id"
+            )
+        )
+    ]
+    return kinds, alerts
