@@ -29,8 +29,8 @@ from sqlalchemy.engine import Engine, make_url
 from sync_pipeline.assets.carteira import CARTEIRA_KEY, FATURADO_KEY, ORDERS_KEY, SALDO_KEY
 from sync_pipeline.assets.faturamento import EXTRACT_KEY, FATURAMENTO_KEY
 from sync_pipeline.backfill import DaemonProcess, submit_asset_backfill, wait_for_backfill
+from sync_pipeline.dagster_home import ensure_dagster_schema
 from sync_pipeline.db.engine import get_engine
-from sync_pipeline.db.localpg import ensure_dagster_schema
 from sync_pipeline.db.schema import create_schema
 from sync_pipeline.odoo.changes import Cursor
 from sync_pipeline.partitions import SyncPartition, date_range, empreendimento_key, last_day

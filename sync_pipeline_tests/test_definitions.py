@@ -78,7 +78,7 @@ def test_definitions_match_snapshot():
 
 def test_dagster_definitions_validate():
     from sync_pipeline import settings
-    from sync_pipeline.db.localpg import ensure_dagster_schema
+    from sync_pipeline.dagster_home import ensure_dagster_schema
 
     env = dict(os.environ, DAGSTER_PG_URL=settings.dagster_pg_url())
     ensure_dagster_schema(env["DAGSTER_PG_URL"])

@@ -179,7 +179,7 @@ def test_definitions_module_fails_to_load_with_the_message():
 
 
 def test_dagster_definitions_validate_fails_with_the_message():
-    from sync_pipeline.db.localpg import ensure_dagster_schema
+    from sync_pipeline.dagster_home import ensure_dagster_schema
 
     env = _subprocess_env(MISSING_SEVERAL, drop=("DATABASE_URL",))
     ensure_dagster_schema(env["DAGSTER_PG_URL"])

@@ -25,7 +25,8 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from sync_pipeline.db.localpg import ensure_dagster_schema, port_is_free
+from sync_pipeline.dagster_home import ensure_dagster_schema
+from sync_pipeline.processes import port_is_free
 from sync_pipeline.settings import libpq_url, normalize_pg_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

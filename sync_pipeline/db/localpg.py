@@ -23,11 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-# ensure_dagster_schema and port_is_free are re-exported for the tests that still import them from
-# here; their homes are sync_pipeline.dagster_home and sync_pipeline.processes.
-from sync_pipeline.dagster_home import ensure_dagster_schema as ensure_dagster_schema
-from sync_pipeline.processes import pid_alive, stop_pid, wait_pid_gone, wait_port_free
-from sync_pipeline.processes import port_is_free as port_is_free
+from sync_pipeline.processes import pid_alive, port_is_free, stop_pid, wait_pid_gone, wait_port_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT / ".local" / "pg"
