@@ -6,18 +6,29 @@ and increased, orders cancelled). The sensors find the partitions touched, the r
 are executed through Dagster, and the hierarchy adjusts the decisions, records every diff and
 raises alerts where a human must look. One order is invoiced with a date days ahead: today's
 partition holds that NF.
+
+The sensors run where they run in production: in ``dagster-daemon``, which evaluates them on their
+interval and launches the runs they request (the UI shows each run as launched by its sensor). The
+demo only makes sure they are on and have seen Odoo before the day (:func:`sensor_cursors`), then
+starts a daemon after the day's edits and waits for those ticks and runs (:func:`run_sensor_requests`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
 
-from dagster import DagsterInstance, Definitions, build_sensor_context
+from dagster import DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from sync_pipeline.backfill import REPO_ROOT, DaemonProcess, daemon_is_running
+from sync_pipeline.odoo.changes import INVOICE_DOMAIN, Cursor, OrderCursor, latest_change, latest_order_change
 from sync_pipeline.odoo.client import OdooClient
+from sync_pipeline.resources.config import odoo_resource_from_env
 
 # Decisions planted on the carteira: deterministic picks (hash order) so the demo repeats.
 _PLANT_SQL = """
@@ -143,54 +154,216 @@ def invoice_ahead(client: OdooClient, engine: Engine, day: date) -> str | None:
     return pedido
 
 
-# The runs' step-by-step log goes to the Dagster UI, not the demo's terminal: warnings only.
-_QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The sensors that turn the day's Odoo edits into runs, in the order their summary is printed.
+CHANGE_SENSORS = ("invoice_sensor", "order_sensor")
+# A sensor run is a run process plus one process per step: about a minute each on a busy 2-core machine.
+DAY_TIMEOUT_SECONDS = 1800.0
+_POLL_SECONDS = 2.0
+PROGRESS_EVERY_SECONDS = 30.0  # at most one progress line per interval, and the last one
+_DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
-def sensor_cursors(instance: DagsterInstance, resources: dict) -> dict[str, str]:
-    """The sensors' first ticks: where Odoo is now."""
-    from sync_pipeline.sensors import invoice_sensor, order_sensor
+def _print(msg: str) -> None:
+    print(msg, flush=True)
 
-    cursors = {}
-    for sensor in (order_sensor, invoice_sensor):
-        result = sensor(build_sensor_context(instance=instance, resources=resources))
-        cursors[sensor.name] = result.cursor
-    return cursors
+
+@dataclass(frozen=True)
+class _SensorRef:
+    """Where the instance keeps a sensor's state and ticks."""
+
+    name: str
+    origin_id: str
+    selector_id: str
+
+
+@contextlib.contextmanager
+def _workspace_sensors(instance: DagsterInstance) -> Iterator[dict]:
+    """Every sensor as the daemon loads it (``workspace.yaml``), by name, change sensors first.
+
+    Dagster's only way from a sensor's name to its state and ticks in the instance is the loaded
+    workspace; ``WorkspaceProcessContext`` and ``WorkspaceFileTarget`` are private
+    (``dagster._core.workspace``), as in the daemon tests. The context starts the code location
+    and stops it on exit.
+    """
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
+    with WorkspaceProcessContext(instance, target, code_server_log_level="ERROR") as workspace:
+        (entry,) = workspace.create_request_context().get_code_location_entries().values()
+        if entry.code_location is None:
+            raise RuntimeError(f"the code location failed to load: {entry.load_error}")
+        (repo,) = entry.code_location.get_repositories().values()
+        names = [*CHANGE_SENSORS, *sorted(s.name for s in repo.get_sensors() if s.name not in CHANGE_SENSORS)]
+        yield {name: repo.get_sensor(name) for name in names}
+
+
+def _refs(sensors: dict) -> list[_SensorRef]:
+    return [_SensorRef(s.name, s.get_remote_origin_id(), s.selector_id) for s in sensors.values()]
+
+
+def _stored_cursor(instance: DagsterInstance, ref: _SensorRef) -> str | None:
+    state = instance.get_instigator_state(ref.origin_id, ref.selector_id)
+    return getattr(state.instigator_data, "cursor", None) if state is not None else None
+
+
+def _caught_up(name: str, cursor: str | None, client: OdooClient) -> bool:
+    """The sensor's cursor is at Odoo's newest change: its next tick sees only what happens next."""
+    if not cursor:
+        return False
+
+    def key(c: Cursor) -> tuple[str, int]:
+        return c.write_date, c.id
+
+    if name == "invoice_sensor":
+        return key(Cursor.parse(cursor)) >= key(latest_change(client, "account.move", INVOICE_DOMAIN))
+    seen, newest = OrderCursor.parse(cursor), latest_order_change(client)
+    return key(seen.order) >= key(newest.order) and key(seen.line) >= key(newest.line)
+
+
+@contextlib.contextmanager
+def _daemon(instance: DagsterInstance, echo: Callable[[str], None]) -> Iterator[DaemonProcess | None]:
+    """Our own ``dagster-daemon`` (stopped on exit), or None when one already runs for the instance."""
+    if daemon_is_running(instance):
+        echo("  the sensors run in the dagster-daemon already running for this instance")
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        # After the daemon stopped (LIFO): its last heartbeats would look like a running daemon.
+        stack.callback(instance.wipe_daemon_heartbeats)
+        daemon = stack.enter_context(DaemonProcess())
+        echo(f"  the sensors run in dagster-daemon (pid {daemon.pid}; log {daemon.log_path})")
+        yield daemon
+
+
+def _target(tags: Mapping[str, str]) -> str:
+    first = tags.get("dagster/asset_partition_range_start")
+    return f"{first}..{tags.get('dagster/asset_partition_range_end')}" if first else tags.get("dagster/partition", "?")
+
+
+def _wait_for_sensors(
+    instance: DagsterInstance,
+    refs: list[_SensorRef],
+    *,
+    since: float,
+    ready: Callable[[], bool],
+    daemon: DaemonProcess | None,
+    echo: Callable[[str], None],
+    timeout_seconds: float = DAY_TIMEOUT_SECONDS,
+) -> tuple[dict[str, list], bool]:
+    """Poll until each change sensor completed a tick started after ``since``, ``ready()`` holds and
+    every run a sensor launched since then finished (nothing is left running when the daemon
+    stops). A progress line at most every PROGRESS_EVERY_SECONDS, and the last one. Returns each
+    sensor's runs and whether it finished."""
+    from dagster._core.scheduler.instigation import TickStatus  # private: not exported by dagster
+
+    started = time.monotonic()
+    last_line, last_shown, reported = "", -PROGRESS_EVERY_SECONDS, set()
+    while True:
+        runs_by_sensor: dict[str, list] = {}
+        parts, ticked = [], True
+        for ref in refs:
+            ticks = instance.get_ticks(ref.origin_id, ref.selector_id, after=since)
+            for t in ticks:
+                if t.status == TickStatus.FAILURE and t.tick_id not in reported:
+                    reported.add(t.tick_id)
+                    error = t.error.message.strip().splitlines()[0] if t.error else "?"
+                    echo(f"  {ref.name}: a tick failed (the next one retries): {error}")
+            run_ids = sorted({i for t in ticks for i in t.run_ids})
+            runs = list(instance.get_runs(filters=RunsFilter(run_ids=run_ids))) if run_ids else []
+            runs_by_sensor[ref.name] = runs
+            has_ticked = any(t.status in (TickStatus.SUCCESS, TickStatus.SKIPPED) for t in ticks)
+            if ref.name in CHANGE_SENSORS:
+                ticked = ticked and has_ticked
+                state = (
+                    f"{len(runs)} runs, {sum(r.status in _DONE for r in runs)} finished"
+                    if has_ticked
+                    else "no tick yet"
+                )
+                parts.append(f"{ref.name}: {state}")
+            elif runs:
+                parts.append(f"{ref.name}: {len(runs)} runs, {sum(r.status in _DONE for r in runs)} finished")
+        line = "; ".join(parts)
+        elapsed = time.monotonic() - started
+        done = ticked and all(r.status in _DONE for runs in runs_by_sensor.values() for r in runs) and ready()
+        if line != last_line and (done or elapsed - last_shown >= PROGRESS_EVERY_SECONDS):
+            last_line, last_shown = line, elapsed
+            echo(f"  [{elapsed:4.0f}s] {line}")
+        if done:
+            return runs_by_sensor, True
+        if elapsed >= timeout_seconds:
+            echo(f"  not finished after {timeout_seconds:.0f}s; stopping the daemon stops what still runs")
+            return runs_by_sensor, False
+        if daemon is not None:
+            daemon.check_alive()
+        time.sleep(_POLL_SECONDS)
+
+
+def sensor_cursors(instance: DagsterInstance, resources: dict) -> dict[str, str]:  # noqa: ARG001
+    """The change sensors before the day: on, and their cursors at Odoo's newest change.
+
+    Starts a change sensor that was stopped (in the UI). They are normally current already: the
+    backfill's daemon ticked them (a first tick only records where Odoo is). One that is behind
+    (never ticked, or left at an earlier data set's cursor) ticks in a daemon until it caught up
+    and its runs finished. Returns each change sensor's stored cursor.
+    """
+    client = odoo_resource_from_env().get_client()  # the resources' EnvVars resolve only inside Dagster
+    with _workspace_sensors(instance) as sensors:
+        for name in CHANGE_SENSORS:
+            if not instance.start_sensor(sensors[name]).is_running:
+                raise RuntimeError(f"{name} could not be started")
+        refs = _refs(sensors)
+    changes = [r for r in refs if r.name in CHANGE_SENSORS]
+
+    def behind() -> list[str]:
+        return [r.name for r in changes if not _caught_up(r.name, _stored_cursor(instance, r), client)]
+
+    if lagging := behind():
+        _print(f"  {', '.join(lagging)}: cursor behind Odoo; ticking in dagster-daemon until caught up")
+        since = time.time()
+        with _daemon(instance, _print) as daemon:
+            _, finished = _wait_for_sensors(
+                instance, refs, since=since, ready=lambda: not behind(), daemon=daemon, echo=_print
+            )
+        if not finished:
+            raise RuntimeError(f"{', '.join(behind())}: did not catch up with Odoo in {DAY_TIMEOUT_SECONDS:.0f}s")
+    return {r.name: _stored_cursor(instance, r) or "" for r in changes}
 
 
 def run_sensor_requests(
-    instance: DagsterInstance, defs: Definitions, resources: dict, cursors: dict[str, str], echo: Callable[[str], None]
+    instance: DagsterInstance,
+    defs: Definitions,  # noqa: ARG001 - the caller's signature; the daemon loads the definitions itself
+    resources: dict,  # noqa: ARG001
+    cursors: dict[str, str],
+    echo: Callable[[str], None],
 ) -> int:
-    """One tick of each sensor, and the runs they request executed through Dagster."""
-    from sync_pipeline.sensors import invoice_sensor, order_sensor
-
-    job = defs.get_job_def("sync_job")
-    runs = 0
-    seen: set[str] = set()
-    for sensor in (invoice_sensor, order_sensor):
-        result = sensor(build_sensor_context(instance=instance, cursor=cursors[sensor.name], resources=resources))
-        targets, failed = [], []
-        for request in result.run_requests:
-            target = request.partition_key or (
-                f"{request.tags['dagster/asset_partition_range_start']}..{request.tags['dagster/asset_partition_range_end']}"
-            )
-            if target in seen:
-                continue
-            seen.add(target)
-            outcome = job.execute_in_process(
-                instance=instance,
-                partition_key=request.partition_key,
-                tags=dict(request.tags),
-                run_config=_QUIET_RUN,
-                raise_on_error=False,
-            )
-            targets.append(target)
-            if not outcome.success:
-                failed.append(f"run {outcome.run_id[:8]} for {target}")
-        runs += len(targets)
-        shown = ", ".join(sorted(targets)[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+    """The day's edits through Dagster: a daemon evaluates the sensors and launches the runs they
+    request (the UI shows them launched by their sensor). Waits until each change sensor ticked
+    after the edits and every run they launched finished, then prints one line per sensor.
+    ``cursors``: where each change sensor stood before the day. Returns the runs launched."""
+    since = time.time()  # the day's edits are all older: a tick from now on sees every one
+    with _workspace_sensors(instance) as sensors:
+        refs = _refs(sensors)
+    with _daemon(instance, echo) as daemon:
+        runs_by_sensor, _ = _wait_for_sensors(instance, refs, since=since, ready=lambda: True, daemon=daemon, echo=echo)
+    total = 0
+    for ref in refs:
+        runs = sorted(runs_by_sensor[ref.name], key=lambda r: _target(r.tags))
+        total += len(runs)
+        if not runs:
+            if ref.name in CHANGE_SENSORS:
+                unchanged = _stored_cursor(instance, ref) == cursors.get(ref.name)
+                echo(f"  {ref.name}: no runs" + (" (no change in Odoo since its cursor)" if unchanged else ""))
+            continue
+        targets = [_target(r.tags) for r in runs]
+        shown = ", ".join(targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+        failed = [
+            f"run {r.run_id[:8]} {r.status.value} for {_target(r.tags)}"
+            for r in runs
+            if r.status != DagsterRunStatus.SUCCESS
+        ]
         echo(
-            f"  {sensor.name}: {len(targets)} runs{f' ({shown})' if targets else ''}, "
-            + (f"{len(failed)} FAILED: {', '.join(failed)}" if failed else "all ok")
+            f"  {ref.name}: {len(runs)} runs launched ({shown}), "
+            + (f"{len(failed)} not successful: {', '.join(failed)}" if failed else "all ok")
         )
-    return runs
+    return total
