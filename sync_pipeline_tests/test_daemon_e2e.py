@@ -52,7 +52,9 @@ BACKFILL_DAYS = 10
 # The daemon's runs take at most this many partitions: the ten days of each empreendimento are split
 # over two runs, so the carteira of the first five days must wait for the invoices of the last five.
 RUN_SIZE = 5
-BACKFILL_TIMEOUT_S = 360  # three empreendimentos; generous for a loaded CI machine
+# three empreendimentos in four waves of runs (two date chunks, then the carteira of each): about
+# six minutes on a loaded 2-core CI machine
+BACKFILL_TIMEOUT_S = 600
 SENSOR_TIMEOUT_S = 120
 INVOICE_SENSOR = "invoice_sensor"
 
@@ -188,6 +190,7 @@ def _failure_context(stack: Stack) -> str:
     return f"\n--- dagster-daemon log (tail) ---\n{stack.daemon.log_tail(60)}"
 
 
+@pytest.mark.timeout(780)
 def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
     emps = empreendimentos(stack.handle)
     start, end = START, START + timedelta(days=BACKFILL_DAYS - 1)
