@@ -64,3 +64,27 @@ def backfill_is_terminal(backfill) -> bool:
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
 
     return backfill.status in BULK_ACTION_TERMINAL_STATUSES
+
+
+def loaded_workspace(instance: DagsterInstance, workspace_file: str, *, log_level: str = "ERROR"):
+    """A context manager: the code location of ``workspace_file`` loaded as the daemon loads it
+    (its request context; the location starts on enter and stops on exit).
+
+    Wraps ``WorkspaceProcessContext`` and ``WorkspaceFileTarget`` (``dagster._core.workspace``). No
+    public API: a sensor's state and ticks are stored under the origin of the *loaded* sensor
+    (``get_remote_origin_id``, ``selector_id``), and only the workspace loader builds it.
+    """
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    target = WorkspaceFileTarget(paths=[workspace_file])
+    return WorkspaceProcessContext(instance, target, code_server_log_level=log_level)
+
+
+def tick_statuses():
+    """``TickStatus`` (``dagster._core.scheduler.instigation``): SUCCESS, SKIPPED, FAILURE, STARTED.
+    No public API: ``DagsterInstance.get_ticks`` returns ticks whose status is this enum, which
+    ``dagster`` does not export."""
+    from dagster._core.scheduler.instigation import TickStatus
+
+    return TickStatus

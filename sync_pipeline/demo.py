@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from sync_pipeline.backfill import REPO_ROOT, DaemonProcess, daemon_is_running
+from sync_pipeline.dagster_private import loaded_workspace, tick_statuses
 from sync_pipeline.odoo.changes import INVOICE_DOMAIN, Cursor, OrderCursor, latest_change, latest_order_change
 from sync_pipeline.odoo.client import OdooClient
 from sync_pipeline.resources.config import odoo_resource_from_env
@@ -181,15 +182,10 @@ def _workspace_sensors(instance: DagsterInstance) -> Iterator[dict]:
     """Every sensor as the daemon loads it (``workspace.yaml``), by name, change sensors first.
 
     Dagster's only way from a sensor's name to its state and ticks in the instance is the loaded
-    workspace; ``WorkspaceProcessContext`` and ``WorkspaceFileTarget`` are private
-    (``dagster._core.workspace``), as in the daemon tests. The context starts the code location
-    and stops it on exit.
+    workspace (a private API: ``dagster_private.loaded_workspace``). The code location starts here
+    and stops on exit.
     """
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
-
-    target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
-    with WorkspaceProcessContext(instance, target, code_server_log_level="ERROR") as workspace:
+    with loaded_workspace(instance, str(REPO_ROOT / "workspace.yaml")) as workspace:
         (entry,) = workspace.create_request_context().get_code_location_entries().values()
         if entry.code_location is None:
             raise RuntimeError(f"the code location failed to load: {entry.load_error}")
@@ -255,7 +251,7 @@ def _wait_for_sensors(
     every run a sensor launched since then finished (nothing is left running when the daemon
     stops). A progress line at most every PROGRESS_EVERY_SECONDS, and the last one. Returns each
     sensor's runs and whether it finished."""
-    from dagster._core.scheduler.instigation import TickStatus  # private: not exported by dagster
+    TickStatus = tick_statuses()  # noqa: N806 (the enum, not exported by dagster)
 
     started = time.monotonic()
     last_line, last_shown, reported = "", -PROGRESS_EVERY_SECONDS, set()
