@@ -13,7 +13,7 @@ VENV_STAMP := .venv/.installed-from-setup.py
 help:
 	@echo "make demo   - set up, start PostgreSQL + the Odoo simulator, sync everything, print a summary (KEEP=1 keeps PostgreSQL running)"
 	@echo "make test   - set up, run the whole test suite against a fresh local test database"
-	@echo "make test-fast - the same without the slow tests (daemon, webserver, property; marker slow)"
+	@echo "make test-fast - the inner loop (~1 min): without the tests marked slow in sync_pipeline_tests/conftest.py"
 	@echo "make dev    - PostgreSQL + simulator + Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops all)"
 	@echo "make lint   - ruff check + ruff format --check"
 	@echo "make format - ruff format + ruff check --fix"
