@@ -31,6 +31,30 @@ from sync_pipeline.settings import libpq_url, normalize_pg_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KNOWN_ASSET = ["faturamento_produto"]
+# Each asset and what it depends on, as the UI's lineage shows them (DESIGN §3).
+LINEAGE = {
+    "separacao": [],
+    "pre_separacao_item": [],
+    "embarque_itens": [],
+    "movimentacao_estoque": [],
+    "odoo_fatura_linha": [],
+    "faturamento_produto": ["embarque_itens", "movimentacao_estoque", "odoo_fatura_linha", "separacao"],
+    "relatorio_faturamento_importado": ["faturamento_produto"],
+    "cadastro_palletizacao": ["odoo_fatura_linha"],
+    "odoo_pedido_linha": [],
+    "faturado_por_pedido": ["faturamento_produto", "odoo_pedido_linha"],
+    "separado_por_pedido": ["odoo_pedido_linha", "pre_separacao_item", "separacao"],
+    "carteira_diff": [
+        "faturado_por_pedido",
+        "odoo_pedido_linha",
+        "pre_separacao_item",
+        "separacao",
+        "separado_por_pedido",
+    ],
+    "carteira_principal": ["carteira_diff"],
+    "alerta_separacao_cotada": ["carteira_diff"],
+    "carteira_saldo": ["carteira_principal", "faturado_por_pedido", "separado_por_pedido"],
+}
 STARTUP_TIMEOUT_S = 240
 
 
@@ -241,9 +265,14 @@ def test_webserver_serves_the_asset_graph(dagster_storage: tuple[str, str], dags
         assert load_result["__typename"] == "RepositoryLocation", (
             f"sync_pipeline.definitions failed to load: {load_result.get('message')}\n{_log_tail(log_path)}"
         )
-        nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
+        nodes = _graphql(port, "{ assetNodes { assetKey { path } dependencyKeys { path } } }")["assetNodes"]
         keys = [node["assetKey"]["path"] for node in nodes]
         assert KNOWN_ASSET in keys, f"{KNOWN_ASSET} not among the served assets: {sorted(keys)}"
+        # The lineage the UI draws: every table the sync writes and the app's own tables it reads.
+        served = {
+            "/".join(n["assetKey"]["path"]): sorted("/".join(d["path"]) for d in n["dependencyKeys"]) for n in nodes
+        }
+        assert served == LINEAGE, f"served lineage differs: {served}"
 
     # The webserver used the temp schema for its storage, nothing in public.
     assert _tables_by_schema(url).get(schema) == 5
