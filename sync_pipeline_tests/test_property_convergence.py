@@ -150,11 +150,7 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
     )
 
     postgres.unit_of_work(
-        postgres.unit_of_work(
-            lambda conn: carteira_unit(conn, scope, run_id=run_id, partition_key=p.key),
-            name=f"carteira {p.key}",
-            lock=lock,
-        )
+        lambda conn: carteira_unit(conn, scope, run_id=run_id, partition_key=p.key), name=f"carteira {p.key}", lock=lock
     )
     postgres.unit_of_work(lambda conn: refresh_saldos(conn, scope), name=f"carteira_saldo {p.key}", lock=lock)
 
