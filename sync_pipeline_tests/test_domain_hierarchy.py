@@ -258,6 +258,15 @@ def test_cancelled_order_is_removed_even_if_the_source_still_lists_the_line():
     assert plan.alerts == [Alert("REMOCAO", "PED001", "PROD001", "L1", D(80), D(0), D(-80), CRITICO)]
 
 
+def test_a_gone_line_holds_nothing_even_with_more_refunded_than_invoiced():
+    # an invoice cancelled after its credit note was posted: Odoo's qty_invoiced is -47, so
+    # "ordered now (0) - invoiced" is +47 — but nothing of a cancelled order will ship
+    for c in (change(76, 76, faturada=-47, cancelado=True), change(76, None, faturada=-47)):
+        plan = one(c, [pre(1, 30), pre(2, 17, hours=1)], [sep(3, "L1", "ABERTO", 10)])
+        assert plan.kind == "REMOVIDO" and not plan.open_after
+        assert plan.pre_separacao_qtd == {1: D(0), 2: D(0)} and plan.separacao_qtd == {3: D(0)}
+
+
 def test_faturado_with_decisions_above_saldo_nf_without_separacao():
     # the order is fully invoiced by an NF that did not go through the separação: decisions must go
     plan = one(change(100, 100, faturada=100), [pre(1, 30)], [sep(2, "L1", "COTADO", 20)])

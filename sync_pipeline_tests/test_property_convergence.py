@@ -389,21 +389,11 @@ class World:
 
 def expected_lines(sim: OdooSimulator, company: int) -> dict[tuple[str, str], dict]:
     """Every (order, product) line of the source with its ordered quantity and saldo (also lines that are
-    not open). saldo = ordered − Σ NF quantities of that origem and product, NFs not cancelled (drafts
-    count, as Odoo's qty_invoiced) and not reversed by a posted credit note. Cancelled orders: ordered 0."""
+    not open). saldo = ordered − Odoo's own ``qty_invoiced`` of the order's lines of that product (the
+    simulator computes it as Odoo does: invoice lines minus refund lines, drafts included, cancelled
+    moves not). Cancelled orders: ordered 0."""
     orders = {o["id"]: o for o in sim.rows("sale.order") if o["company_id"] == company}
     codes = {p["id"]: p["default_code"] or f"ODOO-{p['id']}" for p in sim.rows("product.product")}
-    moves = sim.rows("account.move")
-    reverted = {m["reversed_entry_id"] for m in moves if m["move_type"] == "out_refund" and m["state"] == "posted"}
-    counted = {
-        m["id"]: m["invoice_origin"]
-        for m in moves
-        if m["move_type"] == "out_invoice" and m["state"] != "cancel" and m["id"] not in reverted
-    }
-    invoiced: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    for ln in sim.rows("account.move.line"):
-        if ln["move_id"] in counted and ln["display_type"] == "product":
-            invoiced[(counted[ln["move_id"]], codes[ln["product_id"]])] += q(ln["quantity"])
     out: dict[tuple[str, str], dict] = {}
     for ln in sim.rows("sale.order.line"):
         order = orders.get(ln["order_id"])
@@ -421,8 +411,9 @@ def expected_lines(sim: OdooSimulator, company: int) -> dict[tuple[str, str], di
             },
         )
         row["qtd_produto_pedido"] += q(ln["product_uom_qty"])
-    for key, row in out.items():
-        row["saldo"] = (ZERO if row["cancelado"] else row["qtd_produto_pedido"]) - invoiced[key]
+        row["invoiced"] = row.get("invoiced", ZERO) + q(ln["qty_invoiced"])
+    for row in out.values():
+        row["saldo"] = (ZERO if row["cancelado"] else row["qtd_produto_pedido"]) - row.pop("invoiced")
     return out
 
 
@@ -681,6 +672,12 @@ def fresh_world(server: SimulatorServer, database_url: str) -> tuple[World, dict
     final_orders=st.lists(st.permutations(PARTITION_DAYS), min_size=4, max_size=4),
 )
 def test_any_interleaving_converges_to_the_source(server, database_url, initial, steps, final_orders):
+    converges(server, database_url, initial, steps, final_orders)
+
+
+def converges(server, database_url, initial, steps, final_orders) -> None:
+    """The property: any interleaving of edits and syncs ends with the carteira equal to the
+    source, decisions within their saldo, and a re-run that writes nothing."""
     world, res = fresh_world(server, database_url)
     sync = Checked(world, res["odoo"], res["postgres"])
     for step in initial:  # a first load, so that decisions have carteira lines to go on
@@ -697,7 +694,11 @@ def test_any_interleaving_converges_to_the_source(server, database_url, initial,
     assert carteira(world.engine) == expected_carteira(world.sim, world.company)
 
     # (2) open decisions never exceed the saldo of their line
-    saldo = {k: max(v["saldo"], ZERO) for k, v in expected_lines(world.sim, world.company).items()}
+    # a cancelled order holds nothing, even where refunds left more refunded than invoiced
+    saldo = {
+        k: ZERO if v["cancelado"] else max(v["saldo"], ZERO)
+        for k, v in expected_lines(world.sim, world.company).items()
+    }
     pre, seps = decisions(world.engine)
     held: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     for p in pre.values():
@@ -717,6 +718,37 @@ def test_any_interleaving_converges_to_the_source(server, database_url, initial,
     assert rows(world.engine, "SELECT count(*) AS n FROM carteira_diff WHERE run_id = ANY(:r)", r=run_ids) == [{"n": 0}]
     for t in tables:
         assert rows(world.engine, snapshot.format(t)) == state[t], f"a re-run rewrote {t}"
+
+
+def test_decisions_on_an_order_cancelled_after_invoicing_and_refunded_are_released(server, database_url):
+    """Found by the property (seed 196461732797351154291688719321319762987): an order invoiced,
+    cancelled, its invoice refunded and the refund cancelled, with pré-separações added in between."""
+    converges(
+        server,
+        database_url,
+        initial=[("create_order", (date(2024, 12, 31), 10.0), [(0, 35), (0, 41)], "sale")],
+        steps=[
+            ("confirm_order", None, (date(2024, 12, 31), 10.0)),
+            ("sync", 0),
+            ("delete_order", None),
+            ("invoice", 4, [68, 59, 100], (date(2025, 1, 3), 10.0), date(2025, 1, 3), "posted"),
+            ("cancel_order", 3),
+            ("add_pre_separacao", None, 67),
+            ("add_pre_separacao", None, 33),
+            ("delete_line", None, None),
+            ("refund_invoice", None, date(2024, 12, 31)),
+            ("add_pre_separacao", 6, 73),
+            ("invoice", None, [91, 55, 15], (date(2025, 1, 1), 10.0), date(2025, 1, 2), "posted"),
+            ("cancel_invoice", None),
+            ("set_line_qty", 5, None, 4.0),
+        ],
+        final_orders=[
+            [date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 1)],
+            [date(2025, 1, 2), date(2025, 1, 1), date(2025, 1, 3)],
+            [date(2025, 1, 3), date(2025, 1, 1), date(2025, 1, 2)],
+            [date(2025, 1, 2), date(2025, 1, 1), date(2025, 1, 3)],
+        ],
+    )
 
 
 # --- the helper is the asset bodies: same tables as a Dagster run ------------------------------------

@@ -18,8 +18,10 @@ How one line is planned (:func:`plan_line`):
     stays REDUCAO.
 * Decisions never end above the saldo. Open decisions = pré-separações + separações not invoiced
   (``sincronizado_nf`` false) in PREVISAO/ABERTO/COTADO; every other status and every invoiced row
-  is never read for absorption nor written. ``excess = open − max(saldo, 0)``; when positive it is
-  taken, in order, from:
+  is never read for absorption nor written. ``excess = open − target``, where ``target`` is
+  ``max(saldo, 0)`` for a line still ordered and 0 for a line gone or cancelled (nothing of it will
+  ship, even where refunds left more refunded than invoiced and the saldo positive); when positive it
+  is taken, in order, from:
   1. pré-separações, newest first (``criado_em``, then ``id``, descending); a row reaching 0 is
      deleted (its new quantity is ``Decimal(0)``);
   2. separações PREVISAO, then ABERTO, then COTADO; within a status the largest ``id`` (the newest
@@ -217,7 +219,7 @@ def plan_line(
 
     plan = _bare_plan(change)
     antes, depois, faturada, saldo, kind = plan.qtd_antes, plan.qtd_depois, change.qtd_faturada, plan.saldo, plan.kind
-    target = max(saldo, ZERO)
+    target = max(saldo, ZERO) if depois is not None else ZERO  # a line gone holds nothing
     open_seps = [s for s in seps if s.is_open]
     open_total = sum((p.qtd for p in pre), ZERO) + sum((s.qtd for s in open_seps), ZERO)
     excess = max(open_total - target, ZERO)
