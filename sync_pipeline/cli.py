@@ -8,18 +8,26 @@
     sync-pipeline status
     sync-pipeline demo
 
+A failure is one line on stderr naming what to fix (sync_pipeline/errors.py has the exit codes);
+``sync-pipeline --debug COMMAND ...`` shows the traceback instead.
+
 Configuration comes only from the environment (README): SYNC_DEPLOYMENT, ODOO_URL, ODOO_DB,
-ODOO_USERNAME, ODOO_API_KEY, ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE.
+ODOO_USERNAME, ODOO_API_KEY, ODOO_PROTOCOL, ODOO_MAX_RETRIES, ODOO_BACKOFF_SECONDS, DATABASE_URL,
+DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 import time
 from datetime import date, timedelta
+from typing import NoReturn
 
+from sync_pipeline import errors
 from sync_pipeline.dagster_home import prepare_dagster_home
 
 
@@ -33,34 +41,24 @@ def _print(msg: str = "") -> None:
 def _require_database_url() -> str:
     from sync_pipeline import settings
 
-    try:
-        return settings.database_url()
-    except RuntimeError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+    return settings.database_url()
 
 
 def _odoo_resource():
     """The deployment's Odoo resource; a production deployment missing a variable is one error line."""
-    from sync_pipeline import settings
     from sync_pipeline.resources.config import odoo_resource_from_env
 
-    try:
-        return odoo_resource_from_env()
-    except settings.SettingsError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+    return odoo_resource_from_env()
 
 
 def _require_local_deployment() -> None:
     """The demo writes generated data to DATABASE_URL: never with a production deployment."""
     from sync_pipeline import settings
 
-    try:
-        chosen = settings.deployment()
-    except settings.SettingsError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+    chosen = settings.deployment()
     if chosen != settings.LOCAL:
-        raise SystemExit(
-            f"error: the demo loads the simulator's generated data into DATABASE_URL; it runs with "
+        raise errors.CommandError(
+            f"the demo loads the simulator's generated data into DATABASE_URL; it runs with "
             f"{settings.DEPLOYMENT_VARIABLE}={settings.LOCAL} only (it is {chosen})"
         )
 
@@ -133,6 +131,8 @@ def _local_postgres(args: argparse.Namespace) -> int:
         else:
             raise ValueError(f"unknown action {action!r}")
     except Exception as exc:  # one clear line for operators; the traceback adds nothing here
+        if getattr(args, "debug", False):
+            raise
         print(f"sync-pipeline db {action}: error: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
@@ -210,12 +210,15 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
         )
         end = newest
     if start > end:
-        raise SystemExit(f"error: --start-date {start} is after the last date partition {newest}: nothing to sync")
+        raise errors.UsageError(f"--start-date {start} is after the last date partition {newest}: nothing to sync")
     found = discover_empreendimentos(_odoo_resource())
     chosen = empreendimentos or sorted(found)
     unknown = [e for e in chosen if e not in found]
     if unknown:
-        raise SystemExit(f"error: unknown empreendimento(s) {', '.join(unknown)}; Odoo has {', '.join(sorted(found))}")
+        raise errors.UsageError(
+            f"--empreendimento {', '.join(unknown)}: not an empreendimento of Odoo's companies; they are "
+            f"{', '.join(sorted(found)) or 'none'} (keys from SYNC_EMPREENDIMENTO_KEYS or empresa-<company id>)"
+        )
     days = (end - start).days + 1
     _print(
         f"backfill {start}..{end}: {len(chosen)} empreendimentos ({', '.join(chosen)}) × {days} days "
@@ -229,15 +232,14 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     _require_database_url()
-    start = date.fromisoformat(args.start_date)
     from sync_pipeline.partitions import last_day
 
-    end = date.fromisoformat(args.end_date) if args.end_date else last_day()
-    if end < start:
-        raise SystemExit("error: --end-date is before --start-date")
+    start, end = args.start_date, args.end_date
+    if end is not None and end < start:
+        raise errors.UsageError(f"--end-date {end} is before --start-date {start}")
     summary = run_backfill(
         start=start,
-        end=end,
+        end=end or last_day(),
         empreendimentos=args.empreendimento,
         dry_run=args.dry_run,
     )
@@ -394,8 +396,26 @@ def demo_day_in_the_life() -> int:
 # --- parser --------------------------------------------------------------------------------------
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (exit 2, as argparse's); subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(errors.EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _iso_date(text: str) -> date:
+    """argparse ``type=`` for dates: a wrong one is named with the format expected."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: expected YYYY-MM-DD ({exc})") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sync-pipeline", description="Odoo → PostgreSQL sync on Dagster")
+    parser = _OneLineParser(prog="sync-pipeline", description="Odoo → PostgreSQL sync on Dagster")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the Python traceback instead of one line"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     _add_db_parser(sub)
@@ -407,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulator)
 
     bf = sub.add_parser("backfill", help="sync a range of partitions through Dagster")
-    bf.add_argument("--start-date", required=True)
-    bf.add_argument("--end-date")
+    bf.add_argument("--start-date", required=True, type=_iso_date, metavar="YYYY-MM-DD")
+    bf.add_argument("--end-date", type=_iso_date, metavar="YYYY-MM-DD", help="default: the last date partition")
     bf.add_argument("--empreendimento", action="append", help="repeatable; default: all")
     bf.add_argument("--dry-run", action="store_true")
     bf.set_defaults(func=cmd_backfill)
@@ -426,9 +446,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _package_logging(*, debug: bool):
+    """The package's log lines on stderr while a command runs: from INFO with --debug; otherwise
+    errors only: a warning such as an Odoo retry is progress, and a failure ends with its one line."""
+    logger = logging.getLogger("sync_pipeline")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if debug else logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a failure is one line on stderr and its exit code (errors.py), unless --debug."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        with _package_logging(debug=args.debug):
+            return int(args.func(args) or 0)
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.debug:
+            raise
+        failure = errors.explain(exc)
+        print(f"sync-pipeline {args.command}: error: {failure.message}", file=sys.stderr, flush=True)
+        return failure.exit_code
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Configuration from the environment: the only place that reads environment variables.
 
 Variables (README lists them for operators): SYNC_DEPLOYMENT, ODOO_URL, ODOO_DB, ODOO_USERNAME,
-ODOO_API_KEY, ODOO_PROTOCOL, DATABASE_URL, DAGSTER_PG_URL, SYNC_START_DATE, SYNC_TIMEZONE,
-SYNC_EMPREENDIMENTO_KEYS, SYNC_SENSOR_INTERVAL_SECONDS.
+ODOO_API_KEY, ODOO_PROTOCOL, ODOO_MAX_RETRIES, ODOO_BACKOFF_SECONDS, DATABASE_URL, DAGSTER_PG_URL,
+SYNC_START_DATE, SYNC_TIMEZONE, SYNC_EMPREENDIMENTO_KEYS, SYNC_SENSOR_INTERVAL_SECONDS.
 
 The deployment is chosen here and only here (``deployment()``): ``local`` (the default) falls back
 to the Odoo simulator's login and the project-local PostgreSQL that ``make`` exports as
@@ -39,6 +39,8 @@ ODOO_VARIABLES = {
 LOCAL_ODOO_DEFAULTS = {"url": "http://127.0.0.1:8069", "db": "odoo", "username": "admin", "api_key": "admin"}
 DEFAULT_ODOO_PROTOCOL = "auto"
 PRODUCTION_REQUIRED = ("ODOO_URL", "ODOO_DB", "ODOO_USERNAME", "ODOO_API_KEY", "DATABASE_URL")
+# Optional OdooResource fields -> the variable that overrides the resource's default when set.
+ODOO_RETRY_VARIABLES = {"max_retries": "ODOO_MAX_RETRIES", "backoff_seconds": "ODOO_BACKOFF_SECONDS"}
 
 
 class SettingsError(RuntimeError):
@@ -97,6 +99,25 @@ def deployment_settings() -> DeploymentSettings:
     return DeploymentSettings(deployment=chosen, odoo=odoo, from_environment=present)
 
 
+def odoo_retry_overrides() -> dict[str, int | float]:
+    """ODOO_MAX_RETRIES (retries of a transient failure) and ODOO_BACKOFF_SECONDS (first delay), as
+    OdooResource fields, for those that are set; unset ones keep the resource's defaults."""
+    found: dict[str, int | float] = {}
+    for field, name in ODOO_RETRY_VARIABLES.items():
+        raw = _env(name)
+        if raw is None:
+            continue
+        try:
+            value = int(raw) if field == "max_retries" else float(raw)
+        except ValueError as exc:
+            kind = "whole number" if field == "max_retries" else "number of seconds"
+            raise SettingsError(f"{name}={raw!r} is not a {kind}") from exc
+        if value < 0:
+            raise SettingsError(f"{name}={raw!r} must be at least 0")
+        found[field] = value
+    return found
+
+
 def normalize_pg_url(url: str) -> str:
     """Map plain ``postgres://``/``postgresql://`` URLs to the psycopg2 driver.
 
@@ -116,7 +137,7 @@ def libpq_url(url: str) -> str:
 def database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        raise RuntimeError(
+        raise SettingsError(
             "DATABASE_URL is not set. Run through `make demo`/`make dev` (they start a project-local "
             "PostgreSQL), or export DATABASE_URL=postgresql://user:pass@host:5432/dbname"
         )
@@ -142,7 +163,7 @@ def start_date() -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise RuntimeError(f"SYNC_START_DATE={raw!r} is not a date (YYYY-MM-DD)") from exc
+        raise SettingsError(f"SYNC_START_DATE={raw!r} is not a date (YYYY-MM-DD)") from exc
 
 
 def timezone_name() -> str:
@@ -160,7 +181,7 @@ def empreendimento_key_map() -> dict[int, str]:
         try:
             mapping[int(company_id)] = key.strip()
         except ValueError as exc:
-            raise RuntimeError(f"SYNC_EMPREENDIMENTO_KEYS entry {item!r} is not <company id>=<key>") from exc
+            raise SettingsError(f"SYNC_EMPREENDIMENTO_KEYS entry {item!r} is not <company id>=<key>") from exc
     return mapping
 
 
@@ -170,7 +191,7 @@ def sensor_interval_seconds() -> int:
     try:
         return max(1, int(raw))
     except ValueError as exc:
-        raise RuntimeError(f"SYNC_SENSOR_INTERVAL_SECONDS={raw!r} is not a number of seconds") from exc
+        raise SettingsError(f"SYNC_SENSOR_INTERVAL_SECONDS={raw!r} is not a number of seconds") from exc
 
 
 def max_partitions_per_run() -> int:
@@ -180,7 +201,7 @@ def max_partitions_per_run() -> int:
     try:
         value = int(raw)
     except ValueError as exc:
-        raise RuntimeError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} is not a whole number") from exc
+        raise SettingsError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} is not a whole number") from exc
     if value < 1:
-        raise RuntimeError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} must be at least 1")
+        raise SettingsError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} must be at least 1")
     return value

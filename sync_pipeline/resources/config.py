@@ -21,11 +21,11 @@ def build_resources() -> dict:
         for field, name in settings.ODOO_VARIABLES.items()
     }
     return {
-        "odoo": OdooResource(**odoo),
+        "odoo": OdooResource(**odoo, **settings.odoo_retry_overrides()),
         "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL")),
     }
 
 
 def odoo_resource_from_env() -> OdooResource:
     """The same settings as plain values, for code outside a Dagster run (the command line)."""
-    return OdooResource(**settings.deployment_settings().odoo)
+    return OdooResource(**settings.deployment_settings().odoo, **settings.odoo_retry_overrides())
