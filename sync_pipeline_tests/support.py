@@ -139,3 +139,25 @@ def partition_metadata(instance: DagsterInstance, asset: str, partition_key: str
 def table_rows(engine, sql: str, **params) -> list[dict]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+
+# The tables a sync leaves in a state (the diff and alert logs are history: how it got there).
+STATE_TABLES = (
+    "faturamento_produto",
+    "relatorio_faturamento_importado",
+    "faturado_por_pedido",
+    "separado_por_pedido",
+    "carteira_principal",
+    "carteira_saldo",
+)
+_VOLATILE = {"id", "created_at", "updated_at", "run_id", "staged_at"}
+
+
+def synced_state(engine) -> dict[str, list[tuple]]:
+    """The rows of ``STATE_TABLES`` without ids and timestamps, sorted: two syncs that reached the
+    same state compare equal whatever their runs and order."""
+    state = {}
+    for table in STATE_TABLES:
+        rows = table_rows(engine, f"SELECT * FROM {table}")
+        state[table] = sorted(tuple(sorted((k, str(v)) for k, v in r.items() if k not in _VOLATILE)) for r in rows)
+    return state

@@ -46,6 +46,7 @@ from sync_pipeline_tests.support import (
     resources,
     start_simulator,
     sync_range,
+    synced_state,
     table_rows,
 )
 
@@ -223,7 +224,7 @@ def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
         assert stack.instance.get_materialized_partitions(key) == expected_keys, key
 
     # The daemon's runs end in exactly the state of one in-process run per empreendimento.
-    assert _synced_state(stack.engine) == _state_of_one_run(stack, emps, start, end)
+    assert synced_state(stack.engine) == _state_of_one_run(stack, emps, start, end)
 
     # And the rows equal the oracle's for those dates and empreendimentos.
     wanted = {d.isoformat() for d in days}
@@ -246,25 +247,6 @@ def test_one_backfill_runs_in_the_daemon(stack: Stack) -> None:
     assert shared, "no NF number repeats across the empreendimentos"
 
 
-_STATE_TABLES = (
-    "faturamento_produto",
-    "relatorio_faturamento_importado",
-    "faturado_por_pedido",
-    "separado_por_pedido",
-    "carteira_principal",
-    "carteira_saldo",
-)
-_VOLATILE = {"id", "created_at", "updated_at", "run_id", "staged_at"}
-
-
-def _synced_state(engine: Engine) -> dict[str, list[tuple]]:
-    state = {}
-    for table in _STATE_TABLES:
-        rows = table_rows(engine, f"SELECT * FROM {table}")
-        state[table] = sorted(tuple(sorted((k, str(v)) for k, v in r.items() if k not in _VOLATILE)) for r in rows)
-    return state
-
-
 def _state_of_one_run(stack: Stack, emps: list[str], start, end) -> dict[str, list[tuple]]:
     """The same range synced in one in-process run per empreendimento, into a database of its own."""
     from dagster import instance_for_test
@@ -277,7 +259,7 @@ def _state_of_one_run(stack: Stack, emps: list[str], start, end) -> dict[str, li
             res = resources(stack.handle, url)
             for emp in emps:
                 assert sync_range(instance, res, emp, start, end).success
-            return _synced_state(engine)
+            return synced_state(engine)
         finally:
             engine.dispose()
 

@@ -26,12 +26,18 @@ from sync_pipeline.assets.common import (
 from sync_pipeline.assets.faturamento import FATURAMENTO_KEY
 from sync_pipeline.assets.operational import PRE_SEPARACAO_KEY, SEPARACAO_KEY
 from sync_pipeline.db.carteira import load_partition, write_partition
-from sync_pipeline.db.saldos import refresh_faturado, refresh_saldos, refresh_separado
+from sync_pipeline.db.saldos import (
+    partitions_stale_elsewhere,
+    refresh_faturado,
+    refresh_saldos,
+    refresh_separado,
+)
 from sync_pipeline.db.schema import odoo_pedido_linha as odoo_pedido_linha_table
 from sync_pipeline.db.staging import Scope
 from sync_pipeline.domain.hierarchy import plan_partition
 from sync_pipeline.odoo.carteira import extract_orders
 from sync_pipeline.partitions import (
+    SyncPartition,
     company_id_for,
     partition_day,
     sync_partitions,
@@ -166,7 +172,26 @@ def carteira(context: AssetExecutionContext, postgres: PostgresResource):
 
 def carteira_unit(conn: Connection, scope: Scope, *, run_id: str, partition_key: str) -> dict:
     """The carteira multi-asset's work for one partition, in the caller's transaction (no Dagster
-    here: the convergence tests and the benchmark run it directly too)."""
+    here: the convergence tests and the benchmark run it directly too).
+
+    A carteira date depends on the invoices of every date of its empreendimento: when this
+    partition's NFs changed what an order of another date has invoiced since that order was
+    planned (a backfill split over several runs planned March before May's invoices existed), that
+    partition is planned again here, in the same transaction, with its saldos — so a split backfill
+    ends in the state of one run. Its diffs carry its own partition key; this partition's metadata
+    names it (``replanned``)."""
+    counts = _plan_partition(conn, scope, run_id=run_id, partition_key=partition_key)
+    others = [SyncPartition(scope.empreendimento, day) for day in partitions_stale_elsewhere(conn, scope)]
+    for other in others:
+        _plan_partition(conn, scope_of(other), run_id=run_id, partition_key=other.key)
+        refresh_saldos(conn, scope_of(other))
+    counts["partitions_replanned"] = len(others)
+    if others:
+        counts["replanned"] = ", ".join(o.day.isoformat() for o in others)
+    return counts
+
+
+def _plan_partition(conn: Connection, scope: Scope, *, run_id: str, partition_key: str) -> dict:
     faturado = refresh_faturado(conn, scope)
     separado = refresh_separado(conn, scope)
     lines = load_partition(conn, scope)

@@ -95,6 +95,39 @@ _SEPARADO_SQL = _aggregate_sql(
 )
 
 
+# A carteira date depends on invoices of any date (an order of March invoiced in May). The orders
+# this partition's NFs invoice whose faturado_por_pedido no longer equals their invoices were planned
+# before those invoices existed — by an earlier run of a backfill split over several runs, say —
+# and the partitions that own them must be planned again. One statement; on a partition whose
+# invoices changed nothing elsewhere it finds nothing.
+_STALE_ELSEWHERE_SQL = f"""
+WITH invoiced_here AS (
+    SELECT DISTINCT f.origem AS num_pedido FROM faturamento_produto f
+    WHERE f.empreendimento = :emp AND {owns("f", "data_fatura")} AND f.origem IS NOT NULL
+),
+live AS ({INVOICED_SQL.format(orders="invoiced_here")}),
+kept AS (
+    SELECT t.num_pedido, t.cod_produto, t.qtd_faturada AS qtd FROM faturado_por_pedido t
+    WHERE t.empreendimento = :emp AND t.num_pedido IN (SELECT num_pedido FROM invoiced_here)
+),
+stale AS (
+    SELECT COALESCE(live.num_pedido, kept.num_pedido) AS num_pedido
+    FROM live FULL JOIN kept ON kept.num_pedido = live.num_pedido AND kept.cod_produto = live.cod_produto
+    WHERE live.qtd IS DISTINCT FROM kept.qtd
+)
+SELECT DISTINCT l.partition_date FROM odoo_pedido_linha l
+WHERE l.empreendimento = :emp AND l.num_pedido IN (SELECT num_pedido FROM stale)
+  AND NOT {owns("l", "partition_date")}
+ORDER BY 1
+"""
+
+
+def partitions_stale_elsewhere(conn: Connection, scope: Scope) -> list:
+    """The partition dates (same empreendimento, other than ``scope``'s) owning orders whose
+    invoiced aggregate this partition's NFs made stale."""
+    return list(conn.execute(text(_STALE_ELSEWHERE_SQL), {**scope.params(), **rule_params()}).scalars())
+
+
 def _run_aggregate(conn: Connection, sql: str, scope: Scope, total: str) -> dict[str, object]:
     keys, written, deleted, summed = conn.execute(text(sql), {**scope.params(), **rule_params()}).one()
     return {"keys": keys, "rows_written": written, "rows_deleted": deleted, total: float(summed)}
