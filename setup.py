@@ -23,7 +23,13 @@ setup(
             "pytest-timeout>=2.2",
             "hypothesis>=6.100",
             "ruff>=0.5",
-        ]
+        ],
+        # The run launchers of a deployment past one machine (docs/deploy.md); the same 0.29.27
+        # line as dagster-postgres, pinned exactly like it (never leave a Dagster library unpinned).
+        "deploy": [
+            "dagster-k8s==0.29.27",
+            "dagster-docker==0.29.27",
+        ],
     },
     entry_points={"console_scripts": ["sync-pipeline=sync_pipeline.cli:main"]},
 )

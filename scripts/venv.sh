@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (Python >= 3.11) and install the project with its dev extras from setup.py.
+# Create .venv (Python >= 3.11) and install the project with its dev and deploy extras from setup.py
+# (deploy: the run launchers, whose instance configuration sync_pipeline_tests/test_deploy.py checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,5 +16,5 @@ if [[ ! -x .venv/bin/python ]]; then
     echo "==> creating .venv with $python ($("$python" --version))" >&2
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/python -m pip install --quiet -e '.[dev,deploy]'
 echo "==> .venv ready: $(.venv/bin/python --version), $(.venv/bin/dagster --version 2>/dev/null | head -1)" >&2
