@@ -6,6 +6,7 @@ from sync_pipeline.assets.carteira import carteira, carteira_saldo, odoo_pedido_
 from sync_pipeline.assets.faturamento import faturamento, odoo_fatura_linha
 from sync_pipeline.assets.operational import operational_tables
 from sync_pipeline.checks import (
+    carteira_matches_odoo,
     no_ambiguous_order_numbers,
     no_critical_alerts,
     no_rejected_invoice_lines,
@@ -16,7 +17,13 @@ from sync_pipeline.resources.config import build_resources
 from sync_pipeline.sensors import empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor
 
 ASSETS = [*operational_tables, odoo_fatura_linha, faturamento, odoo_pedido_linha, carteira, carteira_saldo]
-ASSET_CHECKS = [no_rejected_invoice_lines, relatorio_matches_lines, no_critical_alerts, no_ambiguous_order_numbers]
+ASSET_CHECKS = [
+    no_rejected_invoice_lines,
+    relatorio_matches_lines,
+    no_critical_alerts,
+    no_ambiguous_order_numbers,
+    carteira_matches_odoo,
+]
 
 defs = Definitions(
     assets=ASSETS,
