@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import column, event, select, text
 from sqlalchemy import table as sql_table
 
+from sync_pipeline.db.saldos import refresh_faturado, refresh_saldos, refresh_separado
 from sync_pipeline.db.schema import (
     carteira_saldo,
     faturamento_produto,
@@ -89,6 +90,35 @@ def test_new_rows_are_inserted_unchanged_skipped_changed_updated(db):
     assert after["P2"][1] > before["P2"][1]
     assert after["P2"][2] == Decimal("3.000")
     assert after["P3"][2] == Decimal("1.000")
+
+
+def _locks(engine) -> dict[str, str]:
+    """xmax per order: 0 on a row no transaction has locked or deleted since it was written."""
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT num_pedido, xmax::text FROM carteira_saldo ORDER BY 1")).all())
+
+
+def test_filter_unchanged_leaves_unchanged_rows_unlocked(db):
+    rows = [_saldo("P1", "X", "10.000"), _saldo("P2", "X", "4.500")]
+    _upsert(db, rows)
+    before = _versions(db)
+    assert set(_locks(db).values()) == {"0"}
+
+    with db.begin() as conn:
+        filtered = upsert(conn, carteira_saldo, None, rows, filter_unchanged=True)
+    assert filtered == UpsertCounts(0, 0)
+    assert _versions(db) == before
+    assert set(_locks(db).values()) == {"0"}  # not even locked
+
+    with db.begin() as conn:
+        changed = upsert(conn, carteira_saldo, None, [rows[0], _saldo("P2", "X", "3.000")], filter_unchanged=True)
+    assert changed == UpsertCounts(0, 1)
+    after = _versions(db)
+    assert after["P1"] == before["P1"] and after["P2"][2] == Decimal("3.000")
+
+    # without the filter the unchanged rows are not rewritten, but ON CONFLICT locks them
+    _upsert(db, [rows[0]])
+    assert _versions(db) == after and _locks(db)["P1"] != "0"
 
 
 def test_statement_count_does_not_grow_with_rows(db):
@@ -225,3 +255,94 @@ def test_reconcile_holds_no_connection_while_odoo_answers(db):
     assert report.kinds["account.move"].gone == {1}
     assert report.partitions == {("EMP", DAY): {("account.move", 1)}}
     assert len(odoo.checked_out) >= 4 and set(odoo.checked_out) == {0}
+
+
+def _saldo_inputs(engine) -> None:
+    """Two open lines of one partition: P1/X invoiced 4 with 3 in separação, P2/Y with 2 pré-separadas."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                INSERT INTO odoo_pedido_linha (odoo_line_id, odoo_order_id, empreendimento, partition_date,
+                    num_pedido, order_state, data_pedido, cod_produto, qtd_produto_pedido)
+                VALUES (1, 1, 'EMP', :day, 'P1', 'sale', :day, 'X', 10),
+                       (2, 2, 'EMP', :day, 'P2', 'sale', :day, 'Y', 5);
+                INSERT INTO carteira_principal (empreendimento, num_pedido, cod_produto, data_pedido,
+                    qtd_produto_pedido, qtd_saldo_produto_pedido)
+                VALUES ('EMP', 'P1', 'X', :day, 10, 6), ('EMP', 'P2', 'Y', :day, 5, 5);
+                INSERT INTO faturamento_produto (empreendimento, numero_nf, data_fatura, origem, cod_produto,
+                    qtd_produto_faturado, status_nf, odoo_move_id)
+                VALUES ('EMP', 'NF-1', :day, 'P1', 'X', 4, 'Lançado', 1);
+                INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status)
+                VALUES ('L1', 'P1', 'X', 3, 'ABERTO');
+                INSERT INTO pre_separacao_item (num_pedido, cod_produto, qtd_selecionada_usuario)
+                VALUES ('P2', 'Y', 2);
+                """
+            ),
+            {"day": DAY},
+        )
+
+
+_SALDO_TABLES = ("faturado_por_pedido", "separado_por_pedido", "carteira_saldo")
+
+
+def _refresh_saldos(engine) -> dict[str, int]:
+    """The three refreshes of a carteira partition, in one transaction: rows written per table."""
+    scope = Scope("EMP", DAY, first=False)
+    with _statements(engine) as sent, engine.begin() as conn:
+        written = {
+            "faturado_por_pedido": refresh_faturado(conn, scope)["rows_written"],
+            "separado_por_pedido": refresh_separado(conn, scope)["rows_written"],
+            "carteira_saldo": refresh_saldos(conn, scope)["rows_written"],
+        }
+    assert len(sent) == 3  # one statement each
+    return written
+
+
+def _row_versions(engine) -> dict[str, dict[tuple[str, str], tuple]]:
+    """Per table and key: xmin (last writer), xmax (0: never locked since) and updated_at."""
+    with engine.connect() as conn:
+        return {
+            t: {
+                (pedido, produto): rest
+                for pedido, produto, *rest in conn.execute(
+                    text(f"SELECT num_pedido, cod_produto, xmin::text, xmax::text, updated_at FROM {t}")
+                )
+            }
+            for t in _SALDO_TABLES
+        }
+
+
+def test_saldo_refreshes_leave_unchanged_rows_alone(db):
+    _saldo_inputs(db)
+    assert _refresh_saldos(db) == {"faturado_por_pedido": 1, "separado_por_pedido": 2, "carteira_saldo": 2}
+    saldos = "SELECT num_pedido, qtd_faturada, qtd_em_separacao, qtd_pre_separada, saldo_livre FROM carteira_saldo"
+    with db.connect() as conn:
+        assert sorted(conn.execute(text(saldos)).all()) == [
+            ("P1", Decimal("4.000"), Decimal("3.000"), Decimal("0.000"), Decimal("3.000")),
+            ("P2", Decimal("0.000"), Decimal("0.000"), Decimal("2.000"), Decimal("3.000")),
+        ]
+    before = _row_versions(db)
+    assert {xmax for rows in before.values() for _, xmax, _ in rows.values()} == {"0"}
+
+    # a re-run writes nothing: same xmin and updated_at, and no row locked (xmax still 0)
+    assert _refresh_saldos(db) == dict.fromkeys(_SALDO_TABLES, 0)
+    assert _row_versions(db) == before
+
+    # a new invoice of P1/X moves its rows, and only those
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO faturamento_produto (empreendimento, numero_nf, data_fatura, origem, cod_produto, "
+                "qtd_produto_faturado, status_nf, odoo_move_id) "
+                "VALUES ('EMP', 'NF-2', :day, 'P1', 'X', 1, 'Lançado', 2)"
+            ),
+            {"day": DAY},
+        )
+    assert _refresh_saldos(db) == {"faturado_por_pedido": 1, "separado_por_pedido": 0, "carteira_saldo": 1}
+    after = _row_versions(db)
+    assert after["separado_por_pedido"] == before["separado_por_pedido"]
+    assert after["carteira_saldo"][("P2", "Y")] == before["carteira_saldo"][("P2", "Y")]
+    for t in ("faturado_por_pedido", "carteira_saldo"):
+        assert after[t][("P1", "X")][0] != before[t][("P1", "X")][0]
+        assert after[t][("P1", "X")][2] > before[t][("P1", "X")][2]

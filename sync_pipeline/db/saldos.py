@@ -19,57 +19,114 @@ leaves with the partition of its date.
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Date,
+    ScalarSelect,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    column,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.carteira import INVOICED_SQL, OPEN_PRE_SQL, PARTITION_ORDERS_SQL, rule_params
+from sync_pipeline.db.schema import (
+    carteira_principal,
+    carteira_saldo,
+    faturado_por_pedido,
+    odoo_pedido_linha,
+    separado_por_pedido,
+)
 from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.db.upsert import upsert_statement
+
+# The key of the aggregates and carteira_saldo, the partition's date, and the change stamps: every
+# other column of those tables is a value the statements below compute.
+_KEY = ("empreendimento", "num_pedido", "cod_produto")
+_NOT_COMPUTED = (*_KEY, "partition_date", "created_at", "updated_at")
 
 
-def _aggregate_sql(table: str, computed: str, values: list[str]) -> str:
-    """Upsert ``computed`` (key columns, then ``values``) as the partition's rows of ``table``,
-    rows unchanged left alone; delete its rows of the partition's orders that are gone, and rows of
-    its date whose order no partition owns any more."""
-    cols = ", ".join(values)
-    excluded = ", ".join(f"EXCLUDED.{c}" for c in values)
-    return f"""
-WITH orders AS ({PARTITION_ORDERS_SQL}),
-computed AS ({computed}),
-up AS (
-    INSERT INTO {table} AS t (empreendimento, num_pedido, cod_produto, partition_date, {cols})
-    SELECT :emp, num_pedido, cod_produto, CAST(:day AS date), {cols} FROM computed
-    ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE SET
-        partition_date = EXCLUDED.partition_date,
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in values)}, updated_at = now()
-    WHERE (t.partition_date, {", ".join("t." + c for c in values)})
-          IS DISTINCT FROM (EXCLUDED.partition_date, {excluded})
-    RETURNING 1
-),
-gone AS (
-    DELETE FROM {table} t
-    WHERE t.empreendimento = :emp
-      AND NOT EXISTS (SELECT 1 FROM computed c WHERE c.num_pedido = t.num_pedido AND c.cod_produto = t.cod_produto)
-      AND (t.num_pedido IN (SELECT num_pedido FROM orders)
-           OR ({owns("t", "partition_date")}
-               AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o
-                               WHERE o.num_pedido = t.num_pedido AND o.empreendimento = :emp)
-               AND NOT EXISTS (SELECT 1 FROM carteira_principal c
-                               WHERE c.num_pedido = t.num_pedido AND c.empreendimento = :emp)))
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM computed), (SELECT count(*) FROM up), (SELECT count(*) FROM gone),
-       (SELECT COALESCE(sum({values[0]}), 0) FROM computed)
-"""
+def _computed(table: Table, sql: str, names: list[str], name: str = "computed") -> CTE:
+    """``sql`` as a CTE whose columns ``names`` are typed as ``table``'s."""
+    return text(sql).columns(*(column(n, table.c[n].type) for n in names)).cte(name)
 
 
-_FATURADO_SQL = _aggregate_sql(
-    "faturado_por_pedido",
+def _one(*where: ColumnElement[bool]) -> Select:
+    return select(literal_column("1")).where(*where)
+
+
+def _gone(table: Table, computed: CTE, *where: ColumnElement[bool]) -> CTE:
+    """Delete the empreendimento's rows of ``table`` matching ``where`` that ``computed`` no longer has."""
+    kept = _one(computed.c.num_pedido == table.c.num_pedido, computed.c.cod_produto == table.c.cod_produto)
+    return (
+        delete(table)
+        .where(table.c.empreendimento == bindparam("emp"), ~kept.exists(), *where)
+        .returning(literal_column("1"))
+        .cte("gone")
+    )
+
+
+def _counts(computed: CTE, up: CTE, gone: CTE, summed: str) -> list[ScalarSelect]:
+    """Rows computed, written (inserted or really changed) and deleted, and Σ ``summed``."""
+    return [
+        select(func.count()).select_from(computed).scalar_subquery(),
+        select(func.count()).select_from(up).scalar_subquery(),
+        select(func.count()).select_from(gone).scalar_subquery(),
+        select(func.coalesce(func.sum(computed.c[summed]), 0)).scalar_subquery(),
+    ]
+
+
+def _aggregate_statement(table: Table, computed_sql: str, summed: str) -> Select:
+    """Upsert ``computed_sql`` (num_pedido, cod_produto and the value columns of ``table``) as the
+    partition's rows of ``table``, unchanged rows neither rewritten nor locked; delete its rows of
+    the partition's orders that are gone, and rows of its date whose order no partition owns any
+    more."""
+    values = [c.name for c in table.c if c.name not in _NOT_COMPUTED]
+    orders = text(PARTITION_ORDERS_SQL).columns(column("num_pedido")).cte("orders")
+    computed = _computed(table, computed_sql, ["num_pedido", "cod_produto", *values])
+    emp = bindparam("emp")
+    rows = select(
+        emp.label("empreendimento"),
+        computed.c.num_pedido,
+        computed.c.cod_produto,
+        cast(bindparam("day"), Date).label("partition_date"),
+        *(computed.c[v] for v in values),
+    )
+    up = upsert_statement(table, _KEY, rows, filter_unchanged=True).cte("up")
+    staged = _one(odoo_pedido_linha.c.num_pedido == table.c.num_pedido, odoo_pedido_linha.c.empreendimento == emp)
+    in_carteira = _one(
+        carteira_principal.c.num_pedido == table.c.num_pedido, carteira_principal.c.empreendimento == emp
+    )
+    gone = _gone(
+        table,
+        computed,
+        or_(
+            table.c.num_pedido.in_(select(orders.c.num_pedido)),
+            and_(text(owns(table.name, "partition_date")), ~staged.exists(), ~in_carteira.exists()),
+        ),
+    )
+    # orders first: the text of computed reads it
+    return select(*_counts(computed, up, gone, summed)).add_cte(orders, computed)
+
+
+_FATURADO = _aggregate_statement(
+    faturado_por_pedido,
     f"SELECT num_pedido, cod_produto, qtd AS qtd_faturada, notas FROM ({INVOICED_SQL.format(orders='orders')}) i",
-    ["qtd_faturada", "notas"],
+    "qtd_faturada",
 )
 
-_SEPARADO_SQL = _aggregate_sql(
-    "separado_por_pedido",
+_SEPARADO = _aggregate_statement(
+    separado_por_pedido,
     f"""
     WITH unambiguous AS (
         SELECT o.num_pedido FROM orders o
@@ -91,7 +148,7 @@ _SEPARADO_SQL = _aggregate_sql(
     SELECT num_pedido, cod_produto, COALESCE(sep.qtd, 0) AS qtd_em_separacao, COALESCE(pre.qtd, 0) AS qtd_pre_separada
     FROM sep FULL JOIN pre USING (num_pedido, cod_produto)
     """,
-    ["qtd_em_separacao", "qtd_pre_separada"],
+    "qtd_em_separacao",
 )
 
 
@@ -128,29 +185,29 @@ def partitions_stale_elsewhere(conn: Connection, scope: Scope) -> list:
     return list(conn.execute(text(_STALE_ELSEWHERE_SQL), {**scope.params(), **rule_params()}).scalars())
 
 
-def _run_aggregate(conn: Connection, sql: str, scope: Scope, total: str) -> dict[str, object]:
-    keys, written, deleted, summed = conn.execute(text(sql), {**scope.params(), **rule_params()}).one()
+def _run_aggregate(conn: Connection, statement: Select, scope: Scope, total: str) -> dict[str, object]:
+    keys, written, deleted, summed = conn.execute(statement, {**scope.params(), **rule_params()}).one()
     return {"keys": keys, "rows_written": written, "rows_deleted": deleted, total: float(summed)}
 
 
 def refresh_faturado(conn: Connection, scope: Scope) -> dict[str, object]:
     """Rewrite ``faturado_por_pedido`` for the partition's orders; one statement."""
-    return _run_aggregate(conn, _FATURADO_SQL, scope, "qtd_faturada_total")
+    return _run_aggregate(conn, _FATURADO, scope, "qtd_faturada_total")
 
 
 def refresh_separado(conn: Connection, scope: Scope) -> dict[str, object]:
     """Rewrite ``separado_por_pedido`` for the partition's orders; one statement."""
-    return _run_aggregate(conn, _SEPARADO_SQL, scope, "qtd_em_separacao_total")
+    return _run_aggregate(conn, _SEPARADO, scope, "qtd_em_separacao_total")
 
 
-_SALDOS_SQL = f"""
-WITH lines AS (
+# The partition's open carteira lines, and their saldos (every value column of carteira_saldo).
+_LINES_SQL = f"""
     SELECT c.num_pedido, c.cod_produto, c.empreendimento, c.data_pedido, c.qtd_produto_pedido,
            c.qtd_saldo_produto_pedido
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
-),
-computed AS (
+"""
+_SALDOS_COMPUTED_SQL = """
     SELECT l.empreendimento, l.num_pedido, l.cod_produto, l.data_pedido, l.qtd_produto_pedido,
            COALESCE(fat.qtd_faturada, 0) AS qtd_faturada, l.qtd_saldo_produto_pedido,
            COALESCE(sp.qtd_em_separacao, 0) AS qtd_em_separacao, COALESCE(sp.qtd_pre_separada, 0) AS qtd_pre_separada,
@@ -161,38 +218,26 @@ computed AS (
         ON fat.empreendimento = l.empreendimento AND fat.num_pedido = l.num_pedido AND fat.cod_produto = l.cod_produto
     LEFT JOIN separado_por_pedido sp
         ON sp.empreendimento = l.empreendimento AND sp.num_pedido = l.num_pedido AND sp.cod_produto = l.cod_produto
-),
-up AS (
-    INSERT INTO carteira_saldo AS t (empreendimento, num_pedido, cod_produto, data_pedido, qtd_produto_pedido,
-        qtd_faturada, qtd_saldo_produto_pedido, qtd_em_separacao, qtd_pre_separada, saldo_livre)
-    SELECT * FROM computed
-    ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE SET
-        data_pedido = EXCLUDED.data_pedido,
-        qtd_produto_pedido = EXCLUDED.qtd_produto_pedido, qtd_faturada = EXCLUDED.qtd_faturada,
-        qtd_saldo_produto_pedido = EXCLUDED.qtd_saldo_produto_pedido,
-        qtd_em_separacao = EXCLUDED.qtd_em_separacao, qtd_pre_separada = EXCLUDED.qtd_pre_separada,
-        saldo_livre = EXCLUDED.saldo_livre, updated_at = now()
-    WHERE (t.data_pedido, t.qtd_produto_pedido, t.qtd_faturada, t.qtd_saldo_produto_pedido,
-           t.qtd_em_separacao, t.qtd_pre_separada, t.saldo_livre)
-          IS DISTINCT FROM
-          (EXCLUDED.data_pedido, EXCLUDED.qtd_produto_pedido, EXCLUDED.qtd_faturada,
-           EXCLUDED.qtd_saldo_produto_pedido, EXCLUDED.qtd_em_separacao, EXCLUDED.qtd_pre_separada,
-           EXCLUDED.saldo_livre)
-    RETURNING 1
-),
-gone AS (
-    DELETE FROM carteira_saldo t
-    WHERE t.empreendimento = :emp
-      AND ({owns("t", "data_pedido")} OR t.num_pedido IN (SELECT num_pedido FROM lines))
-      AND NOT EXISTS (SELECT 1 FROM computed c WHERE c.num_pedido = t.num_pedido AND c.cod_produto = t.cod_produto)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM computed), (SELECT count(*) FROM up), (SELECT count(*) FROM gone),
-       (SELECT COALESCE(sum(saldo_livre), 0) FROM computed)
 """
+
+
+def _saldos_statement() -> Select:
+    """Upsert the saldos of the partition's open lines into carteira_saldo, unchanged rows neither
+    rewritten nor locked; delete its rows of the partition (its date, or its lines' orders) that
+    are no longer open lines."""
+    t = carteira_saldo
+    lines = _computed(carteira_principal, _LINES_SQL, ["num_pedido"], name="lines")
+    computed = _computed(t, _SALDOS_COMPUTED_SQL, [c.name for c in t.c if c.name not in ("created_at", "updated_at")])
+    up = upsert_statement(t, _KEY, select(*computed.c), filter_unchanged=True).cte("up")
+    gone = _gone(t, computed, or_(text(owns(t.name, "data_pedido")), t.c.num_pedido.in_(select(lines.c.num_pedido))))
+    # lines first: the text of computed reads it
+    return select(*_counts(computed, up, gone, "saldo_livre")).add_cte(lines, computed)
+
+
+_SALDOS = _saldos_statement()
 
 
 def refresh_saldos(conn: Connection, scope: Scope) -> dict[str, object]:
     """Rewrite the partition's saldos (only rows whose numbers changed); one statement."""
-    lines, written, deleted, livre = conn.execute(text(_SALDOS_SQL), {**scope.params(), **rule_params()}).one()
+    lines, written, deleted, livre = conn.execute(_SALDOS, {**scope.params(), **rule_params()}).one()
     return {"lines": lines, "rows_written": written, "rows_deleted": deleted, "saldo_livre_total": float(livre)}

@@ -7,6 +7,14 @@ inserted``: an unchanged row is neither rewritten nor returned, and the table's 
 unique keys, so its columns are never retyped. ``upsert`` runs it and counts what it wrote in the
 same statement; a caller that needs more (a CTE joining what was written) embeds
 ``upsert_statement(...).cte()`` in its own statement. Either way: one statement, one round trip.
+
+``ON CONFLICT DO UPDATE`` locks the row it finds even when its ``WHERE`` is false, so an unchanged
+row is not rewritten but is locked (and its page dirtied). A caller whose source is mostly
+unchanged rows passes ``filter_unchanged=True``: the source rows equal to the current ones are
+left out before the insert and take no lock at all.
+
+``sync_rejeitado``'s upsert (db/rejects.py) stays hand-built on purpose: it compares only the
+payload and the partition (a reject seen again keeps its message and run id), not every column.
 """
 
 from __future__ import annotations
@@ -104,18 +112,33 @@ def rows_source(table: Table, rows: Sequence[Mapping[str, object]], name: str = 
     return select(*(records.c[n] for n in names))
 
 
+def _without_current_rows(table: Table, source: Select, keys: list[str], updatable: list[str]) -> Select:
+    """``source``'s rows but those a row of ``table`` already holds, key and values alike."""
+    src = source.subquery("src")
+    cur = table.alias("cur")
+    same = [cur.c[k] == src.c[k] for k in keys]
+    if updatable:
+        same.append(tuple_(*(cur.c[n] for n in updatable)).is_not_distinct_from(tuple_(*(src.c[n] for n in updatable))))
+    current = select(literal_column("1")).select_from(cur).where(*same)
+    return select(*(src.c[c.name] for c in source.selected_columns)).where(~current.exists())
+
+
 def upsert_statement(
     table: Table,
     key: Key,
     source: Select,
     *,
     returning: Sequence[ColumnElement] = (),
+    filter_unchanged: bool = False,
 ) -> PgInsert:
     """``INSERT INTO table (<source's columns>) <source> ON CONFLICT (key) DO UPDATE …`` skipping
     unchanged rows, ``RETURNING (xmax = 0) AS inserted`` and then ``returning``.
 
     The source's column names are the target's columns; every one of them that is not part of the
-    key is updated, and the change stamps the source does not carry are set to now() with them."""
+    key is updated, and the change stamps the source does not carry are set to now() with them.
+    ``filter_unchanged`` leaves out of the insert the source rows equal to a current row (same key
+    by ``=``, same values by ``IS NOT DISTINCT FROM``), so they take no lock; a key holding a NULL
+    never matches there and is left to the ``DO UPDATE``'s own ``WHERE``."""
     names = [c.name for c in source.selected_columns]
     unknown = [n for n in names if n not in table.c]
     if unknown:
@@ -125,6 +148,8 @@ def upsert_statement(
     if missing:
         raise ValueError(f"the source for {table.name} does not carry key columns {missing}")
     updatable = [n for n in names if n not in keys]
+    if filter_unchanged:
+        source = _without_current_rows(table, source, keys, updatable)
     stmt = insert(table).from_select(names, source)
     if updatable:
         stamps = {s: func.now() for s in CHANGE_STAMPS if s in table.c and s not in names}
@@ -148,6 +173,7 @@ def upsert(
     source: Select | Sequence[Mapping[str, object]],
     *,
     params: Mapping[str, object] | None = None,
+    filter_unchanged: bool = False,
 ) -> UpsertCounts:
     """Upsert ``source`` (a SELECT, or rows sent in one parameter) into ``table`` by ``key`` in one
     statement; returns how many rows were inserted and how many changed rows were updated."""
@@ -155,7 +181,7 @@ def upsert(
         if not source:
             return UpsertCounts(0, 0)
         source = rows_source(table, source)
-    up = upsert_statement(table, key, source).cte("up")
+    up = upsert_statement(table, key, source, filter_unchanged=filter_unchanged).cte("up")
     inserted, updated = conn.execute(
         select(func.count().filter(up.c.inserted), func.count().filter(not_(up.c.inserted))), dict(params or {})
     ).one()
