@@ -21,11 +21,13 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import column, select, text
 from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.rejects import record_rejects
+from sync_pipeline.db.schema import carteira_principal
 from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.db.upsert import upsert_statement
 from sync_pipeline.domain.carteira import CANCELLED_STATE, STATUS_PEDIDO, STATUS_PEDIDO_DEFAULT, ambiguous_order_reject
 from sync_pipeline.domain.faturamento import CANCELADO
 from sync_pipeline.domain.hierarchy import (
@@ -76,28 +78,13 @@ PARTITION_ORDERS_SQL = f"""
 # Open decisions of a key (the operational tables have no empreendimento column).
 OPEN_SEPARACAO_SQL = "NOT {s}.sincronizado_nf AND upper({s}.status) = ANY(:open_statuses)"
 OPEN_PRE_SQL = "upper({p}.status) <> ALL(:closed)"
+# The carteira columns the sync writes: all but the row's id, its stamps, and the quantity the
+# operational application cancels.
 CARTEIRA_COLUMNS = [
-    "empreendimento",
-    "num_pedido",
-    "cod_produto",
-    "data_pedido",
-    "status_pedido",
-    "cnpj_cpf",
-    "raz_social",
-    "municipio",
-    "estado",
-    "vendedor",
-    "equipe_vendas",
-    "pedido_cliente",
-    "data_entrega_pedido",
-    "nome_produto",
-    "qtd_produto_pedido",
-    "qtd_saldo_produto_pedido",
-    "preco_produto_pedido",
-    "odoo_order_id",
-    "odoo_write_date",
+    c.name
+    for c in carteira_principal.c
+    if c.name not in ("id", "qtd_cancelada_produto_pedido", "created_at", "updated_at")
 ]
-_CARTEIRA_UPDATABLE = [c for c in CARTEIRA_COLUMNS if c not in ("empreendimento", "num_pedido", "cod_produto")]
 CARTEIRA_ASSET = "carteira_principal"  # the asset its rejects are recorded under
 
 
@@ -113,10 +100,10 @@ class PartitionLines:
     ambiguous: dict[str, int]  # num_pedido → odoo order id
 
 
-# The open lines' source with every carteira column (same product twice is summed); `open_lines`
-# is the upsert's list of lines to write.
+# The open lines to write with every carteira column: keys and saldos from the plan (`o`), every
+# other column straight from the staged source (same product twice is summed).
 _SOURCE_SQL = f"""
-    SELECT l.num_pedido, l.cod_produto,
+    SELECT l.num_pedido, l.cod_produto, o.qtd_saldo_produto_pedido,
            min(l.empreendimento) AS empreendimento, min(l.data_pedido) AS data_pedido,
            COALESCE(CAST(:status_pedido AS jsonb) ->> min(l.order_state), :status_pedido_default) AS status_pedido,
            min(l.cnpj_cpf) AS cnpj_cpf, min(l.raz_social) AS raz_social, min(l.municipio) AS municipio,
@@ -128,9 +115,11 @@ _SOURCE_SQL = f"""
            END AS preco_produto_pedido,
            min(l.odoo_order_id) AS odoo_order_id, max(l.odoo_write_date) AS odoo_write_date
     FROM odoo_pedido_linha l
-    JOIN open_lines o ON o.num_pedido = l.num_pedido AND o.cod_produto = l.cod_produto
+    JOIN unnest(CAST(:pedidos AS text[]), CAST(:produtos AS text[]), CAST(:saldos AS numeric[]))
+        AS o(num_pedido, cod_produto, qtd_saldo_produto_pedido)
+        ON o.num_pedido = l.num_pedido AND o.cod_produto = l.cod_produto
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
-    GROUP BY l.num_pedido, l.cod_produto
+    GROUP BY l.num_pedido, l.cod_produto, o.qtd_saldo_produto_pedido
 """
 
 # Before (the memory), after (the source), invoiced: only what the plan needs, one row per key.
@@ -397,7 +386,7 @@ def write_partition(
     opened = [p for p in plans if p.open_after and (p.num_pedido, p.cod_produto) in lines.stale]
     upserted = (
         conn.execute(
-            text(_UPSERT_SQL),
+            _UPSERT,
             {
                 **scope.params(),
                 **rule_params(),
@@ -458,24 +447,14 @@ def write_partition(
     }
 
 
-# Open lines: keys and saldos from the plan, every other column straight from the staged source;
-# rows equal to the current ones are filtered out before the insert (nothing written, no lock).
-_UPSERT_SQL = f"""
-WITH open_lines AS (
-    SELECT * FROM unnest(CAST(:pedidos AS text[]), CAST(:produtos AS text[]), CAST(:saldos AS numeric[]))
-        AS o(num_pedido, cod_produto, qtd_saldo_produto_pedido)
-),
-src AS ({_SOURCE_SQL}),
-x AS (SELECT src.*, o.qtd_saldo_produto_pedido FROM src JOIN open_lines o USING (num_pedido, cod_produto))
-INSERT INTO carteira_principal AS c ({", ".join(CARTEIRA_COLUMNS)})
-SELECT {", ".join("x." + c for c in CARTEIRA_COLUMNS)}
-FROM x LEFT JOIN carteira_principal cur
-    ON cur.empreendimento = x.empreendimento AND cur.num_pedido = x.num_pedido AND cur.cod_produto = x.cod_produto
-WHERE cur.id IS NULL OR {" OR ".join(f"cur.{c} IS DISTINCT FROM x.{c}" for c in _CARTEIRA_UPDATABLE)}
-ON CONFLICT (empreendimento, num_pedido, cod_produto) DO UPDATE
-    SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _CARTEIRA_UPDATABLE)}, updated_at = now()
-RETURNING (xmax = 0) AS inserted
-"""
+# Rows equal to the current ones are left out before the insert: nothing written, no lock taken.
+_open_lines = text(_SOURCE_SQL).columns(*(column(c, carteira_principal.c[c].type) for c in CARTEIRA_COLUMNS))
+_UPSERT = upsert_statement(
+    carteira_principal,
+    "uq_carteira_emp_pedido_produto",
+    select(*_open_lines.subquery("open_lines").c),
+    filter_unchanged=True,
+)
 
 
 def critical_alerts_of_run(engine, run_id: str) -> list[tuple]:
