@@ -40,6 +40,7 @@ from sync_pipeline.partitions import (
 )
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
+from sync_pipeline.run_queue import EMPREENDIMENTO_TAG
 
 # A tick makes at most 6 calls (order_sensor: authenticate, orders and lines fresh and overlap,
 # their orders): 6 × 4 s × 2 attempts stays under the 60 s evaluation limit against a stalling
@@ -48,7 +49,6 @@ SENSOR_ODOO_TIMEOUT = 4.0
 SENSOR_ODOO_RETRIES = 1
 MAX_CHANGES_PER_TICK = 2000
 MAX_RUN_DAYS = 31
-EMPREENDIMENTO_TAG = "sync/empreendimento"
 SENSOR_INTERVAL_SECONDS = settings.sensor_interval_seconds()
 
 

@@ -264,6 +264,32 @@ def _state_of_one_run(stack: Stack, emps: list[str], start, end) -> dict[str, li
             engine.dispose()
 
 
+def test_runs_of_one_empreendimento_never_overlap(stack: Stack) -> None:
+    """Two overlapping backfills and a one-date backfill of the same empreendimento, submitted at
+    once: the run queue runs them one at a time (sync_pipeline/run_queue.py tags every run with its
+    empreendimento), though max_concurrent_runs would allow four."""
+    emp = empreendimentos(stack.handle)[0]
+    end = START + timedelta(days=BACKFILL_DAYS - 1)
+    ranges = [(START, end), (START + timedelta(days=4), end), (START + timedelta(days=2), START + timedelta(days=2))]
+    ids = [
+        submit_asset_backfill(stack.instance, empreendimentos=[emp], start=a, end=b, title=f"overlap {i}")
+        for i, (a, b) in enumerate(ranges)
+    ]
+    run_ids: list[str] = []
+    for backfill_id in ids:
+        outcome = wait_for_backfill(
+            stack.instance, backfill_id, timeout_seconds=BACKFILL_TIMEOUT_S, check=stack.daemon.check_alive
+        )
+        assert outcome.status == "COMPLETED_SUCCESS" and outcome.succeeded, f"{outcome}{_failure_context(stack)}"
+        run_ids += outcome.run_ids
+    records = [stack.instance.get_run_record_by_id(r) for r in run_ids]
+    assert len(records) >= len(ranges)
+    spans = sorted((r.start_time, r.end_time) for r in records)
+    overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    assert not overlaps, f"runs of {emp} ran at once: {overlaps}"
+    assert {r.dagster_run.tags.get("sync/empreendimento") for r in records} == {emp}
+
+
 def test_invoice_sensor_in_the_daemon_syncs_a_new_invoice(stack: Stack) -> None:
     handle = stack.handle
     handle.sim.clock.advance(600)  # the new invoice is written well after everything before it

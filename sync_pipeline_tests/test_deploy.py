@@ -144,12 +144,12 @@ def test_docker_instance_runs_on_postgresql(tmp_path: Path, monkeypatch) -> None
     shutil.copy(DOCKER_INSTANCE, home / "dagster.yaml")
     with DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_launcher).__name__ == "DockerRunLauncher"
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert type(instance.run_coordinator).__name__ == "OneWriterPerEmpreendimentoRunCoordinator"
         assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         keys = {limit["key"] for limit in limits}
-        assert keys == {"dagster/partition/empreendimento", "sync/empreendimento"}
+        assert keys == {"sync/empreendimento"}
         instance.get_runs(limit=1)  # the storage answers
 
 

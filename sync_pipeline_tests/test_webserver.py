@@ -126,9 +126,10 @@ def test_dagster_yaml_configures_postgres_storage_and_run_queue(
         assert run_queue is not None
         assert run_queue.max_concurrent_runs == 4
         assert run_queue.tag_concurrency_limits == [
-            {"key": "dagster/partition/empreendimento", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
             {"key": "sync/empreendimento", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
         ]
+        # every run gets that tag from the coordinator, whoever launched it (test_daemon_e2e)
+        assert type(instance.run_coordinator).__name__ == "OneWriterPerEmpreendimentoRunCoordinator"
         assert instance.get_settings("telemetry") == {"enabled": False}
         # Compute logs and artifacts stay under DAGSTER_HOME (project-local in make dev/test).
         assert Path(instance.root_directory) == dagster_home
