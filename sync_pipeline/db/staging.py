@@ -15,7 +15,9 @@ from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.bulk import copy_rows, create_stage
+from sync_pipeline.db.reconcile import staged_partitions as staged_partitions_of_table
 from sync_pipeline.db.rejects import record_rejects
+from sync_pipeline.db.schema import metadata
 from sync_pipeline.db.upsert import upsert
 from sync_pipeline.domain.values import Reject
 
@@ -135,18 +137,12 @@ STAGED_DOCUMENTS = {
 
 
 def staged_partitions(engine, model: str, ids: set[int]) -> dict[int, set[tuple[str, date]]]:
-    """(empreendimento, partition date) of the staged rows of each document ``ids`` of ``model``."""
+    """(empreendimento, partition date) of the staged rows of each document ``ids`` of ``model``;
+    nothing before the first run has created the staging table."""
     if not ids:
         return {}
     table, column = STAGED_DOCUMENTS[model]
     with engine.connect() as conn:
         if not conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar():
             return {}
-        rows = conn.execute(
-            text(f"SELECT DISTINCT {column}, empreendimento, partition_date FROM {table} WHERE {column} = ANY(:ids)"),
-            {"ids": sorted(ids)},
-        ).all()
-    found: dict[int, set[tuple[str, date]]] = {}
-    for record_id, emp, day in rows:
-        found.setdefault(record_id, set()).add((emp, day))
-    return found
+    return staged_partitions_of_table(engine, metadata.tables[table], column, ids)
