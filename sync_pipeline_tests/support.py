@@ -109,7 +109,7 @@ def sync_range(
     known = set(instance.get_dynamic_partitions("empreendimento"))
     if emp not in known:
         instance.add_dynamic_partitions("empreendimento", [emp])
-    job = definitions(res).get_job_def("sync_job")
+    job = definitions(res).resolve_job_def("sync_job")
     return job.execute_in_process(
         instance=instance,
         tags={

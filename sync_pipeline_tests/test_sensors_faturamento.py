@@ -118,7 +118,7 @@ def test_consecutive_days_touched_become_one_range_run(db, database_url, simulat
             (SyncPartition(emp, days[3]).key, SyncPartition(emp, days[3]).key),
         ]
         # the range request runs as one run and brings all three days in
-        job = definitions(res).get_job_def("sync_job")
+        job = definitions(res).resolve_job_def("sync_job")
         request = next(r for r in tick.run_requests if r.partition_key is None)
         assert job.execute_in_process(instance=instance, tags=request.tags).success
     got = {r["odoo_move_id"] for r in table_rows(db, "SELECT odoo_move_id FROM faturamento_produto")}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, BetaWarning, MaterializeResult
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
@@ -23,6 +24,12 @@ from sync_pipeline.resources.postgres import PostgresResource
 CHUNK_DAYS = 31  # dates of one empreendimento read from Odoo together
 MAX_PARTITIONS_PER_RUN = settings.max_partitions_per_run()  # about a year of one empreendimento (DESIGN §7)
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+# `@asset(backfill_policy=...)` warns at every decoration (faturamento.py, carteira.py import this
+# module first): Dagster has no non-beta way to set the policy, and one run per empreendimento and
+# year depends on it, so the warning is not actionable. Only this message is silenced.
+warnings.filterwarnings(
+    "ignore", message=r"Parameter `backfill_policy` of function `asset` is currently in beta", category=BetaWarning
+)
 
 _schema_ready: set[str] = set()
 _lock = threading.Lock()
