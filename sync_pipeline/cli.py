@@ -312,7 +312,9 @@ def cmd_status(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Simulator with generated data → schema → one backfill of everything → what it wrote."""
-    from sync_pipeline import settings
+    from dagster import DagsterInstance
+
+    from sync_pipeline import demo, settings
     from sync_pipeline.simulator.core import OdooSimulator
     from sync_pipeline.simulator.generator import generate
     from sync_pipeline.simulator.server import SimulatorServer
@@ -336,9 +338,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "seconds")
         )
         cmd_db(argparse.Namespace(action="init", revision="head"))
-        result = run_backfill(
-            start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
-        )
+        _print(f"full Dagster logs (daemon, code server, runs): {demo.start_dagster_log()}")
+        prepare_dagster_home()
+        with DagsterInstance.get() as instance, demo.backfill_daemon(instance):
+            result = run_backfill(
+                start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
+            )
         if result["status"] != "COMPLETED_SUCCESS":
             print_status()
             return 1

@@ -161,6 +161,11 @@ CHANGE_SENSORS = ("invoice_sensor", "order_sensor")
 DAY_TIMEOUT_SECONDS = 1800.0
 _POLL_SECONDS = 2.0
 PROGRESS_EVERY_SECONDS = 30.0  # at most one progress line per interval, and the last one
+DAEMON_START_SECONDS = 180.0  # until every daemon of a new dagster-daemon heartbeats
+# The demo's daemons, their code servers and runs write here (DEBUG events included), not to the
+# terminal. Not under DAGSTER_HOME/logs: that is Dagster's telemetry queue, which each daemon's
+# upload thread moves away and deletes (with telemetry disabled too).
+DAGSTER_LOG = REPO_ROOT / ".local" / "demo" / "dagster.log"
 _DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
@@ -217,6 +222,35 @@ def _caught_up(name: str, cursor: str | None, client: OdooClient) -> bool:
     return key(seen.order) >= key(newest.order) and key(seen.line) >= key(newest.line)
 
 
+def start_dagster_log() -> str:
+    """Empty DAGSTER_LOG for this demo; its path as the demo prints it (relative to the repo)."""
+    DAGSTER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    DAGSTER_LOG.write_bytes(b"")
+    return str(DAGSTER_LOG.relative_to(REPO_ROOT))
+
+
+@contextlib.contextmanager
+def backfill_daemon(instance: DagsterInstance) -> Iterator[DaemonProcess | None]:
+    """A ``dagster-daemon`` writing to DAGSTER_LOG for the backfill (stopped on exit), up once all
+    its daemons heartbeat, so the backfill uses it rather than one logging into DAGSTER_HOME/logs.
+    None when one already runs for the instance."""
+    if daemon_is_running(instance):
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        stack.callback(instance.wipe_daemon_heartbeats)
+        daemon = stack.enter_context(DaemonProcess(log_path=DAGSTER_LOG))
+        deadline = time.monotonic() + DAEMON_START_SECONDS
+        while not daemon_is_running(instance):
+            daemon.check_alive()
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"dagster-daemon (pid {daemon.pid}) did not heartbeat in {DAEMON_START_SECONDS:.0f}s"
+                )
+            time.sleep(_POLL_SECONDS)
+        yield daemon
+
+
 @contextlib.contextmanager
 def _daemon(instance: DagsterInstance, echo: Callable[[str], None]) -> Iterator[DaemonProcess | None]:
     """Our own ``dagster-daemon`` (stopped on exit), or None when one already runs for the instance."""
@@ -227,8 +261,8 @@ def _daemon(instance: DagsterInstance, echo: Callable[[str], None]) -> Iterator[
     with contextlib.ExitStack() as stack:
         # After the daemon stopped (LIFO): its last heartbeats would look like a running daemon.
         stack.callback(instance.wipe_daemon_heartbeats)
-        daemon = stack.enter_context(DaemonProcess())
-        echo(f"  the sensors run in dagster-daemon (pid {daemon.pid}; log {daemon.log_path})")
+        daemon = stack.enter_context(DaemonProcess(log_path=DAGSTER_LOG))
+        echo(f"  the sensors run in dagster-daemon (pid {daemon.pid}; logs in the file above)")
         yield daemon
 
 
