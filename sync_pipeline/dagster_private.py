@@ -88,3 +88,12 @@ def tick_statuses():
     from dagster._core.scheduler.instigation import TickStatus
 
     return TickStatus
+
+
+def run_health(alive: bool | None, msg: str):
+    """A ``CheckRunHealthResult`` (``dagster._core.launcher``) for run monitoring: RUNNING when
+    ``alive`` is True or unknown (None), FAILED when the worker is gone. No public API: a run
+    launcher that supports run monitoring must return this type."""
+    from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+
+    return CheckRunHealthResult(WorkerStatus.FAILED if alive is False else WorkerStatus.RUNNING, msg)

@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.scheduler.instigation import TickStatus
 from psycopg2 import sql
+from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from sync_pipeline.assets.carteira import CARTEIRA_KEY, FATURADO_KEY, ORDERS_KEY, SALDO_KEY
@@ -36,6 +38,7 @@ from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.schema import create_schema
 from sync_pipeline.odoo.changes import Cursor
 from sync_pipeline.partitions import SyncPartition, date_range, empreendimento_key, last_day
+from sync_pipeline.run_launcher import run_worker_pid
 from sync_pipeline.settings import libpq_url, normalize_pg_url
 from sync_pipeline.simulator.generator import add_invoice
 from sync_pipeline_tests.oracle import expected_faturamento
@@ -288,6 +291,61 @@ def test_runs_of_one_empreendimento_never_overlap(stack: Stack) -> None:
     overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
     assert not overlaps, f"runs of {emp} ran at once: {overlaps}"
     assert {r.dagster_run.tags.get("sync/empreendimento") for r in records} == {emp}
+
+
+def _wait(condition, timeout_s: float, what: str, stack: Stack):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stack.daemon.check_alive()
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}{_failure_context(stack)}")
+
+
+def test_a_killed_run_worker_fails_its_run_and_run_retries_launch_it_again(stack: Stack) -> None:
+    """SIGKILL a run worker mid-run: the run is marked failed (by its code server here; by run
+    monitoring through sync_pipeline/run_launcher.py's pid check when the code server is gone
+    too), its empreendimento's queue slot is freed, run retries launch it again, the retry rebuilds
+    what the killed run had not committed, and the end state equals one run."""
+    emps = empreendimentos(stack.handle)
+    emp = emps[-1]
+    end = START + timedelta(days=BACKFILL_DAYS - 1)
+    with stack.engine.begin() as conn:  # the retry must rebuild this empreendimento's carteira
+        for table in ("carteira_saldo", "carteira_principal", "faturado_por_pedido", "separado_por_pedido"):
+            conn.execute(text(f"DELETE FROM {table} WHERE empreendimento = :e"), {"e": emp})
+    backfill_id = submit_asset_backfill(stack.instance, empreendimentos=[emp], start=START, end=end, title="killed")
+
+    def started_with_pid():
+        runs = stack.instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+        if runs and runs[0].status == DagsterRunStatus.STARTED:
+            pid = run_worker_pid(stack.instance, runs[0].run_id)
+            return (runs[0].run_id, pid) if pid else None
+        return None
+
+    run_id, pid = _wait(started_with_pid, BACKFILL_TIMEOUT_S, "the backfill's run to start", stack)
+    time.sleep(3)  # into its steps
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def failed():
+        run = stack.instance.get_run_by_id(run_id)
+        return run if run is not None and run.status == DagsterRunStatus.FAILURE else None
+
+    _wait(failed, 90, f"run {run_id} to be marked failed", stack)
+    noticed_s = time.monotonic() - killed_at
+    assert noticed_s < 60, f"the killed run was marked failed after {noticed_s:.0f}s"
+
+    def retried():
+        runs = stack.instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+        return runs[0] if runs and runs[0].status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE) else None
+
+    retry = _wait(retried, BACKFILL_TIMEOUT_S, f"the retry of run {run_id}", stack)
+    assert retry.status == DagsterRunStatus.SUCCESS, f"{retry.run_id}{_failure_context(stack)}"
+    assert retry.tags.get("sync/empreendimento") == emp
+    print(f"killed pid {pid} of {run_id}; failed after {noticed_s:.1f}s; retry {retry.run_id} succeeded")
+    assert synced_state(stack.engine) == _state_of_one_run(stack, emps, START, end)
 
 
 def test_invoice_sensor_in_the_daemon_syncs_a_new_invoice(stack: Stack) -> None:
