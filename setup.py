@@ -23,6 +23,9 @@ setup(
             "pytest-timeout>=2.2",
             "hypothesis>=6.100",
             "ruff>=0.5",
+            # sync_pipeline_tests/test_browser_ui.py drives Debian's /usr/bin/chromium (scripts/browser.sh);
+            # the wheel bundles its node driver and pip never downloads a browser for it.
+            "playwright==1.65.2",
         ],
         # The run launchers of a deployment past one machine (docs/deploy.md); the same 0.29.27
         # line as dagster-postgres, pinned exactly like it (never leave a Dagster library unpinned).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (Python >= 3.11) and install the project with its dev and deploy extras from setup.py
-# (deploy: the run launchers, whose instance configuration sync_pipeline_tests/test_deploy.py checks).
+# (deploy: the run launchers, whose instance configuration sync_pipeline_tests/test_deploy.py checks),
+# and the browser of the UI test (scripts/browser.sh: Debian's chromium, when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +17,7 @@ if [[ ! -x .venv/bin/python ]]; then
     echo "==> creating .venv with $python ($("$python" --version))" >&2
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet -e '.[dev,deploy]'
+# Playwright (dev extra) launches Debian's chromium by path: never a browser download of its own.
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 .venv/bin/python -m pip install --quiet -e '.[dev,deploy]'
+scripts/browser.sh
 echo "==> .venv ready: $(.venv/bin/python --version), $(.venv/bin/dagster --version 2>/dev/null | head -1)" >&2
