@@ -4,12 +4,18 @@ A :class:`FaultConfig` decides, once per RPC request, whether the answer is dela
 a proxy error, cut short or never sent, so clients and benchmarks meet the failures of a real
 deployment (a proxy in front of a busy Odoo) on demand. Random faults use a seeded RNG, so a
 run with the same seed and the same sequence of calls injects the same faults.
+
+:meth:`FaultConfig.real_odoo` is the latency of a real Odoo 17 measured here (DESIGN §4): about
+8 ms per call and 0.4 ms of ORM work per row returned, that work done by one process (threaded
+Odoo: the GIL lets one request compute at a time), so concurrent pages queue for it as they do on
+a real server. ``sync-pipeline simulator --latency real`` serves with it.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +31,14 @@ SETTINGS = (
     "slow_page_every",
     "slow_page_delay",
     "timeout_delay",
+    "row_workers",
     "seed",
 )
+
+# DESIGN §4, a real Odoo 17 on this machine: a trivial call ~7-8 ms, a 55-row search_read ~29 ms.
+REAL_ODOO_PER_CALL = 0.008
+REAL_ODOO_PER_ROW = 0.0004
+LATENCY_PRESETS = ("none", "real")
 
 
 @dataclass
@@ -56,6 +68,8 @@ class FaultConfig:
     - ``drop_rate``: fraction of calls whose response is cut after the headers and part of the body.
     - ``slow_page_every`` / ``slow_page_delay``: every Nth call sleeps ``slow_page_delay`` extra.
     - ``timeout_delay``: seconds an injected ``"timeout"`` waits before answering.
+    - ``row_workers``: how many calls may spend their per-row delay at once (0: no limit); 1 models
+      a single threaded Odoo process, whose ORM work does not overlap across requests.
     - :meth:`inject` queues one-shot faults of :data:`FAULT_KINDS`, optionally for one model/method.
     """
 
@@ -69,9 +83,12 @@ class FaultConfig:
         slow_page_every: int = 0,
         slow_page_delay: float = 0.0,
         timeout_delay: float = 60.0,
+        row_workers: int = 0,
         seed: int = 0,
     ):
         self._lock = threading.Lock()
+        self._row_work = threading.Condition(threading.Lock())
+        self._row_work_busy = 0
         self._queue: list[_Injection] = []
         self._injected: Counter[str] = Counter()
         self._calls = 0
@@ -82,6 +99,7 @@ class FaultConfig:
         self.slow_page_every = 0
         self.slow_page_delay = 0.0
         self.timeout_delay = 60.0
+        self.row_workers = 0
         self.seed = seed
         self._rng = random.Random(seed)
         self.update(
@@ -92,7 +110,24 @@ class FaultConfig:
             slow_page_every=slow_page_every,
             slow_page_delay=slow_page_delay,
             timeout_delay=timeout_delay,
+            row_workers=row_workers,
         )
+
+    @classmethod
+    def real_odoo(cls, **overrides: Any) -> FaultConfig:
+        """The latency of a real Odoo 17 (DESIGN §4): 8 ms per call, 0.4 ms per row, one worker."""
+        settings = dict(latency_per_call=REAL_ODOO_PER_CALL, latency_per_row=REAL_ODOO_PER_ROW, row_workers=1)
+        settings.update(overrides)
+        return cls(**settings)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> FaultConfig:
+        """A config by the name of a latency preset (:data:`LATENCY_PRESETS`)."""
+        if name == "real":
+            return cls.real_odoo(**overrides)
+        if name == "none":
+            return cls(**overrides)
+        raise ValueError(f"unknown latency preset {name!r}; expected one of {LATENCY_PRESETS}")
 
     def update(self, **settings: Any) -> None:
         """Set any of :data:`SETTINGS`; ``seed`` also restarts the RNG."""
@@ -101,7 +136,7 @@ class FaultConfig:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         with self._lock:
             for name, value in settings.items():
-                if name in ("slow_page_every", "seed"):
+                if name in ("slow_page_every", "row_workers", "seed"):
                     value = int(value)
                 else:
                     value = float(value)
@@ -133,6 +168,7 @@ class FaultConfig:
             drop_rate=0.0,
             slow_page_every=0,
             slow_page_delay=0.0,
+            row_workers=0,
         )
 
     def pending(self) -> int:
@@ -166,6 +202,30 @@ class FaultConfig:
     def response_delay(self, rows: int) -> float:
         """Seconds to sleep before answering a call that returned ``rows`` rows."""
         return self.latency_per_call + rows * self.latency_per_row
+
+    def sleep_for(self, rows: int, extra: float = 0.0) -> None:
+        """Sleep what a call returning ``rows`` rows costs: the per-call delay (and ``extra``) freely,
+        the per-row delay within ``row_workers`` concurrent calls."""
+        free = self.latency_per_call + extra
+        work = rows * self.latency_per_row
+        workers = self.row_workers
+        if not workers:
+            free += work
+            work = 0.0
+        if free > 0:
+            time.sleep(free)
+        if work <= 0:
+            return
+        with self._row_work:
+            while self._row_work_busy >= workers:
+                self._row_work.wait()
+            self._row_work_busy += 1
+        try:
+            time.sleep(work)
+        finally:
+            with self._row_work:
+                self._row_work_busy -= 1
+                self._row_work.notify()
 
     def settings(self) -> dict[str, Any]:
         with self._lock:

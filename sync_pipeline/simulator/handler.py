@@ -4,6 +4,10 @@ Routes each path to its protocol (:mod:`.codecs` decodes the request, :class:`.s
 answers it) and breaks RPC exchanges as a proxy or a network does (see :mod:`.faults`): connection
 reset, nginx 502/503/504 pages, a maintenance page, a cut or truncated body, delays. Control
 endpoints (not Odoo): ``GET /sim/stats``, ``POST /sim/faults``, ``POST /sim/reset-stats``.
+
+Every RPC answer carries ``X-Simulator-Seconds``: the server's own time on that call (decoding,
+the model method, encoding; not the injected latency). ``GET /sim/stats`` adds them up per model
+and method under ``server_time`` (see :mod:`.callstats`); in process, ``SimulatorServer.timings``.
 """
 
 from __future__ import annotations
@@ -154,6 +158,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         app = self.server.app
         path = self.path.split("?", 1)[0]
         body = self._read_body()
+        self._started = time.perf_counter()
         if path.startswith("/sim/"):
             self._control(path, body)
             return
@@ -188,12 +193,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(Reply(200, "text/html; charset=utf-8", GARBAGE_PAGE))
             return
         reply = answer()
+        own = time.perf_counter() - self._started
         app.count_call(call, reply.rows)
-        delay = faults.response_delay(reply.rows) + decision.extra_delay
-        if kind == "timeout":
-            delay += faults.timeout_delay
-        if delay > 0:
-            time.sleep(delay)
+        app.timings.add(call.protocol, call.model, call.method, own)
+        reply.headers["X-Simulator-Seconds"] = f"{own:.6f}"
+        extra = decision.extra_delay + (faults.timeout_delay if kind == "timeout" else 0.0)
+        faults.sleep_for(reply.rows, extra)
         if kind == "504":  # the gateway gave up while Odoo went on and committed
             self._proxy_error(kind)
         elif kind == "drop":

@@ -30,6 +30,7 @@ def serve(
     latency_per_row: float = 0.0,
     version: str = "17.0",
     order_sequence: str = "shared",
+    latency: str = "none",
 ) -> None:
     """Generate a dataset, serve it over XML-RPC/JSON-RPC/JSON-2 and block until signalled."""
     from .core import OdooSimulator
@@ -44,7 +45,8 @@ def serve(
         days=days,
         companies=companies,
     )
-    faults = FaultConfig(latency_per_call=latency_per_call, latency_per_row=latency_per_row)
+    explicit = {k: v for k, v in (("latency_per_call", latency_per_call), ("latency_per_row", latency_per_row)) if v}
+    faults = FaultConfig.preset(latency, **explicit)
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -63,7 +65,7 @@ def serve(
             "  password: admin (also the API key for JSON-2: Authorization: bearer admin)",
             f"  version:  {sim.version}",
             f"  orders:   {sim.order_sequence} sequence (S00001...)",
-            f"  latency:  {latency_per_call}s per call, {latency_per_row}s per row",
+            f"  latency:  {faults.latency_per_call}s per call, {faults.latency_per_row}s per row ({latency})",
             "  generated:",
         ]
         lines += [f"    {name}: {value}" for name, value in counts.items()]
@@ -88,6 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-date", type=date.fromisoformat, default=None)
     parser.add_argument("--latency-per-call", type=float, default=0.0, help="seconds added to every call")
     parser.add_argument("--latency-per-row", type=float, default=0.0, help="seconds added per row returned")
+    parser.add_argument(
+        "--latency",
+        choices=["none", "real"],  # faults.LATENCY_PRESETS
+        default="none",
+        help="latency preset: real = a real Odoo 17 (8 ms per call, 0.4 ms per row in one worker); "
+        "--latency-per-call/--latency-per-row override its values",
+    )
     parser.add_argument(
         "--odoo-version",
         choices=["17.0", "19.0"],
@@ -115,6 +124,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         latency_per_row=args.latency_per_row,
         version=getattr(args, "odoo_version", "17.0"),
         order_sequence=getattr(args, "order_sequence", "shared"),
+        latency=getattr(args, "latency", "none"),
     )
     return 0
 

@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 
 from . import codecs, errors
+from .callstats import CallTimes
 from .codecs import Call, HttpError, Reply
 from .faults import FaultConfig
 from .handler import RequestHandler, ThreadingServer
@@ -51,6 +52,7 @@ class SimulatorServer:
         self._stats_lock = threading.Lock()
         self._calls: Counter[tuple[str, str, str]] = Counter()
         self._rows = 0
+        self.timings = CallTimes()  # the server's own seconds per model/method (see handler.py)
         self._credentials_ok: set[tuple[int, str]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -118,6 +120,7 @@ class SimulatorServer:
                 "calls": calls,
                 "rows_returned": self._rows,
             }
+        result["server_time"] = self.timings.snapshot()
         result["faults"] = self.faults.stats()
         result["fault_settings"] = self.faults.settings()
         return result
@@ -126,6 +129,7 @@ class SimulatorServer:
         with self._stats_lock:
             self._calls.clear()
             self._rows = 0
+        self.timings.reset()
         self.faults.reset_stats()
 
     # -- Odoo services ---------------------------------------------------------------------
