@@ -3,7 +3,7 @@
     sync-pipeline db upgrade|init|current     the operational schema (Alembic)
     sync-pipeline db start|stop|status|url|createdb|dropdb|recreatedb|ensure-schema
                                               the project-local PostgreSQL, Dagster's schema
-    sync-pipeline simulator --port --scale --seed
+    sync-pipeline simulator --port --scale --seed [--fresh] [--store PATH | --no-store]
     sync-pipeline backfill --start-date D [--end-date D] [--empreendimento KEY ...] [--dry-run]
     sync-pipeline status
     sync-pipeline demo
@@ -168,9 +168,13 @@ def _add_db_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
+    from sync_pipeline.simulator.persist import StoreInUse
     from sync_pipeline.simulator.serve import serve_from_args
 
-    return serve_from_args(args)
+    try:
+        return serve_from_args(args)
+    except StoreInUse as exc:
+        raise errors.CommandError(str(exc)) from exc
 
 
 # --- backfill ------------------------------------------------------------------------------------
@@ -311,24 +315,37 @@ def cmd_status(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Simulator with generated data → schema → one backfill of everything → what it wrote."""
+    """Simulator with generated data → schema → one backfill of everything → what it wrote.
+
+    Always a freshly generated Odoo, saved (with the day's edits) to the simulator's store under
+    .local/simulator/, which ``sync-pipeline simulator`` (``make dev``) then serves.
+    """
     from dagster import DagsterInstance
 
     from sync_pipeline import demo, settings
+    from sync_pipeline.simulator import persist
     from sync_pipeline.simulator.core import OdooSimulator
     from sync_pipeline.simulator.generator import generate
     from sync_pipeline.simulator.server import SimulatorServer
 
     _require_local_deployment()
-    _require_database_url()
+    demo.require_project_local_database(settings.libpq_url(_require_database_url()))
+    store = persist.default_store_path()
+    try:
+        claim = persist.Claim(store, port=args.port)
+    except persist.StoreInUse as exc:
+        raise errors.CommandError(f"{exc} (a `make dev`?): the demo replaces that Odoo") from exc
     start = settings.start_date()
     t0 = time.perf_counter()
     sim = OdooSimulator()
     summary = generate(
         sim, seed=args.seed, scale=args.scale, start_date=start, days=args.days, companies=args.companies
     )
+    persist.save(sim, store)
     server = SimulatorServer(sim, port=args.port)
     server.start()
+    claim.update(port=server.port)
+    autosave = persist.Autosave(sim, store)
     try:
         os.environ.update(
             {"ODOO_URL": server.url, "ODOO_DB": "odoo", "ODOO_USERNAME": "admin", "ODOO_API_KEY": "admin"}
@@ -337,6 +354,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
             f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "seconds")
         )
+        _print(f"its data, with the day's edits, are kept in {persist.shown_path(store)}: `make dev` serves them")
         cmd_db(argparse.Namespace(action="init", revision="head"))
         _print(f"full Dagster logs (daemon, code server, runs): {demo.start_dagster_log()}")
         prepare_dagster_home()
@@ -357,6 +375,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0 if result["status"] == "COMPLETED_SUCCESS" else 1
     finally:
         server.stop()
+        autosave.close()
+        claim.release()
 
 
 def demo_day_in_the_life() -> int:
@@ -425,10 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_db_parser(sub)
 
+    from sync_pipeline.simulator.persist import default_store_path
     from sync_pipeline.simulator.serve import add_arguments
 
-    sim = sub.add_parser("simulator", help="serve the Odoo simulator with generated data")
-    add_arguments(sim)
+    sim = sub.add_parser(
+        "simulator", help="serve the Odoo simulator: the one saved under .local/simulator/, else generated data"
+    )
+    add_arguments(sim, default_store=default_store_path())
     sim.set_defaults(func=cmd_simulator)
 
     bf = sub.add_parser("backfill", help="sync a range of partitions through Dagster")

@@ -20,13 +20,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
 
+from sync_pipeline import errors
 from sync_pipeline.backfill import REPO_ROOT, DaemonProcess, daemon_is_running
 from sync_pipeline.dagster_private import loaded_workspace, tick_statuses
+from sync_pipeline.db import localpg
 from sync_pipeline.odoo.changes import INVOICE_DOMAIN, Cursor, OrderCursor, latest_change, latest_order_change
 from sync_pipeline.odoo.client import OdooClient
 from sync_pipeline.resources.config import odoo_resource_from_env
@@ -62,7 +65,49 @@ SELECT (SELECT count(*) FROM pre), (SELECT count(*) FROM sep)
 """
 
 
+_LOCAL_TCP_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _local_socket_dirs() -> set[Path]:
+    """Where the project-local PostgreSQL puts its socket: its data dir, or the directory its
+    postmaster.pid names (a short temp dir when the data dir's path is too long for a socket)."""
+    dirs = {localpg.DEFAULT_DATA_DIR.resolve()}
+    with contextlib.suppress(OSError, IndexError):
+        dirs.add(Path((localpg.DEFAULT_DATA_DIR / "postmaster.pid").read_text().splitlines()[4]).resolve())
+    return dirs
+
+
+def foreign_database(url: str | URL) -> str | None:
+    """None when ``url`` is a database of the project-local PostgreSQL (db/localpg.py: 127.0.0.1 or
+    its socket, at SYNC_LOCAL_PG_PORT); else the URL as shown to the operator (password hidden)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    host = parsed.host or parsed.query.get("host") or ""
+    port = parsed.port or parsed.query.get("port") or 5432
+    if isinstance(host, tuple | list) or isinstance(port, tuple | list):
+        is_local = False  # several hosts: libpq tries them in turn, not only ours
+    else:
+        on_tcp = host in _LOCAL_TCP_HOSTS
+        on_socket = host.startswith("/") and Path(host).resolve() in _local_socket_dirs()
+        is_local = (on_tcp or on_socket) and str(port) == str(localpg.default_port())
+    if parsed.drivername.startswith("postgresql+"):
+        parsed = parsed.set(drivername="postgresql")  # as the operator wrote it: the driver is ours
+    return None if is_local else parsed.render_as_string(hide_password=True)
+
+
+def require_project_local_database(url: str | URL) -> None:
+    """The demo writes generated Odoo data and plants fake pré-separações and separações: only in
+    the project-local PostgreSQL, never in a database someone else's data lives in."""
+    shown = foreign_database(url)
+    if shown is not None:
+        raise errors.CommandError(
+            f"DATABASE_URL is {shown}, not the project-local PostgreSQL (127.0.0.1:{localpg.default_port()}): "
+            "the demo plants fake pré-separações and separações and loads generated Odoo data, so it runs only "
+            "there; unset DATABASE_URL and run `make demo` (it starts that PostgreSQL); nothing was written"
+        )
+
+
 def plant_decisions(engine: Engine, *, lots: int = 12, pre: int = 60) -> tuple[int, int]:
+    require_project_local_database(engine.url)
     with engine.begin() as conn:
         row = conn.execute(text(_PLANT_SQL), {"lots": lots, "pre": pre}).one()
     return int(row[0]), int(row[1])
