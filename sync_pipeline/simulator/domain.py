@@ -8,6 +8,15 @@ Pure: records are reached through an accessor, so the evaluator is tested withou
     accessor.display_getter(model) -> callable(id) -> display name
     accessor.lookup(model, name, targets) -> ids whose many2one/many2many ``name`` is in targets,
                                             or None when there is no index (optional method)
+    accessor.referrer_count(model, name, targets) -> how many ids ``lookup`` would give (optional)
+    accessor.value_index(model, name) -> a store.ValueIndex of a scalar field, or None (optional)
+    accessor.all_ids(model) -> every id of the model (optional; dotted paths over a whole table)
+
+A search over a whole table (a :class:`Universe`) answers from the indexes what they can: ``id``
+and many2one ``=``/``in``, and on value-indexed fields (dates, datetimes, selections) ``=``,
+``in`` and the ranges ``<``, ``<=``, ``>``, ``>=``. An AND starts from its child the indexes say is
+smallest and filters the others over what it found; an OR of indexable children is the union of
+their answers. Whatever the path, the result is the set a record-by-record evaluation gives.
 
 Semantics follow Odoo's ``expression.py``: prefix ``&``/``|``/``!`` with implicit ``&`` between
 top-level terms; negative operators on a non-False value also match empty values (SQL
@@ -165,17 +174,34 @@ def filter_ids(node: Node, model: str, ids, acc: Accessor):
     if kind == "const":
         return ids if node.value else set()
     if kind == "and":
+        children = sorted(node.children, key=lambda child: _cost(child, model, acc))
         current = ids
-        for child in sorted(node.children, key=lambda child: _cost(child, model, acc)):
-            current = filter_ids(child, model, current, acc)
+        if isinstance(ids, Universe):
+            indexed = [child for child in children if _indexable(child, model, acc)]
+            if indexed:
+                first = min(indexed, key=lambda child: estimate(child, model, acc, len(ids)))
+                children.remove(first)
+                current = filter_ids(first, model, ids, acc)
+                if isinstance(current, Universe):
+                    current = current.materialize() if children else current
+        for child in children:
             if not current:
                 break
+            current = filter_ids(child, model, current, acc)
         return current
     if isinstance(ids, Universe):
         if kind == "leaf":
             found = _indexed_leaf(node, model, ids, acc)
             if found is not None:
                 return found
+        if kind == "or" and all(_indexable(child, model, acc) for child in node.children):
+            result: set[int] = set()
+            for child in node.children:
+                found = filter_ids(child, model, ids, acc)
+                if isinstance(found, Universe):
+                    return found
+                result |= found
+            return result
         ids = ids.materialize()
     if kind == "or":
         result: set[int] = set()
@@ -187,8 +213,135 @@ def filter_ids(node: Node, model: str, ids, acc: Accessor):
     return _filter_leaf(node, model, ids, acc)
 
 
+def _indexable(node: Node, model: str, acc: Accessor) -> bool:
+    """Whether ``node`` over a whole table is answered from indexes, without reading every record."""
+    kind = node.kind
+    if kind == "const":
+        return True
+    if kind == "and":
+        return any(_indexable(child, model, acc) for child in node.children)
+    if kind == "or":
+        return all(_indexable(child, model, acc) for child in node.children)
+    if kind == "not":
+        return False
+    if _value_leaf_plan(node, model, acc) is not None:
+        return True
+    op, value = node.operator, node.value
+    if op not in ("=", "in") or value is False or _is_name_value(value):
+        return False
+    wanted = value if isinstance(value, list) else [value]
+    if False in wanted or None in wanted:
+        return False
+    head, _, rest = node.path.partition(".")
+    if head == "id":
+        return not rest
+    fld = acc.field(model, head)
+    if fld is None or fld.type != "many2one" or getattr(acc, "lookup", None) is None:
+        return False
+    if rest:
+        return getattr(acc, "all_ids", None) is not None
+    count = getattr(acc, "referrer_count", None)
+    return count is None or count(model, head, ()) is not None
+
+
+def estimate(node: Node, model: str, acc: Accessor, total: int) -> int:
+    """An upper bound (roughly) of how many of ``total`` records ``node`` matches, from the indexes."""
+    kind = node.kind
+    if kind == "const":
+        return total if node.value else 0
+    if kind == "and":
+        return min((estimate(child, model, acc, total) for child in node.children), default=total)
+    if kind == "or":
+        return min(total, sum(estimate(child, model, acc, total) for child in node.children))
+    if kind == "not" or not _indexable(node, model, acc):
+        return total
+    plan = _value_leaf_plan(node, model, acc)
+    if plan is not None:
+        return min(total, _plan_estimate(plan))
+    head, _, rest = node.path.partition(".")
+    wanted = node.value if isinstance(node.value, list) else [node.value]
+    if head == "id":
+        return min(total, len(wanted))
+    count = getattr(acc, "referrer_count", None)
+    found = None if rest or count is None else count(model, head, wanted)
+    if found is None:
+        return total // 2  # a path through a many2one: indexed, of unknown size
+    return min(total, found)
+
+
+def _value_leaf_plan(node: Node, model: str, acc: Accessor):
+    """How a value index answers ``node`` exactly as _filter_scalar would, or None: ("eq", index,
+    values) for the union of the records holding one of ``values`` (``EMPTY`` for no value), or
+    ("range", index, low, low_open, high, high_open) for the string values in a range."""
+    get_index = getattr(acc, "value_index", None)
+    if get_index is None or "." in node.path:
+        return None
+    index = get_index(model, node.path)
+    if index is None:
+        return None
+    ftype = acc.field(model, node.path).type
+    op, value = node.operator, node.value
+    if op == "=?":
+        if value is None or value is False:
+            return None
+        op = "="
+    if op == "=":
+        if isinstance(value, (list, set, tuple)):
+            return None
+        value = _prepare(value, "=", ftype)
+        if value is False or value is None:
+            return ("eq", index, (None, ""))  # _empty(): no value or an empty string
+        return ("eq", index, (value,)) if isinstance(value, str) else None
+    if op == "in":
+        values = value if isinstance(value, (list, set, tuple)) else [value]
+        prepared = [_prepare(v, "=", ftype) for v in values]
+        has_false = any(v is False or v is None for v in prepared)
+        wanted = [v for v in prepared if v is not False and v is not None]
+        if not all(isinstance(v, str) for v in wanted):
+            return None
+        wanted = [v for v in wanted if v != ""]  # an empty string is "no value": only False finds it
+        return ("eq", index, tuple(wanted) + ((None, "") if has_false else ()))
+    if op in (">", ">=", "<", "<="):
+        value = _prepare(value, op, ftype)
+        if value is False or value is None:
+            return ("eq", index, ())  # no record is greater or smaller than nothing
+        if not isinstance(value, str):
+            return None
+        if op[0] == ">":
+            return ("range", index, value, op == ">", None, False)
+        return ("range", index, None, False, value, op == "<")
+    return None
+
+
+def _plan_estimate(plan) -> int:
+    index = plan[1]
+    if plan[0] == "eq":
+        return sum(len(index.equal(v)) for v in plan[2]) + len(index.odd)
+    start, end = index.span(*plan[2:])
+    if end - start <= 64:
+        return sum(len(index.equal(index.keys[pos])) for pos in range(start, end)) + len(index.odd)
+    per_key = index.size() / max(1, len(index.keys))
+    return int((end - start) * per_key) + len(index.odd)
+
+
+def _value_leaf(plan, node: Node, model: str, universe: Universe, acc: Accessor) -> set[int]:
+    index = plan[1]
+    if plan[0] == "eq":
+        found: set[int] = set()
+        for value in plan[2]:
+            found |= index.equal(value)
+    else:
+        found = index.between(*plan[2:])
+    if index.odd:  # values no index orders: read one by one
+        found |= _filter_leaf(node, model, {i for i in index.odd if i in universe.keys}, acc)
+    return found
+
+
 def _indexed_leaf(node: Node, model: str, universe: Universe, acc: Accessor):
     """Answer a leaf over a whole table from an index, or None when that is not possible."""
+    plan = _value_leaf_plan(node, model, acc)
+    if plan is not None:
+        return _value_leaf(plan, node, model, universe, acc)
     op, value = node.operator, node.value
     if op not in ("=", "in") or value is False or _is_name_value(value):
         return None
@@ -286,7 +439,12 @@ def _filter_many2one(ids, get, op, value, fld, acc, model, name) -> set[int]:
         return {i for i in ids if get(i) in ok}
     if op in ("=", "in") and value is not False:
         wanted = value if isinstance(value, list) else [value]
-        found = _lookup(acc, model, name, [v for v in wanted if v is not False])
+        count = getattr(acc, "referrer_count", None)
+        targets = [v for v in wanted if v is not False]
+        hits = count(model, name, targets) if count is not None else None
+        if hits is not None and len(ids) < hits:
+            return _filter_scalar(ids, get, op, value, "many2one")  # fewer candidates than hits
+        found = _lookup(acc, model, name, targets)
         if found is not None:
             if False in wanted:
                 found = found | {i for i in ids if get(i) is None}

@@ -102,13 +102,85 @@ def _mentions(node, name) -> bool:
     return any(_mentions(child, name) for child in node.children)
 
 
+class SearchAccess:
+    """The accessor searches read through (see domain.py): the simulator's fields and values plus
+    the store's indexes, so that a leaf an index answers never walks the table."""
+
+    def __init__(self, sim):
+        self.sim, self.store = sim, sim.store
+        self.field, self.getter, self.display_getter = sim.field, sim.getter, sim.display_getter
+
+    def all_ids(self, model: str):
+        return self.store[model].records.keys()
+
+    def lookup(self, model: str, name: str, targets):
+        return self.store.lookup(model, name, targets)
+
+    def referrer_count(self, model: str, name: str, targets) -> int | None:
+        index = self.store[model].indexes.get(name)
+        if index is None:
+            return None
+        return sum(len(index[t]) for t in targets if t in index)
+
+    def value_index(self, model: str, name: str):
+        return self.store[model].values.get(name)
+
+
+# A search whose first order field has a value index walks that index in order when the domain
+# matches more records than this (and several times the page asked for): a page costs its rows.
+ORDERED_SCAN_MIN = 2000
+ORDERED_SCAN_BATCH = 512
+
+
 def search_ids(env, model, dom, offset=0, limit=None, order=None) -> list[int]:
-    table = env.sim.store[model]
+    sim = env.sim
+    table = sim.store[model]
     node = _with_active(env, model, dom or [])
-    found = domain.search_ids(node, model, domain.Universe(table.records.keys()), env.sim)
-    ordered = sort_ids(env.sim, model, found, order or env.sim.specs[model].order)
-    end = None if limit is None or limit is False else offset + int(limit)
+    node = node if isinstance(node, domain.Node) else domain.normalize(node)
+    domain.validate(node, model, sim)
+    acc = SearchAccess(sim)
+    order = order or sim.specs[model].order
+    end = None if limit is None or limit is False else (offset or 0) + int(limit)
+    universe = domain.Universe(table.records.keys())
+    if end is not None and end > 0:
+        scan = _ordered_scan(sim, model, node, acc, universe, order, end)
+        if scan is not None:
+            return scan[offset or 0 : end]
+    found = domain.search_ids(node, model, universe, acc)
+    ordered = sort_ids(sim, model, found, order)
     return ordered[offset or 0 : end]
+
+
+def _ordered_scan(sim, model, node, acc, universe, order, end):
+    """The first ``end`` ids of ``node`` in ``order`` from the value index of the order's first
+    field, batch by batch of whole values, or None when that index does not pay."""
+    first = str(order).split(",")[0].replace('"', "").split()
+    if not first:
+        return None
+    index = sim.store[model].values.get(first[0])
+    if index is None or index.odd:
+        return None
+    total = len(universe)
+    if total < ORDERED_SCAN_MIN or domain.estimate(node, model, acc, total) < max(ORDERED_SCAN_MIN, 4 * end):
+        return None
+    descending = len(first) > 1 and first[1].lower() == "desc"
+    found: list[int] = []
+    batch: list[int] = []
+
+    def flush():
+        hits = domain.filter_ids(node, model, set(batch), acc)
+        found.extend(sort_ids(sim, model, hits.materialize() if isinstance(hits, domain.Universe) else hits, order))
+        batch.clear()
+
+    for _value, ids in index.ordered(descending):
+        batch.extend(ids)
+        if len(batch) >= ORDERED_SCAN_BATCH:
+            flush()
+            if len(found) >= end:
+                return found
+    if batch:
+        flush()
+    return found
 
 
 def sort_ids(sim, model, ids, order: str) -> list[int]:
@@ -161,8 +233,14 @@ def search(env, model, domain=None, offset=0, limit=None, order=None, count=Fals
 
 
 def search_count(env, model, domain=None, limit=None):
-    ids = search_ids(env, model, domain, 0, limit, "id")
-    return len(ids)
+    return _count(env, model, domain, limit)
+
+
+def _count(env, model, dom, limit) -> int:
+    sim = env.sim
+    node = _with_active(env, model, dom or [])
+    found = domain.search_ids(node, model, domain.Universe(sim.store[model].records.keys()), SearchAccess(sim))
+    return len(found) if limit is None or limit is False else min(len(found), int(limit))
 
 
 def search_read(env, model, domain=None, fields=None, offset=0, limit=None, order=None, **kw):
@@ -253,7 +331,7 @@ def write_raw(env, model, rec_id, changes, touch=True) -> dict:
         return changed
     raw = table.records[rec_id]
     if touch:
-        raw["write_date"], raw["write_uid"] = env.now, env.uid
+        table.update(rec_id, {"write_date": env.now, "write_uid": env.uid})
     meta = _meta(env.sim, model)
     if not meta.computed.issuperset(changed):
         env.mark(model, [rec_id])
