@@ -11,10 +11,12 @@ VENV_STAMP := .venv/.installed-from-setup.py
 .PHONY: help venv test test-fast demo dev lint format clean pg-start pg-stop pg-status
 
 help:
-	@echo "make demo   - set up, start PostgreSQL + the Odoo simulator, sync everything, print a summary (KEEP=1 keeps PostgreSQL running)"
+	@echo "make demo   - set up, start PostgreSQL + the Odoo simulator (always a new Odoo, kept in .local/simulator/),"
+	@echo "              sync everything, print a summary (KEEP=1 keeps PostgreSQL running)"
 	@echo "make test   - set up, run the whole test suite against a fresh local test database"
 	@echo "make test-fast - the inner loop (~1 min): without the tests marked slow in sync_pipeline_tests/conftest.py"
-	@echo "make dev    - PostgreSQL + simulator + Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops all)"
+	@echo "make dev    - PostgreSQL + simulator + Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops all);"
+	@echo "              the simulator serves the Odoo kept in .local/simulator/ (the demo's); FRESH=1 generates a new one"
 	@echo "make lint   - ruff check + ruff format --check"
 	@echo "make format - ruff format + ruff check --fix"
 	@echo "make clean  - stop the local PostgreSQL and remove .local/"

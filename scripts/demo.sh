@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # make demo: PostgreSQL (project-local unless DATABASE_URL is set), then `sync-pipeline demo`
 # (simulator + whole graph + summary). PostgreSQL is stopped at the end unless KEEP=1.
+# The demo always generates a new Odoo; it keeps it, with the day's edits, in
+# .local/simulator/odoo.pickle, which `make dev` then serves. It refuses a DATABASE_URL that is not
+# the project-local PostgreSQL (it plants fake decisions there).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -8,7 +11,7 @@ cd "$REPO_ROOT"
 
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    cleanup_begin
     if [[ "${KEEP:-0}" == 1 && "$PG_STARTED_HERE" == 1 ]]; then
         log "KEEP=1: PostgreSQL left running ($("${LOCALPG[@]}" url)); stop it with: make pg-stop"
     else
@@ -17,8 +20,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_signals
 
 if [[ -n "${DATABASE_URL:-}" ]]; then
     log "using DATABASE_URL from the environment"
@@ -36,5 +38,6 @@ export_dagster_home
 cat <<'MSG'
 
 Open the Dagster UI on this data:  make dev   (then http://127.0.0.1:3000)
-It starts PostgreSQL, the Odoo simulator and `dagster dev`; Ctrl-C stops them all.
+It starts PostgreSQL, the Odoo simulator (serving this Odoo, edits included, from .local/simulator/)
+and `dagster dev`; Ctrl-C stops them all. `make dev FRESH=1` generates a new Odoo instead.
 MSG

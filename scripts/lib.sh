@@ -58,6 +58,24 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$@" &
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
 
+# The first lines of a script's EXIT trap. From here on INT, TERM and HUP are ignored, by the script
+# and by the helpers its clean-up runs (a child inherits an ignored signal): a supervisor's second
+# SIGTERM, a repeated Ctrl-C or the group's signal reaching a helper cannot cut the clean-up short.
+# No errexit either: one step failing must not skip the next.
+cleanup_begin() {
+    trap - EXIT
+    trap '' INT TERM HUP
+    set +e
+}
+
+# The signals that end a script: each exits with its status, and the EXIT trap cleans up. After a
+# SIGHUP (the terminal closed) writing to it fails, so the clean-up's output goes to /dev/null.
+trap_signals() {
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exec >/dev/null 2>&1; exit 129' HUP
+}
+
 # The waiting and stopping below is sync_pipeline/processes.py's, so scripts and Python agree.
 processes() { "$PY" -c "import sys; from sync_pipeline import processes as p; $1" "${@:2}"; }
 
@@ -82,6 +100,14 @@ wait_port() {
     if [[ -n "$pid" ]] && ! pid_alive "$pid"; then log "process $pid exited before listening on $port"; return 1; fi
     log "nothing listens on 127.0.0.1:$port after $2 s"
     return 1
+}
+
+# sim_on_port STORE PORT: what listens on PORT, as "KIND PID PARENT": "running" (the simulator of
+# STORE, its starter still running: another make dev), "leftover" (the simulator of STORE, its starter
+# gone) or "foreign" (anything else). sync_pipeline/simulator/persist.py's who_serves.
+sim_on_port() {
+    "$PY" -c 'import sys; from sync_pipeline.simulator import persist
+print(*persist.who_serves(sys.argv[1], int(sys.argv[2])))' "$1" "$2"
 }
 
 wait_port_free() {

@@ -55,6 +55,8 @@ SLOW_TESTS = {
     # A Dagster run per protocol; the jsonrpc one stays fast, retries per protocol are tested apart.
     "test_odoo_client.py::test_resource_in_an_asset_logs_retries_to_the_run[xmlrpc]": 1.1,
     "test_odoo_client.py::test_resource_in_an_asset_logs_retries_to_the_run[json2]": 0.9,
+    # scripts/dev.sh with dagster dev and the simulator, stopped by SIGTERM to its process group.
+    "test_dev_environment.py::test_dev_sh_replaces_a_leftover_simulator_and_a_sigterm_to_its_group_stops_everything": 24.5,  # noqa: E501
 }
 
 
