@@ -156,11 +156,22 @@ class Table:
         self.next_id = max(self.next_id, rec_id + 1)
         raw["id"] = rec_id
         self.records[rec_id] = raw
+        get = raw.get
         for fname, index in self.indexes.items():
-            for target in _members(raw.get(fname)):
-                index[target].add(rec_id)
+            value = get(fname)
+            if value is None:
+                continue
+            if type(value) is list:
+                for target in value:
+                    index[target].add(rec_id)
+            else:
+                index[value].add(rec_id)
         for fname, vindex in self.values.items():
-            vindex.add(raw.get(fname), rec_id)
+            value = get(fname)
+            if type(value) is str and value in vindex.ids:
+                vindex.ids[value].add(rec_id)  # the common case: a value other records hold
+            else:
+                vindex.add(value, rec_id)
         return rec_id
 
     def update(self, rec_id: int, changes: dict) -> dict:
