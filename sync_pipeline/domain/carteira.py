@@ -10,23 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import InvalidOperation
 from zoneinfo import ZoneInfo
 
 from sync_pipeline.domain.values import (
     RULE_AMBIGUOUS_NUMBER,
     RULE_BAD_DATE,
-    RULE_BAD_NUMBER,
+    RULE_BAD_RELATION,
     RULE_NEGATIVE_QTY,
+    RULE_NO_DOCUMENT,
     RULE_NO_PRODUCT,
+    RULE_TEXT_TOO_LONG,
     RULE_UNKNOWN_COMPANY,
+    RULE_UNKNOWN_PRODUCT,
+    BadValue,
+    ColumnLimit,
     Reject,
     cod_produto,
-    decimal,
+    is_m2o,
+    json_safe,
     m2o_id,
     m2o_name,
+    number,
     parse_datetime,
     text_or_none,
+    text_over_width,
 )
 
 STATUS_PEDIDO = {
@@ -79,25 +86,53 @@ def stage_order_lines(
     state_codes: Mapping[int, str],
     partition_day_of: Callable[[date], date],
     tz: str,
+    limits: Mapping[str, ColumnLimit] | None = None,
+    unplaced_day: date | None = None,
 ) -> StagedOrders:
-    """Map sale order product lines to staged rows; set aside each line that breaks a rule."""
+    """Map sale order product lines to staged rows; set aside each line that breaks a rule.
+
+    ``limits`` are the staging table's column limits (``column_limits``): a line whose text or
+    number does not fit is set aside rather than truncated or failing the partition;
+    ``unplaced_day`` is the partition of the rejects whose own date is unknown (the slice's first).
+    """
     out = StagedOrders()
+    limits = limits or {}
     order_by_id = {int(o["id"]): o for o in orders}  # type: ignore[arg-type]
     for line in lines:
         line_id = int(line["id"])  # type: ignore[arg-type]
+        if line.get("display_type"):
+            continue  # a section/note line
         order_id = m2o_id(line.get("order_id"))
         order = order_by_id.get(order_id) if order_id is not None else None
-        if order is None or line.get("display_type"):
-            continue  # outside this slice, or a section/note line
-        name = order.get("name")
-        payload = {
-            "line": dict(line),
-            "order": {k: order.get(k) for k in ("id", "name", "state", "company_id", "date_order")},
-        }
+        payload = json_safe(
+            {
+                "line": dict(line),
+                "order": {k: order.get(k) for k in ("id", "name", "state", "company_id", "date_order")}
+                if order is not None
+                else None,
+            }
+        )
 
         def reject(rule: str, message: str, day: date | None = None, _id=line_id, _p=payload, _o=order_id):
-            out.rejects.append(Reject("sale.order.line", _id, rule, message, _p, day, _o))
+            out.rejects.append(Reject("sale.order.line", _id, rule, message, _p, day or unplaced_day, _o))
 
+        bad_relation = next((f for f in ("order_id", "product_id") if not is_m2o(line.get(f))), None)
+        if bad_relation:
+            reject(
+                RULE_BAD_RELATION,
+                f"order line {line_id}: {bad_relation} {line.get(bad_relation)!r} is not a many2one [id, display_name]",
+            )
+            continue
+        if order is None:
+            # Lines are read by the ids of the orders read: one pointing elsewhere (or nowhere) is a
+            # broken answer for that line, not a line of another slice.
+            reject(
+                RULE_NO_DOCUMENT,
+                f"order line {line_id}: its order (sale.order {order_id or 'none'}) is not among the orders "
+                "read for this empreendimento and dates",
+            )
+            continue
+        name = order.get("name")
         try:
             day = partition_day_of(local_day(order.get("date_order"), tz))
         except ValueError:
@@ -118,48 +153,73 @@ def stage_order_lines(
         if product_id is None:
             reject(RULE_NO_PRODUCT, f"order line {line_id} of {name} has no product", day)
             continue
+        product = products.get(product_id)
+        if product is None:
+            reject(
+                RULE_UNKNOWN_PRODUCT,
+                f"order line {line_id} of {name}: product.product {product_id} does not exist in Odoo",
+                day,
+            )
+            continue
         try:
-            qty = decimal(line.get("product_uom_qty"), "0.001")
-            delivered = decimal(line.get("qty_delivered") or 0, "0.001")
-            invoiced = decimal(line.get("qty_invoiced") or 0, "0.001")
-            price = decimal(line.get("price_unit"), "0.0001")
-        except InvalidOperation:
-            reject(RULE_BAD_NUMBER, f"order line {line_id} of {name}: quantity/price is not a number", day)
+            qty = number(
+                line.get("product_uom_qty"), "product_uom_qty", "0.001", limits.get("qtd_produto_pedido"), exact=True
+            )
+            delivered = number(
+                line.get("qty_delivered") or 0, "qty_delivered", "0.001", limits.get("qtd_entregue"), exact=True
+            )
+            invoiced = number(
+                line.get("qty_invoiced") or 0, "qty_invoiced", "0.001", limits.get("qtd_faturada_odoo"), exact=True
+            )
+            price = number(line.get("price_unit"), "price_unit", "0.0001", limits.get("preco_produto_pedido"))
+        except BadValue as bad:
+            reject(bad.rule, f"order line {line_id} of {name}: {bad}", day)
             continue
         if qty < 0:
             reject(RULE_NEGATIVE_QTY, f"order line {line_id} of {name} has negative quantity {qty}", day)
             continue
-        product = products.get(product_id, {})
         partner_id = m2o_id(order.get("partner_id"))
         partner = partners.get(partner_id, {}) if partner_id else {}
         state_id = m2o_id(partner.get("state_id")) if partner else None
         commitment = order.get("commitment_date")
-        out.rows_by_day.setdefault(day, []).append(
-            {
-                "odoo_line_id": line_id,
-                "odoo_order_id": order_id,
-                "empreendimento": empreendimento,
-                "partition_date": day,
-                "num_pedido": str(name),
-                "order_state": str(order.get("state")),
-                "data_pedido": local_day(order.get("date_order"), tz),
-                "data_entrega_pedido": local_day(commitment, tz) if isinstance(commitment, str) else None,
-                "cnpj_cpf": text_or_none(partner.get("vat")) if partner else None,
-                "raz_social": text_or_none(partner.get("name")) if partner else m2o_name(order.get("partner_id")),
-                "municipio": text_or_none(partner.get("city")) if partner else None,
-                "estado": state_codes.get(state_id) if state_id else None,
-                "vendedor": m2o_name(order.get("user_id")),
-                "equipe_vendas": m2o_name(order.get("team_id")),
-                "pedido_cliente": text_or_none(order.get("client_order_ref")),
-                "cod_produto": cod_produto(product, product_id),
-                "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
-                "qtd_produto_pedido": qty,
-                "qtd_entregue": delivered,
-                "qtd_faturada_odoo": invoiced,
-                "preco_produto_pedido": price,
-                "odoo_write_date": parse_datetime(line.get("write_date")),
-            }
-        )
+        try:
+            delivery_day = local_day(commitment, tz) if isinstance(commitment, str) else None
+        except ValueError:
+            reject(
+                RULE_BAD_DATE,
+                f"order line {line_id} of {name}: commitment_date {commitment!r} is not a datetime",
+                day,
+            )
+            continue
+        row = {
+            "odoo_line_id": line_id,
+            "odoo_order_id": order_id,
+            "empreendimento": empreendimento,
+            "partition_date": day,
+            "num_pedido": str(name),
+            "order_state": str(order.get("state")),
+            "data_pedido": local_day(order.get("date_order"), tz),
+            "data_entrega_pedido": delivery_day,
+            "cnpj_cpf": text_or_none(partner.get("vat")) if partner else None,
+            "raz_social": text_or_none(partner.get("name")) if partner else m2o_name(order.get("partner_id")),
+            "municipio": text_or_none(partner.get("city")) if partner else None,
+            "estado": state_codes.get(state_id) if state_id else None,
+            "vendedor": m2o_name(order.get("user_id")),
+            "equipe_vendas": m2o_name(order.get("team_id")),
+            "pedido_cliente": text_or_none(order.get("client_order_ref")),
+            "cod_produto": cod_produto(product, product_id),
+            "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
+            "qtd_produto_pedido": qty,
+            "qtd_entregue": delivered,
+            "qtd_faturada_odoo": invoiced,
+            "preco_produto_pedido": price,
+            "odoo_write_date": parse_datetime(line.get("write_date")),
+        }
+        too_long = text_over_width(row, limits)
+        if too_long:
+            reject(RULE_TEXT_TOO_LONG, f"order line {line_id} of {name}: {too_long}", day)
+            continue
+        out.rows_by_day.setdefault(day, []).append(row)
     return out
 
 

@@ -6,25 +6,35 @@ to stage and the records set aside (rejects) with the rule each one broke.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from sync_pipeline.domain.values import (
     RULE_BAD_DATE,
-    RULE_BAD_NUMBER,
+    RULE_BAD_RELATION,
+    RULE_MISSING_REVERSED,
     RULE_NEGATIVE_QTY,
+    RULE_NO_DOCUMENT,
     RULE_NO_PRODUCT,
+    RULE_TEXT_TOO_LONG,
     RULE_UNKNOWN_COMPANY,
+    RULE_UNKNOWN_PRODUCT,
+    BadValue,
+    ColumnLimit,
     Reject,
     cod_produto,
     decimal,
+    is_m2o,
+    json_safe,
     m2o_id,
     m2o_name,
+    number,
     parse_datetime,
     parse_day,
     text_or_none,
+    text_over_width,
 )
 
 STATUS_NF = {"draft": "Provisório", "posted": "Lançado", "cancel": "Cancelado"}
@@ -79,6 +89,9 @@ def stage_invoice_lines(
     nf_number_field: str | None = None,
     order_of_sale_line: Mapping[int, str] | None = None,
     refund_lines: Iterable[Mapping[str, object]] = (),
+    limits: Mapping[str, ColumnLimit] | None = None,
+    unplaced_day: date | None = None,
+    existing_invoices: Collection[int] | None = None,
 ) -> StagedInvoices:
     """Map invoice and credit-note product lines to staged rows; set aside each line that breaks
     a rule.
@@ -89,6 +102,12 @@ def stage_invoice_lines(
     reversing these invoices and ``refund_lines`` their product lines: an invoice is marked reverted
     only when they refund every product's whole quantity (a partial credit note leaves the rest
     invoiced).
+
+    ``limits`` are the staging table's column limits (``column_limits``): a line whose text or
+    number does not fit is set aside rather than truncated or failing the partition.
+    ``unplaced_day`` is the partition of the rejects whose own date is unknown (no invoice, no
+    date): the first date of the slice. ``existing_invoices``: ids of the invoices outside the
+    slice that credit notes of the slice reverse and Odoo has (None: not checked).
     """
     out = StagedInvoices()
     order_of_sale_line = order_of_sale_line or {}
@@ -111,20 +130,41 @@ def stage_invoice_lines(
         refund_lines=refund_lines,
     )
 
+    limits = limits or {}
     for line in lines:
         line_id = int(line["id"])  # type: ignore[arg-type]
         move_id = m2o_id(line.get("move_id"))
         move = move_by_id.get(move_id) if move_id is not None else None
-        if move is None:
-            continue  # a line of a move outside this slice
-        payload = {
-            "line": dict(line),
-            "move": {k: move.get(k) for k in ("id", "name", "state", "company_id", "invoice_date", "date")},
-        }
+        payload = json_safe(
+            {
+                "line": dict(line),
+                "move": {k: move.get(k) for k in ("id", "name", "state", "company_id", "invoice_date", "date")}
+                if move is not None
+                else None,
+            }
+        )
 
         def reject(rule: str, message: str, day: date | None = None, _line=line_id, _p=payload, _m=move_id):
-            out.rejects.append(Reject("account.move.line", _line, rule, message, _p, day, _m))
+            out.rejects.append(Reject("account.move.line", _line, rule, message, _p, day or unplaced_day, _m))
 
+        bad_relation = next((f for f in ("move_id", "product_id", "company_id") if not is_m2o(line.get(f))), None)
+        if bad_relation:
+            reject(
+                RULE_BAD_RELATION,
+                f"invoice line {line_id}: {bad_relation} {line.get(bad_relation)!r} is not a many2one "
+                "[id, display_name]",
+                move_day.get(move_id) and partition_day_of(move_day[move_id]),  # type: ignore[arg-type]
+            )
+            continue
+        if move is None:
+            # Lines are read by the ids of the invoices read: one pointing elsewhere (or nowhere) is
+            # a broken answer for that line, not a line of another slice.
+            reject(
+                RULE_NO_DOCUMENT,
+                f"invoice line {line_id}: its invoice (account.move {move_id or 'none'}) is not among the "
+                "invoices read for this empreendimento and dates",
+            )
+            continue
         if move_id not in move_day:
             reject(
                 RULE_BAD_DATE,
@@ -143,6 +183,21 @@ def stage_invoice_lines(
                 day,
             )
             continue
+        reversed_id = m2o_id(move.get("reversed_entry_id"))
+        if (
+            existing_invoices is not None
+            and move.get("move_type") == REFUND
+            and reversed_id is not None
+            and reversed_id not in move_by_id
+            and reversed_id not in existing_invoices
+        ):
+            reject(
+                RULE_MISSING_REVERSED,
+                f"credit note line {line_id} of {move.get('name')} (account.move {move_id}) reverses "
+                f"account.move {reversed_id}, which Odoo does not have",
+                day,
+            )
+            continue
         product_id = m2o_id(line.get("product_id"))
         if product_id is None:
             reject(
@@ -151,16 +206,25 @@ def stage_invoice_lines(
                 day,
             )
             continue
-        try:
-            quantity = decimal(line.get("quantity"), "0.001")
-            price_unit = decimal(line.get("price_unit"), "0.0001")
-            total = decimal(line.get("price_total"), "0.01")
-        except InvalidOperation:
+        product = products.get(product_id)
+        if product is None:
             reject(
-                RULE_BAD_NUMBER,
-                f"invoice line {line_id} of {move.get('name')}: quantity/price is not a number",
+                RULE_UNKNOWN_PRODUCT,
+                f"invoice line {line_id} of {move.get('name')}: product.product {product_id} does not exist in Odoo",
                 day,
             )
+            continue
+        try:
+            quantity = number(line.get("quantity"), "quantity", "0.001", limits.get("quantidade"), exact=True)
+            price_unit = number(line.get("price_unit"), "price_unit", "0.0001", limits.get("preco_unitario"))
+            total = number(line.get("price_total"), "price_total", "0.01", limits.get("valor_total"))
+            weight = product.get("weight")
+            weight_limit = limits.get("peso_unitario")
+            peso = number(weight, "weight", "0.001", weight_limit) if weight not in (None, False) else Decimal("0.000")
+            # peso_total = quantity × weight, computed in SQL into a column like peso_unitario's
+            number(quantity * peso, "quantity × weight", "0.001", weight_limit)
+        except BadValue as bad:
+            reject(bad.rule, f"invoice line {line_id} of {move.get('name')}: {bad}", day)
             continue
         if quantity < 0:
             reject(
@@ -169,41 +233,42 @@ def stage_invoice_lines(
                 day,
             )
             continue
-        product = products.get(product_id, {})
         partner_id = m2o_id(move.get("partner_id"))
         partner = partners.get(partner_id, {}) if partner_id else {}
         state_id = m2o_id(partner.get("state_id")) if partner else None
-        weight = product.get("weight")
         refund_id, refund_day = reversal.get(move_id, (None, None))
         invoice_day = move_day[move_id]
-        out.rows_by_day.setdefault(day, []).append(
-            {
-                "odoo_line_id": line_id,
-                "odoo_move_id": move_id,
-                "empreendimento": empreendimento,
-                "partition_date": day,
-                "numero_nf": numero_nf(move, nf_number_field),
-                "move_type": str(move.get("move_type") or INVOICE),
-                "move_state": str(move.get("state")),
-                "data_fatura": invoice_day,
-                "cnpj_cliente": text_or_none(partner.get("vat")) if partner else None,
-                "nome_cliente": text_or_none(partner.get("name")) if partner else m2o_name(move.get("partner_id")),
-                "municipio": text_or_none(partner.get("city")) if partner else None,
-                "estado": state_codes.get(state_id) if state_id else None,
-                "vendedor": m2o_name(move.get("invoice_user_id")),
-                "equipe_vendas": m2o_name(move.get("team_id")),
-                "origem": line_origem(line, move, order_of_sale_line),
-                "cod_produto": cod_produto(product, product_id),
-                "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
-                "quantidade": quantity,
-                "preco_unitario": price_unit,
-                "valor_total": total,
-                "peso_unitario": decimal(weight, "0.001") if weight not in (None, False) else Decimal("0.000"),
-                "nota_credito_id": refund_id,
-                "data_reversao": refund_day,
-                "odoo_write_date": parse_datetime(move.get("write_date")),
-            }
-        )
+        row = {
+            "odoo_line_id": line_id,
+            "odoo_move_id": move_id,
+            "empreendimento": empreendimento,
+            "partition_date": day,
+            "numero_nf": numero_nf(move, nf_number_field),
+            "move_type": str(move.get("move_type") or INVOICE),
+            "move_state": str(move.get("state")),
+            "data_fatura": invoice_day,
+            "cnpj_cliente": text_or_none(partner.get("vat")) if partner else None,
+            "nome_cliente": text_or_none(partner.get("name")) if partner else m2o_name(move.get("partner_id")),
+            "municipio": text_or_none(partner.get("city")) if partner else None,
+            "estado": state_codes.get(state_id) if state_id else None,
+            "vendedor": m2o_name(move.get("invoice_user_id")),
+            "equipe_vendas": m2o_name(move.get("team_id")),
+            "origem": line_origem(line, move, order_of_sale_line),
+            "cod_produto": cod_produto(product, product_id),
+            "nome_produto": text_or_none(product.get("name")) or m2o_name(line.get("product_id")),
+            "quantidade": quantity,
+            "preco_unitario": price_unit,
+            "valor_total": total,
+            "peso_unitario": peso,
+            "nota_credito_id": refund_id,
+            "data_reversao": refund_day,
+            "odoo_write_date": parse_datetime(move.get("write_date")),
+        }
+        too_long = text_over_width(row, limits)
+        if too_long:
+            reject(RULE_TEXT_TOO_LONG, f"invoice line {line_id} of {move.get('name')}: {too_long}", day)
+            continue
+        out.rows_by_day.setdefault(day, []).append(row)
     return out
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from sync_pipeline.db.schema import odoo_pedido_linha
 from sync_pipeline.domain.carteira import StagedOrders, stage_order_lines, utc_bounds
+from sync_pipeline.domain.values import column_limits
 from sync_pipeline.odoo.client import OdooClient
 from sync_pipeline.odoo.related import read_related_records
 
@@ -37,6 +39,8 @@ ORDER_LINE_FIELDS = [
     "price_subtotal",
     "write_date",
 ]
+# What the staging table's columns hold: a line that does not fit is set aside, never truncated.
+ORDER_LINE_LIMITS = column_limits(odoo_pedido_linha)
 
 
 def order_domain(company_id: int, first: date | None, last: date | None, tz: str) -> list:
@@ -89,5 +93,7 @@ def extract_orders(
         state_codes=related.state_codes,
         partition_day_of=partition_day_of,
         tz=tz,
+        limits=ORDER_LINE_LIMITS,
+        unplaced_day=partition_day_of(first or date.min),
     )
     return OrderSlice(staged=staged, documents={int(o["id"]) for o in orders}, lines=len(lines))

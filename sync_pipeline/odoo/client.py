@@ -150,6 +150,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_missing_error(exc: OdooServerError) -> bool:
+    """Odoo's MissingError ("Record does not exist or has been deleted"); over XML-RPC it arrives as
+    a UserError fault, known by its message."""
+    return exc.odoo_name.endswith(".MissingError") or "Record does not exist or has been deleted" in exc.detail
+
+
 # -- the server's version --------------------------------------------------------------------------
 _MAJOR = re.compile(r"^(?:saas~)?(\d+)$")  # server_version_info[0]: 17, or "saas~18" on SaaS releases
 _SERIE = re.compile(r"^(?:saas~)?(\d+)\.(\d+)")
@@ -503,8 +509,11 @@ class OdooClient:
         order: str = "id",
         limit: int | None = None,
         offset: int = 0,
+        context: dict | None = None,
     ) -> list[int]:
         kwargs = self._window(order, limit, offset)
+        if context:
+            kwargs["context"] = context
         ids = self.execute(model, "search", list(domain), **kwargs)
         if not isinstance(ids, list) or not all(_is_int(i) for i in ids):
             raise self._bad_shape(model, "search", "a list of ids", ids)
@@ -554,13 +563,35 @@ class OdooClient:
         return self._map_pages(lambda page: self._read_page(model, page, fields), pages)
 
     def _read_page(self, model: str, ids: list[int], fields: list[str]) -> list[dict]:
-        records = self.execute(model, "read", ids, fields=fields)
+        asked = ids
+        try:
+            records = self.execute(model, "read", ids, fields=fields)
+        except OdooServerError as exc:
+            if not _is_missing_error(exc):
+                raise
+            # A server that refuses the page for an id gone since it was found: read the others, as a
+            # real Odoo 17 does by itself (its read leaves deleted records out).
+            asked = self._existing(model, ids)
+            if len(asked) == len(ids):
+                raise
+            records = self.execute(model, "read", asked, fields=fields) if asked else []
         self._check_records(model, "read", records, fields)
-        unknown = {record["id"] for record in records} - set(ids)
+        answered = {record["id"] for record in records}
+        unknown = answered - set(ids)
         if unknown:
             raise self._bad_shape(model, "read", "only the requested ids", sorted(unknown)[:10])
-        # Odoo silently leaves out records deleted since they were found.
+        # Odoo silently leaves out records deleted since they were found; a page without records
+        # that still exist is not that, and would lose them without a trace.
+        left_out = sorted(set(asked) - answered)
+        if left_out and (skipped := self._existing(model, left_out)):
+            raise self._bad_shape(
+                model, "read", f"every requested id that exists (search finds {skipped[:10]})", sorted(answered)[:10]
+            )
         return records
+
+    def _existing(self, model: str, ids: list[int]) -> list[int]:
+        """Which of ``ids`` exist on the server, archived ones included (one ``search``)."""
+        return self.search(model, [("id", "in", list(ids))], context={"active_test": False})
 
     def fetch_all(self, model: str, domain: list, fields: Sequence[str]) -> list[dict]:
         """Every record matching ``domain``: one ``search`` for the ids, then ``read`` pages in parallel."""
@@ -709,12 +740,16 @@ class OdooClient:
     def _check_records(self, model: str, method: str, records: Any, fields: list[str]) -> None:
         if not isinstance(records, list):
             raise self._bad_shape(model, method, "a list of records", records)
+        seen: set[int] = set()
         for record in records:
             if not isinstance(record, dict) or not _is_int(record.get("id")):
                 raise self._bad_shape(model, method, "records with integer ids", record)
             missing = [name for name in fields if name not in record]
             if missing:
                 raise self._bad_shape(model, method, f"records with fields {missing}", record)
+            if record["id"] in seen:  # never from Odoo; staging it twice would fail or double it
+                raise self._bad_shape(model, method, f"each record once, id {record['id']} came twice", record)
+            seen.add(record["id"])
 
     def _bad_shape(self, model: str, method: str, expected: str, got: Any) -> OdooProtocolError:
         self.stats.record_end(0.0, failed=True)  # the call answered, but not what it must

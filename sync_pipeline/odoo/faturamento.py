@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from sync_pipeline.db.schema import odoo_fatura_linha
 from sync_pipeline.domain.faturamento import MOVE_TYPES, REFUND, StagedInvoices, stage_invoice_lines
-from sync_pipeline.domain.values import m2o_id, m2o_name
+from sync_pipeline.domain.values import column_limits, m2o_id, m2o_name
 from sync_pipeline.odoo.client import OdooClient
 from sync_pipeline.odoo.related import read_related_records
 
@@ -28,6 +29,7 @@ MOVE_FIELDS = [
     "team_id",
     "payment_state",
     "write_date",
+    "reversed_entry_id",
 ]
 REFUND_FIELDS = ["reversed_entry_id", "invoice_date", "date", "state"]
 LINE_FIELDS = [
@@ -44,7 +46,9 @@ REFUND_LINE_FIELDS = ["move_id", "product_id", "quantity"]
 # The localisation's fiscal number, where the server has one (else the move's ``name``).
 NF_NUMBER_FIELDS = ("l10n_latam_document_number", "document_number")
 # Fields some versions or installations lack; every other field is required.
-OPTIONAL_MOVE_FIELDS = {"invoice_user_id", "team_id", "payment_state"}
+OPTIONAL_MOVE_FIELDS = {"invoice_user_id", "team_id", "payment_state", "reversed_entry_id"}
+# What the staging table's columns hold: a line that does not fit is set aside, never truncated.
+INVOICE_LINE_LIMITS = column_limits(odoo_fatura_linha)
 
 
 def _date_domain(field: str, first: date | None, last: date | None) -> list:
@@ -157,6 +161,15 @@ def extract_invoices(
         sid: name for sid, sl in sale_lines.items() if (name := m2o_name(sl.get("order_id"))) is not None
     }
     related = read_related_records(client, lines=lines, headers=moves)
+    # Credit notes of the slice reversing an invoice outside it: does Odoo have that invoice?
+    reversed_outside = sorted(
+        {m2o_id(m.get("reversed_entry_id")) for m in moves if m.get("move_type") == REFUND} - {None} - in_slice
+    )
+    existing_invoices: list[int] = []
+    if reversed_outside:
+        existing_invoices = client.search(
+            "account.move", [("id", "in", reversed_outside)], context={"active_test": False}
+        )
     staged = stage_invoice_lines(
         empreendimento=empreendimento,
         company_id=company_id,
@@ -170,5 +183,8 @@ def extract_invoices(
         nf_number_field=plan.nf_number_field,
         order_of_sale_line=order_of_sale_line,
         refund_lines=refund_lines,
+        limits=INVOICE_LINE_LIMITS,
+        unplaced_day=partition_day_of(first or date.min),
+        existing_invoices=existing_invoices if "reversed_entry_id" in plan.fields else None,
     )
     return InvoiceSlice(staged=staged, documents={int(m["id"]) for m in moves}, lines=len(lines))

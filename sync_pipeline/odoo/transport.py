@@ -225,8 +225,18 @@ class OdooTransport:
             return json.loads(response.content)
         except ValueError:
             raise self._not_protocol(
-                call, response, "answer is not valid JSON (not the protocol, or cut short)"
+                call, response, self._not_utf8(response) or "answer is not valid JSON (not the protocol, or cut short)"
             ) from None
+
+    @staticmethod
+    def _not_utf8(response: requests.Response) -> str | None:
+        """Why the answer cannot be read if its bytes are not UTF-8 (JSON-RPC, JSON-2 and Odoo's XML-RPC
+        all send UTF-8), else None."""
+        try:
+            response.content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"answer is not valid UTF-8 (byte {exc.start}: {exc.object[exc.start : exc.start + 4]!r})"
+        return None
 
     def _jsonrpc(self, call: str, path: str, params: dict) -> Any:
         """One JSON-RPC 2.0 ``call`` to ``path``: the result, or the error as an ``OdooError``."""
@@ -302,7 +312,10 @@ class XmlRpcTransport(OdooTransport):
             raise self._fault(call, fault) from None
         except _UNREADABLE_XML:
             raise self._not_protocol(
-                call, response, "answer is not a complete XML-RPC methodResponse (not the protocol, or cut short)"
+                call,
+                response,
+                self._not_utf8(response)
+                or "answer is not a complete XML-RPC methodResponse (not the protocol, or cut short)",
             ) from None
         if len(values) != 1:
             raise self._not_protocol(call, response, f"XML-RPC answer has {len(values)} values instead of 1")

@@ -13,14 +13,22 @@ a real server. ``sync-pipeline simulator --latency real`` serves with it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import threading
 import time
+import xmlrpc.client
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from . import codecs, errors
+
 FAULT_KINDS = ("502", "503", "504", "drop", "reset", "garbage", "truncate", "timeout")
+# Faults that send a complete, well-framed answer whose content is wrong (:func:`rewrite_answer`).
+ANSWER_FAULT_KINDS = ("duplicate", "skip", "corrupt", "jsonrpc_error", "xmlrpc_fault", "invalid_utf8", "auth_expired")
+FAULT_KINDS = (*FAULT_KINDS, *ANSWER_FAULT_KINDS)
 
 # Settable through FaultConfig.update() and POST /sim/faults.
 SETTINGS = (
@@ -47,6 +55,7 @@ class _Injection:
     remaining: int
     model: str | None
     method: str | None
+    changes: dict | None = None  # "corrupt": the fields to set on the answer's first record
 
     def matches(self, model: str | None, method: str | None) -> bool:
         return (self.model is None or self.model == model) and (self.method is None or self.method == method)
@@ -58,6 +67,7 @@ class FaultDecision:
 
     kind: str | None
     extra_delay: float = 0.0
+    changes: dict | None = None
 
 
 class FaultConfig:
@@ -148,14 +158,22 @@ class FaultConfig:
                 if name == "seed":
                     self._rng = random.Random(value)
 
-    def inject(self, kind: str, count: int = 1, model: str | None = None, method: str | None = None) -> None:
-        """Queue ``count`` one-shot faults of ``kind`` for the next matching calls."""
+    def inject(
+        self,
+        kind: str,
+        count: int = 1,
+        model: str | None = None,
+        method: str | None = None,
+        changes: dict | None = None,
+    ) -> None:
+        """Queue ``count`` one-shot faults of ``kind`` for the next matching calls (``changes``: the
+        fields a ``"corrupt"`` fault sets on the first record of the answer)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         with self._lock:
-            self._queue.append(_Injection(kind, int(count), model, method))
+            self._queue.append(_Injection(kind, int(count), model, method, dict(changes) if changes else None))
 
     def clear(self) -> None:
         """Drop queued faults and switch every random fault and delay off."""
@@ -184,9 +202,11 @@ class FaultConfig:
                 extra = self.slow_page_delay
                 self._injected["slow_page"] += 1
             kind = None
+            changes = None
             for injection in self._queue:
                 if injection.matches(model, method):
                     kind = injection.kind
+                    changes = injection.changes
                     injection.remaining -= 1
                     if not injection.remaining:
                         self._queue.remove(injection)
@@ -197,7 +217,7 @@ class FaultConfig:
                 kind = "drop"
             if kind is not None:
                 self._injected[kind] += 1
-            return FaultDecision(kind, extra)
+            return FaultDecision(kind, extra, changes)
 
     def response_delay(self, rows: int) -> float:
         """Seconds to sleep before answering a call that returned ``rows`` rows."""
@@ -242,3 +262,82 @@ class FaultConfig:
         with self._lock:
             self._injected.clear()
             self._calls = 0
+
+
+# -- answers that arrive whole but are wrong ------------------------------------------------------
+UNKNOWN_FAULT_CODE = 42  # no code Odoo's xmlrpc_handle_exception_int sends
+INJECTED_SERVER_ERROR = "injected server error: the source answered an error object"
+
+
+def rewrite_answer(decision: FaultDecision, protocol: str, reply: codecs.Reply) -> codecs.Reply:
+    """The ``reply`` of a call as an ``ANSWER_FAULT_KINDS`` fault sends it: a complete answer with
+    the right framing (status 200 unless the protocol says otherwise) and wrong content.
+
+    - ``duplicate`` / ``skip`` / ``corrupt``: a list result with its first record repeated, left
+      out, or with ``changes`` set on it;
+    - ``jsonrpc_error``: the protocol's server-error answer (a JSON-RPC error object; an XML-RPC
+      fault 1, a JSON-2 HTTP 500) in place of the result;
+    - ``xmlrpc_fault``: a fault with a code Odoo never sends;
+    - ``invalid_utf8``: bytes that are not UTF-8 inside the first string value;
+    - ``auth_expired``: the answer of a server that no longer accepts the API key (AccessDenied).
+    """
+    kind = decision.kind
+
+    def raising(exc: Exception):
+        def dispatch(*_args):
+            raise exc
+
+        return dispatch
+
+    def request_id():
+        try:
+            return json.loads(reply.body).get("id")
+        except (ValueError, AttributeError):
+            return None
+
+    def error_answer(exc: Exception):
+        if protocol == "xmlrpc":
+            return codecs.answer_xmlrpc(exc, raising(exc))
+        if protocol == "json2":
+            return codecs.json2_error(exc)
+        request = {"id": request_id(), "params": {"service": "object", "method": "execute_kw", "args": []}}
+        return codecs.answer_jsonrpc(request, raising(exc))
+
+    if kind == "auth_expired":
+        exc = codecs.unauthorized("Invalid apikey") if protocol == "json2" else errors.AccessDenied()
+        new = error_answer(exc)
+    elif kind == "jsonrpc_error":
+        new = error_answer(RuntimeError(INJECTED_SERVER_ERROR))
+    elif kind == "xmlrpc_fault":
+        fault = xmlrpc.client.Fault(UNKNOWN_FAULT_CODE, "injected fault with a code Odoo never sends")
+        body = xmlrpc.client.dumps(fault, methodresponse=True).encode()
+        new = codecs.Reply(200, "text/xml; charset=utf-8", body)
+    elif kind == "invalid_utf8":
+        marker = b"<string>" if protocol == "xmlrpc" else b'": "'
+        at = reply.body.find(marker)
+        at = len(reply.body) // 2 if at < 0 else at + len(marker)
+        new = dataclasses.replace(reply, body=reply.body[:at] + b"\xff\xfe\xc3(" + reply.body[at:])
+    else:
+        new = dataclasses.replace(reply, body=_rewrite_records(kind, protocol, reply.body, decision.changes or {}))
+    return dataclasses.replace(new, headers={**reply.headers, **new.headers})
+
+
+def _rewrite_records(kind: str, protocol: str, body: bytes, changes: dict) -> bytes:
+    if protocol == "xmlrpc":
+        (result,), _ = xmlrpc.client.loads(body, use_builtin_types=True)
+    else:
+        answer = json.loads(body)
+        result = answer["result"] if protocol == "jsonrpc" else answer
+    if not isinstance(result, list) or not result:
+        return body  # nothing to rewrite: the answer goes out as it was
+    if kind == "duplicate":
+        result = [*result, dict(result[0])]
+    elif kind == "skip":
+        result = result[1:]
+    elif kind == "corrupt":
+        result = [{**result[0], **changes}, *result[1:]]
+    if protocol == "xmlrpc":
+        return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True).encode()
+    if protocol == "jsonrpc":
+        return codecs.json_bytes({**answer, "result": result})
+    return codecs.json_bytes(result)

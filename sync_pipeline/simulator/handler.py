@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import codecs
 from .codecs import Call, Reply
+from .faults import ANSWER_FAULT_KINDS, rewrite_answer
 
 if TYPE_CHECKING:
     from .server import SimulatorServer
@@ -205,6 +206,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(reply, cut=True)
         elif kind == "truncate":
             self._send(reply, body=reply.body[: len(reply.body) // 2])
+        elif kind in ANSWER_FAULT_KINDS:
+            self._send(rewrite_answer(decision, call.protocol, reply))
         else:
             self._send(reply)
 
