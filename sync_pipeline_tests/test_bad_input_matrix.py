@@ -22,7 +22,10 @@ from datetime import timedelta
 
 import pytest
 from dagster import AssetKey, instance_for_test
+from sqlalchemy import text
 
+from sync_pipeline.db.engine import get_engine
+from sync_pipeline.db.schema import metadata
 from sync_pipeline.partitions import SyncPartition, empreendimento_key
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.simulator.generator import add_invoice
@@ -129,9 +132,11 @@ def _document(handle, extract: Extract, day, company: int, partner: int, product
     return order
 
 
-def make_case(handle, extract: Extract, *, partner: int | None = None, bad_products: list[int] | None = None) -> Case:
+def make_case(
+    handle, extract: Extract, *, partner: int | None = None, bad_products: list[int] | None = None, day=None
+) -> Case:
     """The bad document first, so its lines have the lowest ids and lead every read answer."""
-    day = START + timedelta(days=next(_days))
+    day = day or START + timedelta(days=next(_days))
     company = handle.company_ids()[0]
     products = _products(handle)
     bad = _document(handle, extract, day, company, partner or _partner(handle), bad_products or products[:2])
@@ -222,23 +227,99 @@ PRODUCT = lambda e: "product_id"  # noqa: E731
 LINES = lambda e: e.line_model  # noqa: E731
 HEADERS = lambda e: e.header_model  # noqa: E731
 
-# kind: (how the simulator sends it, the rule, whether the whole bad document is set aside)
-RECORD_KINDS = {
+# Bad values written into the store: every kind of one extract in one partition and one run, so
+# each kind's test also shows the others did not cost it its partition.
+# kind: (how the simulator sends it, the rule; None: accepted)
+STORE_KINDS = {
     # A product line without a product cannot be a faturamento/carteira row (DESIGN §6.7).
-    "missing_product": (_store_line(PRODUCT, None), "linha_sem_produto", False),
+    "missing_product": (_store_line(PRODUCT, None), "linha_sem_produto"),
     # product_id names a product Odoo does not return: staging it as ODOO-<id> would invent a
     # product; the client reads the others (a real Odoo's read leaves a missing id out).
-    "unknown_product": (_store_line(PRODUCT, UNKNOWN_ID), "produto_desconhecido", False),
-    "negative_quantity": (_store_line(QTY, -2.0), "quantidade_negativa", False),
-    "non_numeric_quantity": (_store_line(QTY, "dois"), "valor_invalido", False),
-    # NaN used to reach `quantity < 0`, which raises on a Decimal NaN and failed the partition.
-    "nan_quantity": (_store_line(QTY, float("nan")), "valor_invalido", False),
-    "infinite_quantity": (_store_line(QTY, float("inf")), "valor_invalido", False),
+    "unknown_product": (_store_line(PRODUCT, UNKNOWN_ID), "produto_desconhecido"),
+    "negative_quantity": (_store_line(QTY, -2.0), "quantidade_negativa"),
+    "non_numeric_quantity": (_store_line(QTY, "dois"), "valor_invalido"),
+    # NaN used to reach `quantity < 0`, which raises on a Decimal NaN and failed the partition;
+    # the payload keeps it as text (JSON has no NaN).
+    "nan_quantity": (_store_line(QTY, float("nan")), "valor_invalido"),
+    "infinite_quantity": (_store_line(QTY, float("inf")), "valor_invalido"),
     # 1e20 does not fit Numeric(15, 3): the COPY used to fail the whole partition.
-    "huge_quantity": (_store_line(QTY, 1e20), "valor_fora_do_limite", False),
+    "huge_quantity": (_store_line(QTY, 1e20), "valor_fora_do_limite"),
     # Rounding 1.23456 to the column's 3 decimals would store another quantity than Odoo's, and
     # saldos are compared with Odoo's own (float noise such as 0.30000000000000004 is accepted).
-    "quantity_with_more_decimals": (_store_line(QTY, 1.23456), "casas_decimais_excedidas", False),
+    "quantity_with_more_decimals": (_store_line(QTY, 1.23456), "casas_decimais_excedidas"),
+    # nome_produto is String(255) (db/schema.py): a truncated name is another value, and the COPY
+    # of a longer one used to fail the whole partition. The line waits for the name to be fixed.
+    "name_longer_than_its_column": (None, "texto_longo_demais"),
+    # Not a reject: Odoo allows customers without VAT (consumers, foreign customers), the column
+    # is nullable, and setting the lines aside would make the invoiced quantities differ from
+    # Odoo's qty_invoiced. The lines commit with a NULL CNPJ.
+    "partner_without_vat": (None, None),
+}
+LONG_NAME = "Azeite extravirgem " * 20  # 380 characters
+
+
+def _store_case(handle, extract: Extract, kind: str, day) -> Case:
+    if kind == "name_longer_than_its_column":
+        product = handle.call("product.product", "create", {"name": LONG_NAME, "default_code": "LONGO", "weight": 1.0})
+        return make_case(handle, extract, bad_products=[product, _products(handle)[0]], day=day)
+    if kind == "partner_without_vat":
+        partner = handle.call("res.partner", "create", {"name": "Consumidor final", "vat": False})
+        return make_case(handle, extract, partner=partner, day=day)
+    case = make_case(handle, extract, day=day)
+    STORE_KINDS[kind][0](handle, case)
+    return case
+
+
+@pytest.fixture(scope="module")
+def store_runs(handle, instance, database_url):
+    """extract name → (its cases by kind, whether the run succeeded, the rejects, the staged rows)."""
+    runs = {}
+
+    def of(extract: Extract):
+        if extract.name not in runs:
+            engine = get_engine(database_url)
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(t.name for t in metadata.sorted_tables)} RESTART IDENTITY"))
+            day = START + timedelta(days=next(_days))
+            cases = {kind: _store_case(handle, extract, kind, day) for kind in STORE_KINDS}
+            result = run(handle, instance, database_url, next(iter(cases.values())))
+            column = "cnpj_cliente" if extract is FATURA else "cnpj_cpf"
+            staged = {
+                r["odoo_line_id"]: r
+                for r in table_rows(engine, f"SELECT odoo_line_id, {column} AS cnpj, nome_produto FROM {extract.table}")
+            }
+            runs[extract.name] = (cases, result.success, rejects(engine), staged)
+        return runs[extract.name]
+
+    return of
+
+
+@pytest.mark.parametrize("extract", ["fatura", "pedido"])
+@pytest.mark.parametrize("kind", list(STORE_KINDS))
+def test_bad_value_in_the_store_is_set_aside_and_the_rest_commits(store_runs, kind, extract):
+    cases, success, found, staged = store_runs(EXTRACTS[extract])
+    case, rule = cases[kind], STORE_KINDS[kind][1]
+    assert success
+    mine = [r for r in found if r["parent_id"] == case.bad]
+    if rule is None:
+        assert mine == []
+        assert staged[case.bad_line]["cnpj"] is None and staged[case.sound_line]["cnpj"] is None
+        assert staged[case.good_line]["cnpj"]
+        return
+    assert [(r["model"], r["odoo_id"], r["rule"], r["partition_key"]) for r in mine] == [
+        (case.extract.line_model, case.bad_line, rule, case.partition)
+    ], found
+    assert mine[0]["payload"]["line"]["id"] == case.bad_line  # the record as Odoo sent it
+    assert str(case.bad_line) in mine[0]["message"]
+    if kind == "name_longer_than_its_column":
+        assert "nome_produto has 380 characters, its column holds 255" in mine[0]["message"]
+    # the rest of the partition committed: the other line of the bad document, the good one
+    assert case.bad_line not in staged and {case.sound_line, case.good_line} <= staged.keys()
+
+
+# Bad values in one answer (a "corrupt" fault changes the first record of one read): one run each.
+# kind: (how the simulator sends it, the rule, whether the whole bad document is set aside)
+ANSWER_RECORD_KINDS = {
     # A header whose date cannot be read: its lines have no partition of their own, so they are
     # set aside under the first date of the slice that read them.
     "date_not_a_date": (
@@ -275,9 +356,9 @@ RECORD_KINDS = {
 
 
 @pytest.mark.parametrize("extract", ["fatura", "pedido"])
-@pytest.mark.parametrize("kind", list(RECORD_KINDS))
-def test_bad_record_is_set_aside_and_the_rest_commits(db, database_url, handle, instance, kind, extract):
-    inject, rule, whole_document = RECORD_KINDS[kind]
+@pytest.mark.parametrize("kind", list(ANSWER_RECORD_KINDS))
+def test_bad_value_in_an_answer_is_set_aside_and_the_rest_commits(db, database_url, handle, instance, kind, extract):
+    inject, rule, whole_document = ANSWER_RECORD_KINDS[kind]
     case = make_case(handle, EXTRACTS[extract])
     inject(handle, case)
     result = run(handle, instance, database_url, case)
@@ -308,34 +389,6 @@ def test_refund_of_a_missing_invoice_is_set_aside(db, database_url, handle, inst
     ]
     assert str(UNKNOWN_ID) in found[0]["message"]
     assert staged_lines(db, case) == {case.bad_line, case.sound_line, case.good_line}
-
-
-@pytest.mark.parametrize("extract", ["fatura", "pedido"])
-def test_name_longer_than_its_column_is_set_aside_not_truncated(db, database_url, handle, instance, extract):
-    # nome_produto is String(255) (db/schema.py): a truncated name is another value, and the COPY of
-    # a longer one used to fail the whole partition. The line waits for the name to be fixed in Odoo.
-    long_name = "Azeite extravirgem " * 20  # 380 characters
-    product = handle.call("product.product", "create", {"name": long_name, "default_code": "LONGO", "weight": 1.0})
-    case = make_case(handle, EXTRACTS[extract], bad_products=[product, _products(handle)[0]])
-    result = run(handle, instance, database_url, case)
-    (found,) = assert_rejected(db, case, result, "texto_longo_demais", [case.bad_line])
-    assert "nome_produto has 380 characters, its column holds 255" in found["message"]
-
-
-@pytest.mark.parametrize("extract", ["fatura", "pedido"])
-def test_partner_without_vat_is_staged_without_cnpj(db, database_url, handle, instance, extract):
-    # Not a reject: Odoo allows customers without VAT (consumers, foreign customers), the column is
-    # nullable, and setting the lines aside would make the invoiced quantities differ from Odoo's
-    # qty_invoiced. The lines commit with a NULL CNPJ and nothing is set aside.
-    partner = handle.call("res.partner", "create", {"name": "Consumidor final", "vat": False})
-    case = make_case(handle, EXTRACTS[extract], partner=partner)
-    result = run(handle, instance, database_url, case)
-    assert result.success and rejects(db) == []
-    column = "cnpj_cliente" if extract == "fatura" else "cnpj_cpf"
-    rows = table_rows(db, f"SELECT odoo_line_id, {column} AS cnpj FROM {case.extract.table}")
-    cnpj = {r["odoo_line_id"]: r["cnpj"] for r in rows}
-    assert cnpj.keys() == {case.bad_line, case.sound_line, case.good_line}
-    assert cnpj[case.bad_line] is None and cnpj[case.sound_line] is None and cnpj[case.good_line]
 
 
 # -- answers that are not Odoo's: the call fails, nothing commits ---------------------------------
