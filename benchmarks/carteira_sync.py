@@ -278,10 +278,10 @@ def run_naive(pg: PostgresResource) -> tuple[int, int]:
 
 
 def run_ours(pg: PostgresResource) -> tuple[int, int]:
-    scope = Scope(EMP, DAY, first=False)
+    scope = Scope.single(EMP, DAY, first=False)
 
     def sync(conn: Connection) -> dict[str, int]:
-        return carteira_unit(conn, scope, run_id="bench", partition_key="bench")
+        return carteira_unit(conn, scope, run_id="bench", partition_keys={DAY: "bench"})[DAY]
 
     unit = pg.unit_of_work(sync, name="carteira bench", lock=f"empreendimento:{EMP}")
     if (unit.statements, unit.commits) != (TRIPS.statements, TRIPS.commits):  # the project's counter vs ours

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 import sync_pipeline.db.staging as staging_db
 from sync_pipeline.db.faturamento import apply_partition
 from sync_pipeline.db.schema import create_schema, odoo_fatura_linha
-from sync_pipeline.db.staging import Scope, mirror_partition, staged_columns
+from sync_pipeline.db.staging import Scope, mirror_partitions, staged_columns
 from sync_pipeline.resources.postgres import PostgresResource
 from sync_pipeline.settings import database_url
 
@@ -75,9 +75,10 @@ staging_db.copy_rows = _copy_rows_with_latency
 STAGE_COLUMNS = staged_columns(odoo_fatura_linha)
 
 
-def stage_partition(conn: Connection, scope: Scope, rows: list[dict], **kw: str) -> dict[str, int]:
+def stage_partition(conn: Connection, scope: Scope, rows: list[dict], *, partition_key: str, **kw: str) -> dict:
     """Mirror the partition's invoice lines into ``odoo_fatura_linha``, as the extract asset does."""
-    return mirror_partition(conn, odoo_fatura_linha, scope, rows, [], **kw)
+    keys = {scope.start: partition_key}
+    return mirror_partitions(conn, odoo_fatura_linha, scope, rows, {}, partition_keys=keys, **kw)[scope.start]
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ def run_naive(pg: PostgresResource, rows: list[dict]) -> tuple[int, int, int]:
 
 
 def run_ours(pg: PostgresResource, rows: list[dict]) -> tuple[int, int, int]:
-    scope = Scope(EMP, DAY, first=False)
+    scope = Scope.single(EMP, DAY, first=False)
     key = f"{DAY.isoformat()}|{EMP}"
     stage = pg.unit_of_work(
         lambda conn: stage_partition(conn, scope, rows, asset="faturamento_linhas", partition_key=key, run_id="bench"),

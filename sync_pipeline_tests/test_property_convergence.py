@@ -38,10 +38,10 @@ from sync_pipeline.assets.carteira import ORDERS_KEY, carteira_unit
 from sync_pipeline.assets.common import empreendimento_lock, scope_of
 from sync_pipeline.assets.faturamento import EXTRACT_KEY
 from sync_pipeline.db.engine import get_engine
-from sync_pipeline.db.faturamento import apply_partition
+from sync_pipeline.db.faturamento import apply_partitions
 from sync_pipeline.db.saldos import refresh_saldos
 from sync_pipeline.db.schema import metadata, odoo_fatura_linha, odoo_pedido_linha
-from sync_pipeline.db.staging import mirror_partition, staged_documents, upsert_rows
+from sync_pipeline.db.staging import mirror_partitions, staged_state, upsert_rows
 from sync_pipeline.domain.hierarchy import OPEN_STATUSES
 from sync_pipeline.odoo.carteira import extract_orders
 from sync_pipeline.odoo.faturamento import extract_invoices
@@ -91,14 +91,14 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
     faturamento → odoo_pedido_linha → carteira → carteira_saldo, each unit in its own transaction
     (the same functions, arguments and locks as the asset bodies in sync_pipeline/assets/, including
     ``run_extract``'s id reconciliation of documents that left the partition)."""
-    scope, lock = scope_of(p), empreendimento_lock(p)
+    scope, lock, keys = scope_of(p), empreendimento_lock(p), {p.day: str(p.key)}
     company, first = company_id_for(p.empreendimento), None if p.is_first else p.day
 
     def mirror(table, asset: str, document_column: str, extract) -> None:
         client = odoo.get_client()
         try:
             found = extract(client, first, p.day, None)
-            gone = staged_documents(postgres, table, document_column, [p]) - found.documents
+            gone = staged_state(postgres, table, document_column, asset, [p])[0] - found.documents
             if gone:
                 moved = extract(client, None, None, sorted(gone))
                 moved_rows = [r for day, rows in moved.staged.rows_by_day.items() if day != p.day for r in rows]
@@ -111,8 +111,8 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
         rows = found.staged.rows_by_day.get(p.day, [])
         rejects = [r for r in found.staged.rejects if r.partition_day == p.day]
         postgres.unit_of_work(
-            lambda conn: mirror_partition(
-                conn, table, scope, rows, rejects, asset=asset, partition_key=p.key, run_id=run_id
+            lambda conn: mirror_partitions(
+                conn, table, scope, rows, {p.day: rejects}, asset=asset, partition_keys=keys, run_id=run_id
             ),
             name=f"{asset} {p.key}",
             lock=lock,
@@ -132,7 +132,7 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
             ids=ids,
         ),
     )
-    postgres.unit_of_work(lambda conn: apply_partition(conn, scope), name=f"faturamento_produto {p.key}", lock=lock)
+    postgres.unit_of_work(lambda conn: apply_partitions(conn, scope), name=f"faturamento_produto {p.key}", lock=lock)
     mirror(
         odoo_pedido_linha,
         ORDERS_KEY.to_user_string(),
@@ -150,7 +150,7 @@ def sync_partition_direct(odoo: OdooResource, postgres: PostgresResource, p: Syn
     )
 
     postgres.unit_of_work(
-        lambda conn: carteira_unit(conn, scope, run_id=run_id, partition_key=p.key), name=f"carteira {p.key}", lock=lock
+        lambda conn: carteira_unit(conn, scope, run_id=run_id, partition_keys=keys), name=f"carteira {p.key}", lock=lock
     )
     postgres.unit_of_work(lambda conn: refresh_saldos(conn, scope), name=f"carteira_saldo {p.key}", lock=lock)
 

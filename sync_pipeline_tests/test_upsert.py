@@ -18,7 +18,7 @@ from sync_pipeline.db.schema import (
     odoo_fatura_linha,
     relatorio_faturamento_importado,
 )
-from sync_pipeline.db.staging import Scope, mirror_partition
+from sync_pipeline.db.staging import Scope, mirror_partitions
 from sync_pipeline.db.upsert import UpsertCounts, conflict_columns, upsert
 
 DAY = date(2025, 3, 4)
@@ -208,8 +208,11 @@ def _line(line_id: int, quantidade: str) -> dict:
 
 def _mirror(engine, rows: list[dict]) -> dict[str, int]:
     with engine.begin() as conn:
-        scope = Scope("EMP", DAY, first=False)
-        return mirror_partition(conn, odoo_fatura_linha, scope, rows, [], asset="a", partition_key="k", run_id="r")
+        scope = Scope.single("EMP", DAY, first=False)
+        (counts,) = mirror_partitions(
+            conn, odoo_fatura_linha, scope, rows, {}, asset="a", partition_keys={DAY: "k"}, run_id="r"
+        ).values()
+        return counts
 
 
 def test_staging_mirror_skips_unchanged_lines(db):
@@ -288,12 +291,12 @@ _SALDO_TABLES = ("faturado_por_pedido", "separado_por_pedido", "carteira_saldo")
 
 def _refresh_saldos(engine) -> dict[str, int]:
     """The three refreshes of a carteira partition, in one transaction: rows written per table."""
-    scope = Scope("EMP", DAY, first=False)
+    scope = Scope.single("EMP", DAY, first=False)
     with _statements(engine) as sent, engine.begin() as conn:
         written = {
-            "faturado_por_pedido": refresh_faturado(conn, scope)["rows_written"],
-            "separado_por_pedido": refresh_separado(conn, scope)["rows_written"],
-            "carteira_saldo": refresh_saldos(conn, scope)["rows_written"],
+            "faturado_por_pedido": refresh_faturado(conn, scope)[DAY]["rows_written"],
+            "separado_por_pedido": refresh_separado(conn, scope)[DAY]["rows_written"],
+            "carteira_saldo": refresh_saldos(conn, scope)[DAY]["rows_written"],
         }
     assert len(sent) == 3  # one statement each
     return written

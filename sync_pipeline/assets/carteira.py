@@ -4,6 +4,8 @@ diff, with the logistics decisions adjusted by the fixed hierarchy and alerted �
 book → its saldos. What must commit together (decisions, diff, alerts, carteira rows) is one
 multi-asset: one transaction per partition."""
 
+from datetime import date
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -18,6 +20,7 @@ from sync_pipeline import settings
 from sync_pipeline.assets.common import (
     BACKFILL_POLICY,
     Extracted,
+    keys_of,
     pick,
     run_extract,
     run_transform,
@@ -25,12 +28,15 @@ from sync_pipeline.assets.common import (
 )
 from sync_pipeline.assets.faturamento import FATURAMENTO_KEY
 from sync_pipeline.assets.operational import PRE_SEPARACAO_KEY, SEPARACAO_KEY
-from sync_pipeline.db.carteira import load_partition, write_partition
+from sync_pipeline.db.carteira import COUNTS as CARTEIRA_COUNTS
+from sync_pipeline.db.carteira import carteira_has_rows, load_partitions, write_partitions
 from sync_pipeline.db.saldos import (
+    SALDO_COUNTS,
     partitions_stale_elsewhere,
     refresh_faturado,
     refresh_saldos,
     refresh_separado,
+    saldos_have_rows,
 )
 from sync_pipeline.db.schema import odoo_pedido_linha as odoo_pedido_linha_table
 from sync_pipeline.db.staging import Scope
@@ -159,49 +165,65 @@ def odoo_pedido_linha(
     can_subset=False,
 )
 def carteira(context: AssetExecutionContext, postgres: PostgresResource):
-    """The carteira of a partition (empreendimento × order date), in one transaction: the aggregated
-    saldos of its orders, the diff against the carteira as it stands with the decisions adjusted by
-    the hierarchy of DESIGN §5.3 (and alerts), then the carteira rows replaced."""
+    """The carteira of each partition (empreendimento × order date), in one transaction per chunk
+    of partitions: the aggregated saldos of their orders, the diff against the carteira as it
+    stands with the decisions adjusted by the hierarchy of DESIGN §5.3 (and alerts), then the
+    carteira rows replaced — a constant number of set-based statements per chunk."""
     run_id = context.run.run_id
 
-    def unit(conn, p):
-        return carteira_unit(conn, scope_of(p), run_id=run_id, partition_key=p.key)
+    def unit(conn, scope, keys):
+        return carteira_unit(conn, scope, run_id=run_id, partition_keys=keys)
 
-    return run_transform(context, postgres, unit, by_asset=_carteira_metadata)
+    return run_transform(
+        context,
+        postgres,
+        unit,
+        active=carteira_has_rows,
+        counts=CARTEIRA_COUNTS,
+        by_asset=_carteira_metadata,
+    )
 
 
-def carteira_unit(conn: Connection, scope: Scope, *, run_id: str, partition_key: str) -> dict:
-    """The carteira multi-asset's work for one partition, in the caller's transaction (no Dagster
-    here: the convergence tests and the benchmark run it directly too).
+def carteira_unit(conn: Connection, scope: Scope, *, run_id: str, partition_keys: dict[date, str]) -> dict[date, dict]:
+    """The carteira multi-asset's work for the scope's partitions, in the caller's transaction (no
+    Dagster here: the convergence tests and the benchmark run it directly too); counts per day.
 
-    A carteira date depends on the invoices of every date of its empreendimento: when this
-    partition's NFs changed what an order of another date has invoiced since that order was
-    planned (a backfill split over several runs planned March before May's invoices existed), that
-    partition is planned again here, in the same transaction, with its saldos — so a split backfill
-    ends in the state of one run. Its diffs carry its own partition key; this partition's metadata
-    names it (``replanned``)."""
-    counts = _plan_partition(conn, scope, run_id=run_id, partition_key=partition_key)
+    A carteira date depends on the invoices of every date of its empreendimento: when the scope's
+    NFs changed what an order of another date has invoiced since that order was planned (a
+    backfill split over several runs planned March before May's invoices existed), those
+    partitions are planned again here, in the same transaction and in one set-based pass, with
+    their saldos — so a split backfill ends in the state of one run. Their diffs carry their own
+    partition keys; the scope's first partition names them (``replanned``)."""
+    counts = _plan_partitions(conn, scope, run_id=run_id, partition_keys=partition_keys)
     others = [SyncPartition(scope.empreendimento, day) for day in partitions_stale_elsewhere(conn, scope)]
-    for other in others:
-        _plan_partition(conn, scope_of(other), run_id=run_id, partition_key=other.key)
-        refresh_saldos(conn, scope_of(other))
-    counts["partitions_replanned"] = len(others)
     if others:
-        counts["replanned"] = ", ".join(o.day.isoformat() for o in others)
+        other_scope = scope_of(*others)
+        _plan_partitions(conn, other_scope, run_id=run_id, partition_keys=keys_of(others))
+        refresh_saldos(conn, other_scope)
+    for day in scope.days:
+        counts[day]["partitions_replanned"] = 0
+    if others:
+        counts[scope.start]["partitions_replanned"] = len(others)
+        counts[scope.start]["replanned"] = ", ".join(o.day.isoformat() for o in others)
     return counts
 
 
-def _plan_partition(conn: Connection, scope: Scope, *, run_id: str, partition_key: str) -> dict:
+def _plan_partitions(
+    conn: Connection, scope: Scope, *, run_id: str, partition_keys: dict[date, str]
+) -> dict[date, dict]:
     faturado = refresh_faturado(conn, scope)
     separado = refresh_separado(conn, scope)
-    lines = load_partition(conn, scope)
+    lines = load_partitions(conn, scope)
     plans = plan_partition(lines.changes, lines.pre, lines.seps)
-    counts = write_partition(conn, scope, lines, plans, run_id=run_id, partition_key=partition_key)
-    if any(counts[k] for k in _DECISION_COUNTS):
+    counts = write_partitions(conn, scope, lines, plans, run_id=run_id, partition_keys=partition_keys)
+    if any(of_day[k] for of_day in counts.values() for k in _DECISION_COUNTS):
         separado = refresh_separado(conn, scope)  # after the hierarchy's adjustments
-    return (
-        counts | {f"faturado_{k}": v for k, v in faturado.items()} | {f"separado_{k}": v for k, v in separado.items()}
-    )
+    return {
+        day: counts[day]
+        | {f"faturado_{k}": v for k, v in faturado[day].items()}
+        | {f"separado_{k}": v for k, v in separado[day].items()}
+        for day in scope.days
+    }
 
 
 _DECISION_COUNTS = (
@@ -239,6 +261,13 @@ def _carteira_metadata(counts: dict) -> dict:
 def carteira_saldo(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
     """Saldos of the open carteira lines (DESIGN §5.2), key (empreendimento, num_pedido,
     cod_produto): invoiced, saldo, in separação, pré-separada and `saldo_livre`, from
-    carteira_principal and the aggregated saldos, in one set-based statement per partition.
+    carteira_principal and the aggregated saldos, in one set-based statement per chunk of
+    partitions.
     Partition: empreendimento × order date."""
-    return run_transform(context, postgres, lambda conn, p: refresh_saldos(conn, scope_of(p)))
+    return run_transform(
+        context,
+        postgres,
+        lambda conn, scope, _keys: refresh_saldos(conn, scope),
+        active=saldos_have_rows,
+        counts=SALDO_COUNTS,
+    )

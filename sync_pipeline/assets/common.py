@@ -15,7 +15,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from sync_pipeline import settings
-from sync_pipeline.db.staging import Scope, mirror_partition, staged_documents, upsert_rows
+from sync_pipeline.db.staging import Scope, mirror_partitions, staged_state, upsert_rows
 from sync_pipeline.domain.values import Reject
 from sync_pipeline.partitions import SyncPartition, chunk_partitions
 from sync_pipeline.resources.odoo import OdooResource
@@ -51,13 +51,33 @@ def partitions_of(context: AssetExecutionContext) -> list[SyncPartition]:
     return sorted(SyncPartition.parse(k) for k in context.partition_keys)
 
 
-def scope_of(p: SyncPartition) -> Scope:
-    return Scope(empreendimento=p.empreendimento, day=p.day, first=p.is_first, last=p.is_last)
+def scope_of(*partitions: SyncPartition) -> Scope:
+    """The scope of one partition, or of a chunk of partitions of one empreendimento."""
+    ordered = sorted(partitions)
+    if len({p.empreendimento for p in ordered}) != 1:
+        raise ValueError("a scope holds partitions of one empreendimento")
+    return Scope(
+        empreendimento=ordered[0].empreendimento,
+        days=tuple(p.day for p in ordered),
+        first=ordered[0].is_first,
+        last=ordered[-1].is_last,
+    )
+
+
+def keys_of(partitions) -> dict[date, str]:
+    """Partition key of each day of a chunk (one empreendimento)."""
+    return {p.day: str(p.key) for p in partitions}
 
 
 def empreendimento_lock(p: SyncPartition) -> str:
     """Units of one empreendimento never write concurrently, whichever run they come from."""
     return f"empreendimento:{p.empreendimento}"
+
+
+def chunk_name(chunk: list[SyncPartition]) -> str:
+    first, last = chunk[0], chunk[-1]
+    days = first.day.isoformat() if first.day == last.day else f"{first.day}..{last.day}"
+    return f"{first.empreendimento} {days}"
 
 
 @dataclass
@@ -78,8 +98,10 @@ def run_extract(
     extract: Callable[..., Extracted],
 ) -> MaterializeResult:
     """The body of every extract asset: per chunk of one empreendimento and up to CHUNK_DAYS
-    dates, one extraction from Odoo; then one transaction per partition mirroring its rows into
-    the staging ``table``, with a materialization (and its metadata) per partition.
+    dates, one extraction from Odoo, then one transaction mirroring the chunk's rows into the
+    staging ``table`` (a constant number of statements, whatever the number of partitions and
+    rows), with a materialization (and its metadata) per partition. A chunk with nothing in Odoo,
+    nothing staged and no reject recorded costs no transaction at all.
 
     ``extract(client, emp, first, last, ids=None)`` reads the documents dated in [first, last], or
     the documents ``ids`` whatever their date. Odoo never reports a deletion, and a document's date
@@ -91,6 +113,7 @@ def run_extract(
     asset = context.assets_def.key.to_user_string()
     run_id = context.run.run_id
     totals: dict[str, int] = defaultdict(int)
+    skipped = 0
     client = odoo.get_client(logger=context.log)  # one per run: fields_get is asked once
     for chunk in chunk_partitions(partitions, CHUNK_DAYS):
         started = time.perf_counter()
@@ -103,19 +126,12 @@ def run_extract(
             None if chunk[-1].is_last else chunk[-1].day,
             ids=None,
         )
-        staged = staged_documents(postgres, table, document_column, chunk)
+        staged, rejects_recorded = staged_state(postgres, table, document_column, asset, chunk)
         moved_rows: list[dict] = []
         if staged - found.documents:
             moved = extract(client, emp, None, None, ids=sorted(staged - found.documents))
             chunk_days = {p.day for p in chunk}
             moved_rows = [r for day, rows in moved.rows_by_day.items() if day not in chunk_days for r in rows]
-            if moved_rows:
-                postgres.unit_of_work(
-                    lambda conn, rows=moved_rows: upsert_rows(conn, table, rows),
-                    name=f"{asset} moved documents",
-                    logger=context.log,
-                    lock=empreendimento_lock(chunk[0]),
-                )
             context.log.info(
                 f"{emp}: {len(staged - found.documents)} documents left these dates: "
                 f"{len(moved.documents)} still in Odoo ({len(moved_rows)} lines restaged under their new date), "
@@ -127,79 +143,122 @@ def run_extract(
             f"{emp} {chunk[0].day}..{chunk[-1].day}: read {found.summary} in {calls} Odoo calls "
             f"({extract_seconds:.2f}s); {len(found.rejects)} set aside"
         )
-        rejects_by_day: dict[date | None, list[Reject]] = defaultdict(list)
-        for r in found.rejects:
-            rejects_by_day[r.partition_day].append(r)
-        for p in chunk:
-            rows = found.rows_by_day.get(p.day, [])
-            rejects = rejects_by_day.get(p.day, [])
+        rejects_by_day: dict[date, list[Reject]] = defaultdict(list)
+        for r in found.rejects:  # a record with no date of its own is set aside on the chunk's first date
+            rejects_by_day[r.partition_day or chunk[0].day].append(r)
+        rows = [r for p in chunk for r in found.rows_by_day.get(p.day, [])]
+        scope, keys = scope_of(*chunk), keys_of(chunk)
+        if rows or staged or rejects_recorded or any(rejects_by_day.get(p.day) for p in chunk):
+
+            def mirror(conn, scope=scope, keys=keys, rows=rows, moved_rows=moved_rows, rejects=rejects_by_day):
+                upsert_rows(conn, table, moved_rows)
+                return mirror_partitions(
+                    conn, table, scope, rows, rejects, asset=asset, partition_keys=keys, run_id=run_id
+                )
+
             unit = postgres.unit_of_work(
-                lambda conn, p=p, rows=rows, rejects=rejects: mirror_partition(
-                    conn, table, scope_of(p), rows, rejects, asset=asset, partition_key=p.key, run_id=run_id
-                ),
-                name=f"{asset} {p.key}",
-                logger=context.log,
-                lock=empreendimento_lock(p),
+                mirror, name=f"{asset} {chunk_name(chunk)}", logger=context.log, lock=empreendimento_lock(chunk[0])
             )
-            counts = unit.value
+            by_day, cost = unit.value, _cost(unit, len(chunk))
+        else:
+            by_day, cost = {}, skipped_cost(len(chunk))
+            skipped += len(chunk)
+        for p in chunk:
+            counts = by_day.get(p.day) or dict.fromkeys(MIRROR_COUNTS, 0)
             for k, v in counts.items():
                 totals[k] += v
             context.add_asset_metadata(
                 {
-                    "lines": len(rows),
+                    "lines": len(found.rows_by_day.get(p.day, [])),
                     "rows_inserted": counts["inserted"],
                     "rows_updated": counts["updated"],
                     "rows_deleted": counts["deleted"],
                     "rejects": counts["rejects"],
-                    "sql_statements": unit.statements,
-                    "db_attempts": unit.attempts,
+                    **cost,
                     "odoo_calls_chunk": calls,
-                    "chunk_partitions": len(chunk),
-                    "seconds": round(unit.seconds + extract_seconds / len(chunk), 3),
+                    "seconds": round(cost["seconds"] + extract_seconds / len(chunk), 3),
                 },
                 partition_key=p.key,
             )
-    context.log.info(
-        f"{asset}: {len(partitions)} partitions, " + ", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
-    )
+    totals["partitions_skipped"] = skipped
+    log_totals(context, asset, len(partitions), totals)
     return MaterializeResult()
+
+
+# Counts of a chunk that needed no transaction (nothing in Odoo, nothing staged): what a unit
+# reports, all zero.
+MIRROR_COUNTS = ("inserted", "updated", "deleted", "rejects", "rejects_written", "rejects_resolved")
+
+
+def skipped_cost(partitions: int) -> dict:
+    return {"sql_statements": 0, "db_attempts": 0, "chunk_partitions": partitions, "skipped": True, "seconds": 0.0}
+
+
+def _cost(unit, partitions: int) -> dict:
+    """What a partition's metadata says of the transaction it committed in: the statements and
+    attempts of its chunk's transaction, the partitions in it, and its share of the seconds."""
+    return {
+        "sql_statements": unit.statements,
+        "db_attempts": unit.attempts,
+        "chunk_partitions": partitions,
+        "skipped": False,
+        "seconds": round(unit.seconds / partitions, 3),
+    }
 
 
 def run_transform(
     context: AssetExecutionContext,
     postgres: PostgresResource,
-    work: Callable[[Connection, SyncPartition], dict],
+    work: Callable[[Connection, Scope, dict[date, str]], dict[date, dict]],
     *,
+    active: Callable[[Connection, Scope], bool],
+    counts: tuple[str, ...],
     metadata: Callable[[dict], dict] = dict,
     by_asset: Callable[[dict], dict[AssetKey, dict]] | None = None,
 ) -> MaterializeResult | tuple[MaterializeResult, ...]:
-    """The body of every transform asset: ``work(conn, partition)`` in one transaction per
-    partition (replayed whole on a transient error), and a materialization per partition with
-    ``metadata(counts)``, SQL statements, attempts and seconds.
+    """The body of every transform asset: per chunk of one empreendimento and up to CHUNK_DAYS
+    dates, ``work(conn, scope, keys)`` in one transaction (replayed whole on a transient error)
+    with a constant number of set-based statements, returning counts per day; a partition
+    commits with its chunk or not at all. ``active(conn, scope)`` — one query, first in the
+    transaction — tells whether the chunk holds anything at all; a chunk that does not is skipped
+    and its partitions report ``counts`` at zero. Every partition gets its own materialization
+    with ``metadata(its counts)``, the chunk's SQL statements and attempts, and its share of the
+    seconds.
 
     A multi-asset (several tables written in that one transaction) passes ``by_asset(counts)``,
-    naming its assets in dependency order: each gets its own slice of the counts, and the
-    transaction's statements, attempts and seconds."""
+    naming its assets in dependency order: each gets its own slice of the counts."""
     ensure_schema_once(postgres, context.log)
     partitions = partitions_of(context)
     name = context.op_def.name if by_asset else context.assets_def.key.to_user_string()
     totals: dict[str, int] = defaultdict(int)
-    for p in partitions:
+    skipped = 0
+    for chunk in chunk_partitions(partitions, CHUNK_DAYS):
+        scope, keys = scope_of(*chunk), keys_of(chunk)
+
+        def unit_work(conn, scope=scope, keys=keys):
+            return work(conn, scope, keys) if active(conn, scope) else None
+
         unit = postgres.unit_of_work(
-            lambda conn, p=p: work(conn, p), name=f"{name} {p.key}", logger=context.log, lock=empreendimento_lock(p)
+            unit_work, name=f"{name} {chunk_name(chunk)}", logger=context.log, lock=empreendimento_lock(chunk[0])
         )
-        counts = unit.value
-        for k, v in counts.items():
-            if isinstance(v, int):
-                totals[k] += v
-        cost = {"sql_statements": unit.statements, "db_attempts": unit.attempts, "seconds": round(unit.seconds, 3)}
-        if by_asset is None:
-            context.add_asset_metadata({**metadata(counts), **cost}, partition_key=p.key)
-        else:
-            for key, values in by_asset(counts).items():
-                context.add_asset_metadata({**values, **cost}, asset_key=key, partition_key=p.key)
-        if counts.get("critical_alerts"):
-            context.log.warning(f"{p.key}: {counts['critical_alerts']} critical alerts (alerta_separacao_cotada)")
+        by_day = unit.value or {}
+        cost = _cost(unit, len(chunk))
+        if unit.value is None:
+            cost["skipped"] = True
+            skipped += len(chunk)
+        for p in chunk:
+            of_day = by_day.get(p.day) or dict.fromkeys(counts, 0)
+            for k, v in of_day.items():
+                if isinstance(v, int):
+                    totals[k] += v
+            if by_asset is None:
+                context.add_asset_metadata({**metadata(of_day), **cost}, partition_key=p.key)
+            else:
+                for key, values in by_asset(of_day).items():
+                    context.add_asset_metadata({**values, **cost}, asset_key=key, partition_key=p.key)
+            if of_day.get("critical_alerts"):
+                context.log.warning(f"{p.key}: {of_day['critical_alerts']} critical alerts (alerta_separacao_cotada)")
+    totals["partitions_skipped"] = skipped
     log_totals(context, name, len(partitions), totals)
     if by_asset is None:
         return MaterializeResult()

@@ -4,8 +4,8 @@ multi-asset).
 
 Both steps take many partitions per run (a multi-run backfill policy) and work through them in
 chunks of one empreendimento and up to ``CHUNK_DAYS`` dates: one Odoo extraction per chunk, then
-one database transaction per partition, and a materialization (with its own metadata) for every
-partition they were given.
+one database transaction per chunk (set-based across its partitions; a chunk with nothing in it
+is skipped), and a materialization (with its own metadata) for every partition they were given.
 """
 
 from dagster import (
@@ -23,10 +23,10 @@ from sync_pipeline.assets.common import (
     pick,
     run_extract,
     run_transform,
-    scope_of,
 )
 from sync_pipeline.assets.operational import EMBARQUE_KEY, MOVIMENTACAO_KEY, SEPARACAO_KEY
-from sync_pipeline.db.faturamento import apply_partition
+from sync_pipeline.db.faturamento import COUNTS as FATURAMENTO_COUNTS
+from sync_pipeline.db.faturamento import apply_partitions, has_rows
 from sync_pipeline.db.schema import odoo_fatura_linha as odoo_fatura_linha_table
 from sync_pipeline.odoo.faturamento import extract_invoices
 from sync_pipeline.partitions import company_id_for, partition_day, sync_partitions
@@ -114,11 +114,16 @@ def odoo_fatura_linha(
     can_subset=False,
 )
 def faturamento(context: AssetExecutionContext, postgres: PostgresResource):
-    """The faturamento of a partition (empreendimento × invoice date), three tables in one
-    transaction per partition, with a constant number of set-based statements whatever the number
-    of lines (DESIGN §5.1)."""
+    """The faturamento of each partition (empreendimento × invoice date): three tables, in one
+    transaction per chunk of partitions, with a constant number of set-based statements whatever
+    the number of partitions and lines (DESIGN §5.1)."""
     return run_transform(
-        context, postgres, lambda conn, p: apply_partition(conn, scope_of(p)), by_asset=_faturamento_metadata
+        context,
+        postgres,
+        lambda conn, scope, _keys: apply_partitions(conn, scope),
+        active=has_rows,
+        counts=FATURAMENTO_COUNTS,
+        by_asset=_faturamento_metadata,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import column, select, text
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.rejects import record_rejects
 from sync_pipeline.db.schema import carteira_principal
-from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.db.staging import Scope, day_of, owns, owns_any, per_day
 from sync_pipeline.db.upsert import upsert_statement
 from sync_pipeline.domain.carteira import CANCELLED_STATE, STATUS_PEDIDO, STATUS_PEDIDO_DEFAULT, ambiguous_order_reject
 from sync_pipeline.domain.faturamento import CANCELADO
@@ -65,15 +66,18 @@ INVOICED_SQL = """
       AND f.status_nf <> :cancelado
     GROUP BY f.origem, f.cod_produto
 """
-# The orders a partition owns: those it stages, and those staged nowhere any more (deleted in Odoo)
-# whose carteira rows carry its date. Each order belongs to one partition at a time.
+# The orders a partition owns, with its date (``day``): those it stages, and those staged nowhere any
+# more (deleted in Odoo) whose carteira rows carry its date. Each order belongs to one partition at
+# a time.
 PARTITION_ORDERS_SQL = f"""
-    SELECT l.num_pedido FROM odoo_pedido_linha l
+    SELECT l.num_pedido, min(l.partition_date) AS day FROM odoo_pedido_linha l
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
-    UNION
-    SELECT c.num_pedido FROM carteira_principal c
+    GROUP BY l.num_pedido
+    UNION ALL
+    SELECT c.num_pedido, min({day_of("c", "data_pedido")}) AS day FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
       AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o WHERE o.num_pedido = c.num_pedido AND o.empreendimento = :emp)
+    GROUP BY c.num_pedido
 """
 # Open decisions of a key (the operational tables have no empreendimento column).
 OPEN_SEPARACAO_SQL = "NOT {s}.sincronizado_nf AND upper({s}.status) = ANY(:open_statuses)"
@@ -98,6 +102,8 @@ class PartitionLines:
     stale: set[tuple[str, str]]
     # orders whose number another empreendimento also stages: their decisions are not adjusted
     ambiguous: dict[str, int]  # num_pedido → odoo order id
+    # the date of the partition each line belongs to
+    days: dict[tuple[str, str], date]
 
 
 # The open lines to write with every carteira column: keys and saldos from the plan (`o`), every
@@ -127,17 +133,19 @@ _LINES_SQL = f"""
 WITH src AS (
     SELECT l.num_pedido, l.cod_produto, sum(l.qtd_produto_pedido) AS qtd,
            bool_or(l.order_state = :cancel_state) AS cancelado, max(l.staged_at) AS staged_at,
-           min(l.odoo_order_id) AS odoo_order_id
+           min(l.odoo_order_id) AS odoo_order_id, min(l.partition_date) AS day
     FROM odoo_pedido_linha l
     WHERE l.empreendimento = :emp AND {owns("l", "partition_date")}
     GROUP BY l.num_pedido, l.cod_produto
 ),
+src_orders AS (SELECT num_pedido, min(day) AS day FROM src GROUP BY num_pedido),
 mem AS (  -- two index scans: the carteira of the staged orders, and own-dated rows staged nowhere
-    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at
-    FROM carteira_principal c
-    WHERE c.empreendimento = :emp AND c.num_pedido IN (SELECT DISTINCT num_pedido FROM src)
+    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at, so.day
+    FROM carteira_principal c JOIN src_orders so ON so.num_pedido = c.num_pedido
+    WHERE c.empreendimento = :emp
     UNION
-    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at
+    SELECT c.num_pedido, c.cod_produto, c.qtd_produto_pedido, c.qtd_saldo_produto_pedido, c.updated_at,
+           {day_of("c", "data_pedido")}
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
       AND NOT EXISTS (SELECT 1 FROM odoo_pedido_linha o
@@ -154,10 +162,12 @@ orphans AS (
       AND NOT EXISTS (SELECT 1 FROM carteira_principal c WHERE c.num_pedido = d.num_pedido)
       AND EXISTS (SELECT 1 FROM faturamento_produto f WHERE f.origem = d.num_pedido AND f.empreendimento = :emp)
 ),
-keys AS (
-    SELECT num_pedido, cod_produto FROM src
-    UNION SELECT num_pedido, cod_produto FROM mem
-    UNION SELECT num_pedido, cod_produto FROM orphans
+keys AS (  -- orphans are planned by the scope's first date
+    SELECT num_pedido, cod_produto, min(day) AS day
+    FROM (SELECT num_pedido, cod_produto, day FROM src
+          UNION ALL SELECT num_pedido, cod_produto, day FROM mem
+          UNION ALL SELECT num_pedido, cod_produto, CAST(:start AS date) FROM orphans) k
+    GROUP BY num_pedido, cod_produto
 ),
 -- invoiced: the aggregate written for the partition's orders in this transaction; the orders no
 -- partition holds (orphans) read their invoices directly
@@ -169,7 +179,7 @@ fat AS (
 )
 SELECT k.num_pedido, k.cod_produto, mem.qtd_produto_pedido, src.qtd, COALESCE(fat.qtd, 0), src.cancelado,
        mem.qtd_saldo_produto_pedido, (mem.updated_at IS NULL OR src.staged_at > mem.updated_at),
-       src.odoo_order_id, amb.num_pedido IS NOT NULL
+       src.odoo_order_id, amb.num_pedido IS NOT NULL, k.day
 FROM keys k
 LEFT JOIN src USING (num_pedido, cod_produto)
 LEFT JOIN mem USING (num_pedido, cod_produto)
@@ -193,10 +203,13 @@ ORDER BY k.num_pedido, k.cod_produto
 """
 
 
-def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
+def load_partitions(conn: Connection, scope: Scope) -> PartitionLines:
+    """The lines of the scope's partitions that may need planning, with the date of the partition
+    each belongs to, and the open decisions of their orders: three queries."""
     changes: list[LineChange] = []
     stale: set[tuple[str, str]] = set()
     ambiguous: dict[str, int] = {}
+    days: dict[tuple[str, str], date] = {}
     for (
         pedido,
         produto,
@@ -208,6 +221,7 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
         source_changed,
         order_id,
         is_ambiguous,
+        day,
     ) in conn.execute(text(_LINES_SQL), {**scope.params(), **rule_params()}):
         if is_ambiguous:
             ambiguous[pedido] = min(order_id or 0, ambiguous.get(pedido) or order_id or 0)
@@ -221,6 +235,7 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
                 pedido_cancelado=bool(cancelado),
             )
         )
+        days[(pedido, produto)] = day
         if source_changed or saldo_atual is None or depois is None or saldo_atual != depois - faturada:
             stale.add((pedido, produto))
     # the decisions of ambiguous orders cannot be told apart from the other empreendimento's
@@ -254,42 +269,44 @@ def load_partition(conn: Connection, scope: Scope) -> PartitionLines:
             {"orders": orders},
         )
     ]
-    return PartitionLines(changes=changes, pre=pre, seps=seps, stale=stale, ambiguous=ambiguous)
+    return PartitionLines(changes=changes, pre=pre, seps=seps, stale=stale, ambiguous=ambiguous, days=days)
 
 
 def _dec(q: Decimal | None) -> str | None:
     return None if q is None else format(q, "f")
 
 
-# Everything a plan changes, in one statement: decisions, diffs, alerts, embarques.
+# Everything a plan changes, in one statement: decisions, diffs, alerts, embarques; counted per day
+# (each planned row carries the date of the partition its line belongs to).
 _APPLY_SQL = """
 WITH
-pre_plan AS (SELECT * FROM jsonb_to_recordset(CAST(:pre AS jsonb)) AS x(id int, qtd numeric)),
-sep_plan AS (SELECT * FROM jsonb_to_recordset(CAST(:sep AS jsonb)) AS x(id int, qtd numeric)),
+pre_plan AS (SELECT * FROM jsonb_to_recordset(CAST(:pre AS jsonb)) AS x(id int, qtd numeric, day date)),
+sep_plan AS (SELECT * FROM jsonb_to_recordset(CAST(:sep AS jsonb)) AS x(id int, qtd numeric, day date)),
 sep_new AS (
     SELECT * FROM jsonb_to_recordset(CAST(:sep_new AS jsonb))
-        AS x(lote text, num_pedido text, cod_produto text, qtd numeric)
+        AS x(lote text, num_pedido text, cod_produto text, qtd numeric, day date)
 ),
 diffs AS (
     SELECT * FROM jsonb_to_recordset(CAST(:diffs AS jsonb))
         AS x(num_pedido text, cod_produto text, tipo text, qtd_antes numeric, qtd_depois numeric,
-             delta numeric, absorcao jsonb)
+             delta numeric, absorcao jsonb, pk text, day date)
 ),
 alerts AS (
     SELECT * FROM jsonb_to_recordset(CAST(:alerts AS jsonb))
         AS x(lote text, num_pedido text, cod_produto text, tipo_alteracao text, qtd_anterior numeric,
-             qtd_nova numeric, qtd_diferenca numeric, nivel text)
+             qtd_nova numeric, qtd_diferenca numeric, nivel text, day date)
 ),
+cancelled AS (SELECT * FROM jsonb_to_recordset(CAST(:cancelled AS jsonb)) AS x(num_pedido text, day date)),
 pre_upd AS (
     UPDATE pre_separacao_item p SET qtd_selecionada_usuario = pp.qtd
-    FROM pre_plan pp WHERE p.id = pp.id AND pp.qtd > 0 RETURNING 1
+    FROM pre_plan pp WHERE p.id = pp.id AND pp.qtd > 0 RETURNING pp.day
 ),
-pre_del AS (DELETE FROM pre_separacao_item p USING pre_plan pp WHERE p.id = pp.id AND pp.qtd = 0 RETURNING 1),
+pre_del AS (DELETE FROM pre_separacao_item p USING pre_plan pp WHERE p.id = pp.id AND pp.qtd = 0 RETURNING pp.day),
 sep_upd AS (
     UPDATE separacao s SET qtd_saldo = sp.qtd
-    FROM sep_plan sp WHERE s.id = sp.id AND sp.qtd > 0 RETURNING 1
+    FROM sep_plan sp WHERE s.id = sp.id AND sp.qtd > 0 RETURNING sp.day
 ),
-sep_del AS (DELETE FROM separacao s USING sep_plan sp WHERE s.id = sp.id AND sp.qtd = 0 RETURNING 1),
+sep_del AS (DELETE FROM separacao s USING sep_plan sp WHERE s.id = sp.id AND sp.qtd = 0 RETURNING sp.day),
 sep_ins AS (
     INSERT INTO separacao (separacao_lote_id, num_pedido, cod_produto, qtd_saldo, status, tipo_envio,
                            sincronizado_nf)
@@ -298,49 +315,80 @@ sep_ins AS (
     JOIN LATERAL (SELECT s.status, s.tipo_envio FROM separacao s
                   WHERE s.separacao_lote_id = n.lote AND NOT s.sincronizado_nf
                   ORDER BY s.id DESC LIMIT 1) lot ON true
-    RETURNING 1
+    RETURNING num_pedido, cod_produto
 ),
 diff_ins AS (
     INSERT INTO carteira_diff (run_id, partition_key, empreendimento, num_pedido, cod_produto, tipo, qtd_antes,
                                qtd_depois, delta, absorcao)
-    SELECT :run_id, :pk, :emp, num_pedido, cod_produto, tipo, qtd_antes, qtd_depois, delta, absorcao FROM diffs
-    RETURNING 1
+    SELECT :run_id, pk, :emp, num_pedido, cod_produto, tipo, qtd_antes, qtd_depois, delta, absorcao FROM diffs
+    RETURNING partition_key
 ),
 alert_ins AS (
     INSERT INTO alerta_separacao_cotada (separacao_lote_id, empreendimento, num_pedido, cod_produto,
                                          tipo_alteracao, qtd_anterior, qtd_nova, qtd_diferenca, nivel, run_id)
     SELECT lote, :emp, num_pedido, cod_produto, tipo_alteracao, qtd_anterior, qtd_nova, qtd_diferenca, nivel, :run_id
     FROM alerts
-    RETURNING 1
+    RETURNING num_pedido, cod_produto
 ),
 emb AS (
     UPDATE embarque_itens e SET status = 'cancelado'
-    WHERE e.pedido = ANY(:cancelled) AND e.status IS DISTINCT FROM 'cancelado'
-    RETURNING 1
+    FROM cancelled c
+    WHERE e.pedido = c.num_pedido AND e.status IS DISTINCT FROM 'cancelado'
+    RETURNING c.day
 )
-SELECT (SELECT count(*) FROM pre_upd), (SELECT count(*) FROM pre_del), (SELECT count(*) FROM sep_upd),
-       (SELECT count(*) FROM sep_del), (SELECT count(*) FROM sep_ins), (SELECT count(*) FROM diff_ins),
-       (SELECT count(*) FROM alert_ins), (SELECT count(*) FROM emb)
+SELECT d.day,
+       (SELECT count(*) FROM pre_upd x WHERE x.day = d.day), (SELECT count(*) FROM pre_del x WHERE x.day = d.day),
+       (SELECT count(*) FROM sep_upd x WHERE x.day = d.day), (SELECT count(*) FROM sep_del x WHERE x.day = d.day),
+       (SELECT count(*) FROM sep_ins x WHERE EXISTS (SELECT 1 FROM sep_new n WHERE n.num_pedido = x.num_pedido
+                                                     AND n.cod_produto = x.cod_produto AND n.day = d.day)),
+       (SELECT count(*) FROM diff_ins x WHERE x.partition_key = d.pk),
+       (SELECT count(*) FROM alert_ins x WHERE EXISTS (SELECT 1 FROM alerts a WHERE a.num_pedido = x.num_pedido
+                                                       AND a.cod_produto = x.cod_produto AND a.day = d.day)),
+       (SELECT count(*) FROM emb x WHERE x.day = d.day)
+FROM unnest(CAST(:days AS date[]), CAST(:pks AS text[])) AS d(day, pk)
 """
+_APPLY_COUNTS = (
+    "pre_separacao_updated",
+    "pre_separacao_deleted",
+    "separacao_updated",
+    "separacao_deleted",
+    "separacao_created",
+    "diffs",
+    "alerts",
+    "embarques_cancelled",
+)
 
 
-def write_partition(
+def write_partitions(
     conn: Connection,
     scope: Scope,
     lines: PartitionLines,
     plans: list[LinePlan],
     *,
     run_id: str,
-    partition_key: str,
-) -> dict[str, int]:
-    """Apply the plans before replacing the carteira rows, in the caller's transaction."""
+    partition_keys: dict[date, str],
+) -> dict[date, dict[str, int]]:
+    """Apply the plans before replacing the carteira rows, in the caller's transaction: four
+    statements whatever the number of partitions and lines; counts per day."""
+    day_of_line = lines.days
+
+    def day(p) -> date:
+        return day_of_line[(p.num_pedido, p.cod_produto)]
+
+    def iso(p) -> str:
+        return day(p).isoformat()
+
     changed = [p for p in plans if is_changed(p)]
     params = {
-        "pre": json.dumps([{"id": i, "qtd": _dec(q)} for p in changed for i, q in p.pre_separacao_qtd.items()]),
-        "sep": json.dumps([{"id": i, "qtd": _dec(q)} for p in changed for i, q in p.separacao_qtd.items()]),
+        "pre": json.dumps(
+            [{"id": i, "qtd": _dec(q), "day": iso(p)} for p in changed for i, q in p.pre_separacao_qtd.items()]
+        ),
+        "sep": json.dumps(
+            [{"id": i, "qtd": _dec(q), "day": iso(p)} for p in changed for i, q in p.separacao_qtd.items()]
+        ),
         "sep_new": json.dumps(
             [
-                {"lote": lote, "num_pedido": p.num_pedido, "cod_produto": p.cod_produto, "qtd": _dec(q)}
+                {"lote": lote, "num_pedido": p.num_pedido, "cod_produto": p.cod_produto, "qtd": _dec(q), "day": iso(p)}
                 for p in changed
                 for lote, q in p.separacao_nova
             ]
@@ -355,6 +403,8 @@ def write_partition(
                     "qtd_depois": _dec(p.qtd_depois),
                     "delta": _dec(p.delta),
                     "absorcao": p.absorcao or None,
+                    "pk": partition_keys[day(p)],
+                    "day": iso(p),
                 }
                 for p in changed
                 if diff_tipo(p) is not None
@@ -371,40 +421,52 @@ def write_partition(
                     "qtd_nova": _dec(a.qtd_nova),
                     "qtd_diferenca": _dec(a.qtd_diferenca),
                     "nivel": a.nivel,
+                    "day": iso(p),
                 }
                 for p in changed
                 for a in p.alerts
             ]
         ),
-        "cancelled": sorted({p.num_pedido for p in plans if p.pedido_cancelado} - set(lines.ambiguous)),
+        "cancelled": json.dumps(
+            [
+                {"num_pedido": pedido, "day": d}
+                for pedido, d in sorted(
+                    {
+                        (p.num_pedido, iso(p))
+                        for p in plans
+                        if p.pedido_cancelado and p.num_pedido not in lines.ambiguous
+                    }
+                )
+            ]
+        ),
         "run_id": run_id,
-        "pk": partition_key,
-        "emp": scope.empreendimento,
+        **scope.params(),
+        "pks": [partition_keys[d] for d in scope.days],
     }
-    applied = conn.execute(text(_APPLY_SQL), params).one()
+    counts = per_day(conn.execute(text(_APPLY_SQL), params), _APPLY_COUNTS)
 
     opened = [p for p in plans if p.open_after and (p.num_pedido, p.cod_produto) in lines.stale]
-    upserted = (
-        conn.execute(
-            _UPSERT,
-            {
-                **scope.params(),
-                **rule_params(),
-                "pedidos": [p.num_pedido for p in opened],
-                "produtos": [p.cod_produto for p in opened],
-                "saldos": [p.saldo for p in opened],
-            },
-        )
-        .scalars()
-        .all()
-    )
+    for inserted, pedido, produto in conn.execute(
+        _UPSERT,
+        {
+            **scope.params(),
+            **rule_params(),
+            "pedidos": [p.num_pedido for p in opened],
+            "produtos": [p.cod_produto for p in opened],
+            "saldos": [p.saldo for p in opened],
+        },
+    ):
+        of_day = counts[day_of_line[(pedido, produto)]]
+        name = "rows_inserted" if inserted else "rows_updated"
+        of_day[name] = of_day.get(name, 0) + 1
     closed = [p for p in plans if not p.open_after]
-    deleted = conn.execute(
+    for pedido, produto in conn.execute(
         text(
             """
             DELETE FROM carteira_principal c
             USING unnest(CAST(:pedidos AS text[]), CAST(:produtos AS text[])) AS x(num_pedido, cod_produto)
             WHERE c.empreendimento = :emp AND c.num_pedido = x.num_pedido AND c.cod_produto = x.cod_produto
+            RETURNING c.num_pedido, c.cod_produto
             """
         ),
         {
@@ -412,39 +474,39 @@ def write_partition(
             "pedidos": [p.num_pedido for p in closed],
             "produtos": [p.cod_produto for p in closed],
         },
-    ).rowcount
-    rejected = record_rejects(
-        conn,
-        [
+    ):
+        of_day = counts[day_of_line[(pedido, produto)]]
+        of_day["rows_deleted"] = of_day.get("rows_deleted", 0) + 1
+    # an ambiguous order is reported by the partition of its (first) line
+    order_day: dict[str, date] = {}
+    for (pedido, _), d in sorted(day_of_line.items(), key=lambda kv: kv[1]):
+        order_day.setdefault(pedido, d)
+    rejects: dict[str, list] = {partition_keys[d]: [] for d in scope.days}
+    for pedido, order_id in lines.ambiguous.items():
+        rejects[partition_keys[order_day[pedido]]].append(
             ambiguous_order_reject(scope.empreendimento, pedido, order_id)
-            for pedido, order_id in lines.ambiguous.items()
-        ],
-        asset=CARTEIRA_ASSET,
-        partition_key=partition_key,
-        run_id=run_id,
-    )
-    kinds: dict[str, int] = {}
-    for p in changed:
-        tipo = diff_tipo(p)
-        if tipo:
-            kinds[tipo] = kinds.get(tipo, 0) + 1
-    return {
-        "pre_separacao_updated": applied[0],
-        "pre_separacao_deleted": applied[1],
-        "separacao_updated": applied[2],
-        "separacao_deleted": applied[3],
-        "separacao_created": applied[4],
-        "diffs": applied[5],
-        "alerts": applied[6],
-        "critical_alerts": sum(1 for p in changed for a in p.alerts if a.nivel == "CRITICO"),
-        "embarques_cancelled": applied[7],
-        "rows_inserted": sum(1 for x in upserted if x),
-        "rows_updated": sum(1 for x in upserted if not x),
-        "rows_deleted": deleted,
-        "ambiguous_orders": len(lines.ambiguous),
-        "rejects_written": rejected["rejects_written"],
-        **{f"diff_{k.lower()}": v for k, v in sorted(kinds.items())},
-    }
+        )
+    rejected = record_rejects(conn, rejects, asset=CARTEIRA_ASSET, run_id=run_id)
+    for d in scope.days:
+        of_day = counts[d]
+        mine = [p for p in changed if day(p) == d]
+        kinds: dict[str, int] = {}
+        for p in mine:
+            tipo = diff_tipo(p)
+            if tipo:
+                kinds[tipo] = kinds.get(tipo, 0) + 1
+        of_day.update(
+            {
+                "critical_alerts": sum(1 for p in mine for a in p.alerts if a.nivel == "CRITICO"),
+                "rows_inserted": of_day.get("rows_inserted", 0),
+                "rows_updated": of_day.get("rows_updated", 0),
+                "rows_deleted": of_day.get("rows_deleted", 0),
+                "ambiguous_orders": sum(1 for pedido in lines.ambiguous if order_day[pedido] == d),
+                "rejects_written": rejected[partition_keys[d]]["rejects_written"],
+                **{f"diff_{k.lower()}": v for k, v in sorted(kinds.items())},
+            }
+        )
+    return counts
 
 
 # Rows equal to the current ones are left out before the insert: nothing written, no lock taken.
@@ -454,6 +516,7 @@ _UPSERT = upsert_statement(
     "uq_carteira_emp_pedido_produto",
     select(*_open_lines.subquery("open_lines").c),
     filter_unchanged=True,
+    returning=[carteira_principal.c.num_pedido, carteira_principal.c.cod_produto],
 )
 
 
@@ -472,3 +535,32 @@ def critical_alerts_of_run(engine, run_id: str) -> list[tuple]:
                 {"run": run_id},
             )
         ]
+
+
+# What the carteira multi-asset counts for each day (a chunk with nothing in it reports them at 0).
+COUNTS = (
+    *_APPLY_COUNTS,
+    "critical_alerts",
+    "rows_inserted",
+    "rows_updated",
+    "rows_deleted",
+    "ambiguous_orders",
+    "rejects_written",
+    "partitions_replanned",
+    *(f"{aggregate}_{k}" for aggregate in ("faturado", "separado") for k in ("keys", "rows_written", "rows_deleted")),
+)
+
+
+def carteira_has_rows(conn: Connection, scope: Scope) -> bool:
+    """Whether the scope holds anything the carteira plans: staged order lines, carteira rows or
+    aggregated saldos of its dates, or NFs of its dates (they may have made another date's orders
+    stale). One query; a scope without any has nothing to do."""
+    return owns_any(
+        conn,
+        scope,
+        ("odoo_pedido_linha", "partition_date"),
+        ("carteira_principal", "data_pedido"),
+        ("faturado_por_pedido", "partition_date"),
+        ("separado_por_pedido", "partition_date"),
+        ("faturamento_produto", "data_fatura"),
+    )

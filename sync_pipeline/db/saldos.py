@@ -19,16 +19,16 @@ leaves with the partition of its date.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import (
     CTE,
     ColumnElement,
     Date,
-    ScalarSelect,
     Select,
     Table,
     and_,
     bindparam,
-    cast,
     column,
     delete,
     func,
@@ -47,7 +47,7 @@ from sync_pipeline.db.schema import (
     odoo_pedido_linha,
     separado_por_pedido,
 )
-from sync_pipeline.db.staging import Scope, owns
+from sync_pipeline.db.staging import Scope, count_where, day_of, day_of_column, owns, owns_any, per_day, scope_days
 from sync_pipeline.db.upsert import upsert_statement
 
 # The key of the aggregates and carteira_saldo, the partition's date, and the change stamps: every
@@ -66,43 +66,60 @@ def _one(*where: ColumnElement[bool]) -> Select:
 
 
 def _gone(table: Table, computed: CTE, *where: ColumnElement[bool]) -> CTE:
-    """Delete the empreendimento's rows of ``table`` matching ``where`` that ``computed`` no longer has."""
+    """Delete the empreendimento's rows of ``table`` matching ``where`` that ``computed`` no longer
+    has; returns their order and the partition date of their own date."""
     kept = _one(computed.c.num_pedido == table.c.num_pedido, computed.c.cod_produto == table.c.cod_produto)
+    own_date = "partition_date" if "partition_date" in table.c else "data_pedido"
     return (
         delete(table)
         .where(table.c.empreendimento == bindparam("emp"), ~kept.exists(), *where)
-        .returning(literal_column("1"))
+        .returning(table.c.num_pedido, day_of_column(table.c[own_date]).label("own_day"))
         .cte("gone")
     )
 
 
-def _counts(computed: CTE, up: CTE, gone: CTE, summed: str) -> list[ScalarSelect]:
-    """Rows computed, written (inserted or really changed) and deleted, and Σ ``summed``."""
-    return [
-        select(func.count()).select_from(computed).scalar_subquery(),
-        select(func.count()).select_from(up).scalar_subquery(),
-        select(func.count()).select_from(gone).scalar_subquery(),
-        select(func.coalesce(func.sum(computed.c[summed]), 0)).scalar_subquery(),
-    ]
+def _per_day_counts(computed: CTE, computed_day, up: CTE, up_day, gone: CTE, owners, summed: str) -> Select:
+    """Per day of the scope: rows computed, written (inserted or really changed) and deleted, and
+    Σ ``summed``. A deleted row of one of the scope's orders (``owners``: num_pedido, day) counts
+    on its order's date, any other on its own."""
+    gone_days = (
+        select(func.coalesce(owners.c.day, gone.c.own_day).label("day"))
+        .select_from(gone.outerjoin(owners, owners.c.num_pedido == gone.c.num_pedido))
+        .cte("gone_days")
+    )
+    d = scope_days()
+    return select(
+        d.c.day,
+        count_where(computed, computed_day == d.c.day),
+        count_where(up, up_day == d.c.day),
+        count_where(gone_days, gone_days.c.day == d.c.day),
+        select(func.coalesce(func.sum(computed.c[summed]), 0)).where(computed_day == d.c.day).scalar_subquery(),
+    )
 
 
 def _aggregate_statement(table: Table, computed_sql: str, summed: str) -> Select:
     """Upsert ``computed_sql`` (num_pedido, cod_produto and the value columns of ``table``) as the
-    partition's rows of ``table``, unchanged rows neither rewritten nor locked; delete its rows of
-    the partition's orders that are gone, and rows of its date whose order no partition owns any
-    more."""
+    rows of the scope's orders in ``table``, each with its order's partition date, unchanged rows
+    neither rewritten nor locked; delete the rows of those orders that are gone, and rows of the
+    scope's dates whose order no partition owns any more. Counts per day."""
     values = [c.name for c in table.c if c.name not in _NOT_COMPUTED]
-    orders = text(PARTITION_ORDERS_SQL).columns(column("num_pedido")).cte("orders")
-    computed = _computed(table, computed_sql, ["num_pedido", "cod_produto", *values])
+    orders = text(PARTITION_ORDERS_SQL).columns(column("num_pedido"), column("day", Date)).cte("orders")
+    src = _computed(table, computed_sql, ["num_pedido", "cod_produto", *values], name="src")
     emp = bindparam("emp")
-    rows = select(
-        emp.label("empreendimento"),
-        computed.c.num_pedido,
-        computed.c.cod_produto,
-        cast(bindparam("day"), Date).label("partition_date"),
-        *(computed.c[v] for v in values),
+    computed = (
+        select(
+            emp.label("empreendimento"),
+            src.c.num_pedido,
+            src.c.cod_produto,
+            orders.c.day.label("partition_date"),
+            *(src.c[v] for v in values),
+        )
+        .join_from(src, orders, orders.c.num_pedido == src.c.num_pedido)
+        .cte("computed")
     )
-    up = upsert_statement(table, _KEY, rows, filter_unchanged=True).cte("up")
+    up = upsert_statement(
+        table, _KEY, select(*computed.c), filter_unchanged=True, returning=[table.c.partition_date]
+    ).cte("up")
     staged = _one(odoo_pedido_linha.c.num_pedido == table.c.num_pedido, odoo_pedido_linha.c.empreendimento == emp)
     in_carteira = _one(
         carteira_principal.c.num_pedido == table.c.num_pedido, carteira_principal.c.empreendimento == emp
@@ -115,8 +132,9 @@ def _aggregate_statement(table: Table, computed_sql: str, summed: str) -> Select
             and_(text(owns(table.name, "partition_date")), ~staged.exists(), ~in_carteira.exists()),
         ),
     )
-    # orders first: the text of computed reads it
-    return select(*_counts(computed, up, gone, summed)).add_cte(orders, computed)
+    counts = _per_day_counts(computed, computed.c.partition_date, up, up.c.partition_date, gone, orders, summed)
+    # orders first: the text of src reads it
+    return counts.add_cte(orders, src)
 
 
 _FATURADO = _aggregate_statement(
@@ -185,25 +203,26 @@ def partitions_stale_elsewhere(conn: Connection, scope: Scope) -> list:
     return list(conn.execute(text(_STALE_ELSEWHERE_SQL), {**scope.params(), **rule_params()}).scalars())
 
 
-def _run_aggregate(conn: Connection, statement: Select, scope: Scope, total: str) -> dict[str, object]:
-    keys, written, deleted, summed = conn.execute(statement, {**scope.params(), **rule_params()}).one()
-    return {"keys": keys, "rows_written": written, "rows_deleted": deleted, total: float(summed)}
+def _run_aggregate(conn: Connection, statement: Select, scope: Scope, total: str) -> dict[date, dict[str, object]]:
+    return per_day(
+        conn.execute(statement, {**scope.params(), **rule_params()}), ("keys", "rows_written", "rows_deleted", total)
+    )
 
 
-def refresh_faturado(conn: Connection, scope: Scope) -> dict[str, object]:
-    """Rewrite ``faturado_por_pedido`` for the partition's orders; one statement."""
+def refresh_faturado(conn: Connection, scope: Scope) -> dict[date, dict[str, object]]:
+    """Rewrite ``faturado_por_pedido`` for the scope's orders; one statement, counts per day."""
     return _run_aggregate(conn, _FATURADO, scope, "qtd_faturada_total")
 
 
-def refresh_separado(conn: Connection, scope: Scope) -> dict[str, object]:
-    """Rewrite ``separado_por_pedido`` for the partition's orders; one statement."""
+def refresh_separado(conn: Connection, scope: Scope) -> dict[date, dict[str, object]]:
+    """Rewrite ``separado_por_pedido`` for the scope's orders; one statement, counts per day."""
     return _run_aggregate(conn, _SEPARADO, scope, "qtd_em_separacao_total")
 
 
-# The partition's open carteira lines, and their saldos (every value column of carteira_saldo).
+# The scope's open carteira lines, and their saldos (every value column of carteira_saldo).
 _LINES_SQL = f"""
     SELECT c.num_pedido, c.cod_produto, c.empreendimento, c.data_pedido, c.qtd_produto_pedido,
-           c.qtd_saldo_produto_pedido
+           c.qtd_saldo_produto_pedido, {day_of("c", "data_pedido")} AS day
     FROM carteira_principal c
     WHERE c.empreendimento = :emp AND {owns("c", "data_pedido")}
 """
@@ -212,7 +231,8 @@ _SALDOS_COMPUTED_SQL = """
            COALESCE(fat.qtd_faturada, 0) AS qtd_faturada, l.qtd_saldo_produto_pedido,
            COALESCE(sp.qtd_em_separacao, 0) AS qtd_em_separacao, COALESCE(sp.qtd_pre_separada, 0) AS qtd_pre_separada,
            l.qtd_saldo_produto_pedido - COALESCE(sp.qtd_em_separacao, 0) - COALESCE(sp.qtd_pre_separada, 0)
-               AS saldo_livre
+               AS saldo_livre,
+           l.day
     FROM lines l
     LEFT JOIN faturado_por_pedido fat
         ON fat.empreendimento = l.empreendimento AND fat.num_pedido = l.num_pedido AND fat.cod_produto = l.cod_produto
@@ -222,22 +242,37 @@ _SALDOS_COMPUTED_SQL = """
 
 
 def _saldos_statement() -> Select:
-    """Upsert the saldos of the partition's open lines into carteira_saldo, unchanged rows neither
-    rewritten nor locked; delete its rows of the partition (its date, or its lines' orders) that
-    are no longer open lines."""
+    """Upsert the saldos of the scope's open lines into carteira_saldo, unchanged rows neither
+    rewritten nor locked; delete its rows of the scope (its dates, or its lines' orders) that are
+    no longer open lines. Counts per day."""
     t = carteira_saldo
-    lines = _computed(carteira_principal, _LINES_SQL, ["num_pedido"], name="lines")
-    computed = _computed(t, _SALDOS_COMPUTED_SQL, [c.name for c in t.c if c.name not in ("created_at", "updated_at")])
-    up = upsert_statement(t, _KEY, select(*computed.c), filter_unchanged=True).cte("up")
+    lines = text(_LINES_SQL).columns(column("num_pedido"), column("day", Date)).cte("lines")
+    saldo_columns = [c.name for c in t.c if c.name not in ("created_at", "updated_at")]
+    computed = (
+        text(_SALDOS_COMPUTED_SQL)
+        .columns(*(column(n, t.c[n].type) for n in saldo_columns), column("day", Date))
+        .cte("computed")
+    )
+    source = select(*(computed.c[n] for n in saldo_columns))
+    up = upsert_statement(t, _KEY, source, filter_unchanged=True, returning=[t.c.data_pedido]).cte("up")
+    up_day = day_of_column(up.c.data_pedido)
     gone = _gone(t, computed, or_(text(owns(t.name, "data_pedido")), t.c.num_pedido.in_(select(lines.c.num_pedido))))
+    owners = select(lines.c.num_pedido, func.min(lines.c.day).label("day")).group_by(lines.c.num_pedido).subquery()
+    counts = _per_day_counts(computed, computed.c.day, up, up_day, gone, owners, "saldo_livre")
     # lines first: the text of computed reads it
-    return select(*_counts(computed, up, gone, "saldo_livre")).add_cte(lines, computed)
+    return counts.add_cte(lines, computed)
 
 
 _SALDOS = _saldos_statement()
+SALDO_COUNTS = ("lines", "rows_written", "rows_deleted", "saldo_livre_total")
 
 
-def refresh_saldos(conn: Connection, scope: Scope) -> dict[str, object]:
-    """Rewrite the partition's saldos (only rows whose numbers changed); one statement."""
-    lines, written, deleted, livre = conn.execute(_SALDOS, {**scope.params(), **rule_params()}).one()
-    return {"lines": lines, "rows_written": written, "rows_deleted": deleted, "saldo_livre_total": float(livre)}
+def refresh_saldos(conn: Connection, scope: Scope) -> dict[date, dict[str, object]]:
+    """Rewrite the saldos of the scope's partitions (only rows whose numbers changed); one
+    statement, counts per day."""
+    return per_day(conn.execute(_SALDOS, {**scope.params(), **rule_params()}), SALDO_COUNTS)
+
+
+def saldos_have_rows(conn: Connection, scope: Scope) -> bool:
+    """Whether the scope holds open carteira lines or saldos: one query."""
+    return owns_any(conn, scope, ("carteira_principal", "data_pedido"), ("carteira_saldo", "data_pedido"))

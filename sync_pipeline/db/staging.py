@@ -10,7 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, Table, column, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Date,
+    FromClause,
+    ScalarSelect,
+    Select,
+    Table,
+    bindparam,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 
@@ -18,31 +36,105 @@ from sync_pipeline.db.bulk import copy_rows, create_stage
 from sync_pipeline.db.reconcile import staged_partitions as staged_partitions_of_table
 from sync_pipeline.db.rejects import record_rejects
 from sync_pipeline.db.schema import metadata
-from sync_pipeline.db.upsert import upsert
+from sync_pipeline.db.upsert import upsert, upsert_statement
 from sync_pipeline.domain.values import Reject
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The rows a partition owns: one empreendimento and a date; the first partition also owns
-    everything older, the last (today) everything newer."""
+    """The rows a chunk of partitions of one empreendimento owns: the rows dated on one of its
+    ``days``; when the chunk holds the first partition also everything older (or undated), when it
+    holds the last (today) everything newer. One partition is a chunk of one day.
+
+    The SQL of a chunk is set-based across its days: a statement reads and writes every partition
+    of the chunk at once, and returns its counts per day (``day_of``), so each partition still
+    gets its own figures."""
 
     empreendimento: str
-    day: date
-    first: bool
-    last: bool = False
+    days: tuple[date, ...]  # sorted, distinct
+    first: bool  # days[0] is the first partition
+    last: bool = False  # days[-1] is the newest partition
+
+    def __post_init__(self):
+        if not self.days or list(self.days) != sorted(set(self.days)):
+            raise ValueError(f"a scope needs sorted distinct days, not {self.days!r}")
+
+    @classmethod
+    def single(cls, empreendimento: str, day: date, first: bool, last: bool = False) -> Scope:
+        return cls(empreendimento, (day,), first, last)
+
+    @property
+    def start(self) -> date:
+        return self.days[0]
+
+    @property
+    def end(self) -> date:
+        return self.days[-1]
 
     def params(self) -> dict:
-        return {"emp": self.empreendimento, "day": self.day, "first": self.first, "last": self.last}
+        return {
+            "emp": self.empreendimento,
+            "days": list(self.days),
+            "start": self.start,
+            "end": self.end,
+            "first": self.first,
+            "last": self.last,
+        }
 
 
 def owns(alias: str, col: str) -> str:
-    """SQL: the row's date is the partition's, or (first partition) older or missing, or (last
-    partition) newer."""
+    """SQL: the row's date is one of the scope's days, or (first partition) older or missing, or
+    (last partition) newer."""
     return (
-        f"({alias}.{col} = :day OR (:first AND ({alias}.{col} < :day OR {alias}.{col} IS NULL))"
-        f" OR (:last AND {alias}.{col} > :day))"
+        f"({alias}.{col} = ANY(CAST(:days AS date[])) OR (:first AND ({alias}.{col} < :start OR {alias}.{col} IS NULL))"
+        f" OR (:last AND {alias}.{col} > :end))"
     )
+
+
+def day_of(alias: str, col: str) -> str:
+    """SQL: the partition date, within the scope, of a row the scope owns (``owns``)."""
+    return (
+        f"(CASE WHEN {alias}.{col} IS NULL OR {alias}.{col} < CAST(:start AS date) THEN CAST(:start AS date)"
+        f" WHEN {alias}.{col} > CAST(:end AS date) THEN CAST(:end AS date) ELSE {alias}.{col} END)"
+    )
+
+
+def day_of_column(col: ColumnElement) -> ColumnElement:
+    """``day_of`` for SQLAlchemy Core: the partition date, within the scope, of a row it owns."""
+    start, end = cast(bindparam("start"), Date), cast(bindparam("end"), Date)
+    return case((or_(col.is_(None), col < start), start), (col > end, end), else_=col)
+
+
+# SQL: the scope's days, one row each (``d.day``), for a statement's counts per partition.
+SCOPE_DAYS = "unnest(CAST(:days AS date[])) AS d(day)"
+
+
+def scope_days() -> FromClause:
+    """``SCOPE_DAYS`` for SQLAlchemy Core: a FROM of the scope's days, column ``day``."""
+    return func.unnest(bindparam("days", type_=ARRAY(Date))).table_valued(column("day", Date)).render_derived("d")
+
+
+def count_where(source: FromClause, *where: ColumnElement[bool]) -> ScalarSelect:
+    """``(SELECT count(*) FROM source WHERE …)``: correlated with the enclosing statement's days."""
+    return select(func.count()).select_from(source).where(*where).scalar_subquery()
+
+
+def owns_any(conn: Connection, scope: Scope, *tables: tuple[str, str]) -> bool:
+    """Whether any of ``tables`` ((table, date column) pairs) holds a row of the scope's
+    empreendimento that the scope owns: one query."""
+    exists = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} t WHERE t.empreendimento = :emp AND {owns('t', col)})" for table, col in tables
+    )
+    return bool(conn.execute(text(f"SELECT {exists}"), scope.params()).scalar())
+
+
+def per_day(rows, names: tuple[str, ...]) -> dict[date, dict[str, int]]:
+    """Rows of ``(day, *counts)`` as {day: {name: count}}."""
+    return {row[0]: dict(zip(names, (_number(v) for v in row[1:]), strict=True)) for row in rows}
+
+
+def _number(value):
+    return value if isinstance(value, int) or value is None else float(value)
 
 
 STAGED_AT = "staged_at"
@@ -58,63 +150,72 @@ def _select_all(stage: str, columns: list[str]) -> Select:
     return select(*sql_table(stage, *(column(c) for c in columns)).c)
 
 
-def mirror_partition(
+def mirror_partitions(
     conn: Connection,
     table: Table,
     scope: Scope,
     rows: list[dict],
-    rejects: list[Reject],
+    rejects: dict[date, list[Reject]],
     *,
     asset: str,
-    partition_key: str,
+    partition_keys: dict[date, str],
     run_id: str,
-) -> dict[str, int]:
-    """Make ``table``'s rows of the partition equal ``rows``; returns counts of what changed."""
+) -> dict[date, dict[str, int]]:
+    """Make ``table``'s rows of the scope's partitions equal ``rows`` (each carries its
+    ``partition_date``) and record each partition's ``rejects``; four statements whatever the
+    number of partitions and rows. Returns, per day, counts of what changed."""
     (key,) = [c.name for c in table.primary_key.columns]
     columns = staged_columns(table)
     stage = create_stage(conn, table)
     copy_rows(conn, stage, columns, ([r[c] for c in columns] for r in rows))
-    upserted = upsert(conn, table, None, _select_all(stage, columns))
-    deleted = conn.execute(
-        text(
-            f"""
-            DELETE FROM {table.name} t
-            WHERE t.empreendimento = :emp AND {owns("t", "partition_date")}
-              AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{key} = t.{key})
-            """
+    staged = sql_table(stage, column(key))
+    up = upsert_statement(table, None, _select_all(stage, columns), returning=[table.c.partition_date]).cte("up")
+    gone = (
+        delete(table)
+        .where(
+            table.c.empreendimento == bindparam("emp"),
+            text(owns(table.name, "partition_date")),
+            ~select(literal_column("1")).select_from(staged).where(staged.c[key] == table.c[key]).exists(),
+        )
+        .returning(day_of_column(table.c.partition_date).label("day"))
+        .cte("gone")
+    )
+    d = scope_days()
+    counts = conn.execute(
+        select(
+            d.c.day,
+            count_where(up, up.c.inserted, up.c.partition_date == d.c.day),
+            count_where(up, ~up.c.inserted, up.c.partition_date == d.c.day),
+            count_where(gone, gone.c.day == d.c.day),
         ),
         scope.params(),
-    ).rowcount
-    rejected = record_rejects(conn, rejects, asset=asset, partition_key=partition_key, run_id=run_id)
-    return {
-        "inserted": upserted.inserted,
-        "updated": upserted.updated,
-        "deleted": deleted,
-        **rejected,
-    }
+    )
+    by_day = per_day(counts, ("inserted", "updated", "deleted"))
+    rejected = record_rejects(
+        conn,
+        {partition_keys[day]: rejects.get(day, []) for day in scope.days},
+        asset=asset,
+        run_id=run_id,
+    )
+    return {day: by_day[day] | rejected[partition_keys[day]] for day in scope.days}
 
 
-def staged_documents(postgres, table: Table, document_column: str, partitions) -> set[int]:
-    """Ids of the documents ``table`` holds for these partitions (one empreendimento)."""
-    days = [p.day for p in partitions]
+def staged_state(postgres, table: Table, document_column: str, asset: str, partitions) -> tuple[set[int], bool]:
+    """Ids of the documents ``table`` holds for these partitions (one empreendimento), and whether
+    ``asset`` has rejects recorded for them: one query."""
+    scope = Scope(
+        partitions[0].empreendimento, tuple(p.day for p in partitions), partitions[0].is_first, partitions[-1].is_last
+    )
     with postgres.engine().connect() as conn:
-        return set(
-            conn.execute(
-                text(
-                    f"SELECT DISTINCT {document_column} FROM {table.name} t WHERE t.empreendimento = :emp "
-                    "AND (t.partition_date = ANY(:days) OR (:first AND t.partition_date < :start)"
-                    " OR (:last AND t.partition_date > :end))"
-                ),
-                {
-                    "emp": partitions[0].empreendimento,
-                    "days": days,
-                    "first": partitions[0].is_first,
-                    "start": days[0],
-                    "last": partitions[-1].is_last,
-                    "end": days[-1],
-                },
-            ).scalars()
-        )
+        documents, rejects = conn.execute(
+            text(
+                f"SELECT ARRAY(SELECT DISTINCT {document_column} FROM {table.name} t "
+                f"             WHERE t.empreendimento = :emp AND {owns('t', 'partition_date')}), "
+                "EXISTS (SELECT 1 FROM sync_rejeitado r WHERE r.asset = :asset AND r.partition_key = ANY(:pks))"
+            ),
+            {**scope.params(), "asset": asset, "pks": [str(p.key) for p in partitions]},
+        ).one()
+    return set(documents), bool(rejects)
 
 
 def upsert_rows(conn: Connection, table: Table, rows: list[dict]) -> int:

@@ -1,0 +1,119 @@
+"""A run of many partitions works through them in chunks (one empreendimento, up to CHUNK_DAYS
+dates): one transaction per chunk with a constant number of set-based statements, chunks with
+nothing in them skipped after one query, and still a materialization with its own counts for
+every partition (issue 8 item 1)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dagster import instance_for_test
+from sqlalchemy import text
+
+from sync_pipeline.assets.common import CHUNK_DAYS
+from sync_pipeline.partitions import SyncPartition
+from sync_pipeline_tests.support import (
+    START,
+    empreendimentos,
+    partition_metadata,
+    resources,
+    sync_partition,
+    sync_range,
+    synced_state,
+)
+
+# the assets whose metadata carries one partition's figures, and the column giving a row's date
+STEPS = ("odoo_fatura_linha", "faturamento_produto", "odoo_pedido_linha", "carteira_principal", "carteira_saldo")
+
+
+def _metadata(instance, emp: str, days) -> dict[str, dict]:
+    return {
+        asset: {day: partition_metadata(instance, asset, SyncPartition(emp, day).key) for day in days}
+        for asset in STEPS
+    }
+
+
+def _rows_per_day(engine, table: str, column: str, emp: str) -> dict:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                text(f"SELECT {column}, count(*) FROM {table} WHERE empreendimento = :emp GROUP BY 1"), {"emp": emp}
+            ).all()
+        )
+
+
+def test_a_chunk_is_one_transaction_of_the_statements_of_one_partition_and_ends_as_partition_by_partition(
+    db, database_url, simulator
+):
+    days = 8
+    handle = simulator(seed=7, scale=0.3, days=days, companies=1)
+    res = resources(handle, database_url)
+    (emp,) = empreendimentos(handle)
+    dates = [START + timedelta(days=i) for i in range(days)]
+
+    with instance_for_test() as instance:
+        assert sync_range(instance, res, emp, dates[0], dates[-1]).success
+        md = _metadata(instance, emp, dates)
+    chunked = synced_state(db)
+
+    for asset, by_day in md.items():
+        # one transaction for the eight partitions: every partition reports the chunk's statements
+        assert {m["chunk_partitions"] for m in by_day.values()} == {days}, asset
+        assert len({m["sql_statements"] for m in by_day.values()}) == 1, asset
+        assert not any(m["skipped"] for m in by_day.values()), asset
+    assert md["carteira_principal"][dates[0]]["sql_statements"] <= 12
+    assert md["faturamento_produto"][dates[0]]["sql_statements"] <= 9
+    assert md["carteira_saldo"][dates[0]]["sql_statements"] <= 3
+
+    # each partition's own counts: the rows of its date
+    carteira_rows = _rows_per_day(db, "carteira_principal", "data_pedido", emp)
+    faturamento_rows = _rows_per_day(db, "faturamento_produto", "data_fatura", emp)
+    staged_orders = _rows_per_day(db, "odoo_pedido_linha", "partition_date", emp)
+    assert sum(carteira_rows.values()) >= 5 and sum(faturamento_rows.values()) > 20
+    for day in dates:
+        assert md["carteira_principal"][day]["rows_inserted"] == carteira_rows.get(day, 0), day
+        assert md["carteira_saldo"][day]["rows_written"] == carteira_rows.get(day, 0), day
+        assert md["faturamento_produto"][day]["rows_inserted"] == faturamento_rows.get(day, 0), day
+        assert md["odoo_pedido_linha"][day]["rows_inserted"] == staged_orders.get(day, 0), day
+    assert len({md["carteira_principal"][d]["rows_inserted"] for d in dates}) > 1  # not one figure spread
+
+    # the same partitions one run each end in the same state
+    with db.begin() as conn:
+        conn.execute(text("TRUNCATE " + ", ".join(chunked) + " RESTART IDENTITY"))
+    with instance_for_test() as instance:
+        for day in dates:
+            assert sync_partition(instance, res, emp, day).success
+        busy = max(dates, key=lambda d: carteira_rows.get(d, 0))
+        single = partition_metadata(instance, "carteira_principal", SyncPartition(emp, busy).key)
+    assert single["chunk_partitions"] == 1
+    # (one of those runs also planned earlier dates again, their orders invoiced on its date: 10 more)
+    assert md["carteira_principal"][busy]["sql_statements"] <= single["sql_statements"]
+    assert synced_state(db) == chunked
+
+
+def test_partitions_with_nothing_cost_one_query_per_chunk_and_still_get_their_materializations(
+    db, database_url, simulator
+):
+    handle = simulator(seed=3, scale=0.2, days=3, companies=1)
+    res = resources(handle, database_url)
+    (emp,) = empreendimentos(handle)
+    last = START + timedelta(days=CHUNK_DAYS + 9)  # a chunk with data, then ten empty dates
+    empty = [START + timedelta(days=i) for i in range(CHUNK_DAYS, CHUNK_DAYS + 10)]
+
+    with instance_for_test() as instance:
+        assert sync_range(instance, res, emp, START, last).success
+        md = _metadata(instance, emp, [START, *empty])
+        assert sync_range(instance, res, emp, START, last).success  # again: nothing changed anywhere
+        again = _metadata(instance, emp, [START])
+
+    for asset, by_day in md.items():
+        assert not by_day[START]["skipped"], asset
+        for day in empty:
+            m = by_day[day]
+            assert m["skipped"] and m["chunk_partitions"] == 10, (asset, day)
+            assert m.get("rows_inserted", m.get("rows_written")) == 0, (asset, day)
+    # an extract with nothing in Odoo and nothing staged opens no transaction; a transform asks one
+    # question (after taking the empreendimento's lock) and commits nothing
+    assert {md["odoo_pedido_linha"][d]["sql_statements"] for d in empty} == {0}
+    assert {md["carteira_principal"][d]["sql_statements"] for d in empty} <= {1, 2}
+    assert again["carteira_principal"][START]["rows_inserted"] == again["carteira_principal"][START]["diffs"] == 0
