@@ -43,17 +43,23 @@ from sync_pipeline.resources.postgres import PostgresResource
 from sync_pipeline.run_queue import EMPREENDIMENTO_TAG
 
 # A tick makes at most 6 calls (order_sensor: authenticate, orders and lines fresh and overlap,
-# their orders): 6 × 4 s × 2 attempts stays under the 60 s evaluation limit against a stalling
-# server; a normal call takes milliseconds.
+# their orders): 6 × (4 s × 2 attempts + a Retry-After of at most 2 s) stays within the 60 s
+# evaluation limit against a stalling or rate-limiting server; a normal call takes milliseconds.
 SENSOR_ODOO_TIMEOUT = 4.0
 SENSOR_ODOO_RETRIES = 1
+SENSOR_RETRY_AFTER_CAP = 2.0
 MAX_CHANGES_PER_TICK = 2000
 MAX_RUN_DAYS = 31
 SENSOR_INTERVAL_SECONDS = settings.sensor_interval_seconds()
 
 
 def _sensor_client(odoo: OdooResource, context: SensorEvaluationContext):
-    return odoo.get_client(logger=context.log, timeout_seconds=SENSOR_ODOO_TIMEOUT, max_retries=SENSOR_ODOO_RETRIES)
+    return odoo.get_client(
+        logger=context.log,
+        timeout_seconds=SENSOR_ODOO_TIMEOUT,
+        max_retries=SENSOR_ODOO_RETRIES,
+        max_retry_after_seconds=SENSOR_RETRY_AFTER_CAP,
+    )
 
 
 def _missing_empreendimentos(context: SensorEvaluationContext, keys: set[str]) -> list[str]:

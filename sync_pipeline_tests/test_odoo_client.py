@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import date
@@ -30,7 +31,7 @@ from sync_pipeline.odoo.errors import (
     OdooVersionError,
 )
 from sync_pipeline.odoo.reconcile import INVOICES, ORDERS, odoo_month_counts
-from sync_pipeline.odoo.transport import Json2Transport
+from sync_pipeline.odoo.transport import Json2Transport, retry_after_seconds
 from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.simulator.core import OdooSimulator
 from sync_pipeline.simulator.faults import FaultConfig
@@ -292,6 +293,46 @@ def test_writes_are_repeated_when_the_proxy_refused_them(server, protocol):
         new_id = odoo.create("res.partner", {"name": f"Proxy test {protocol}"})
         assert odoo.read("res.partner", [new_id], ["name"])[0]["name"] == f"Proxy test {protocol}"
         assert odoo.stats.retries == 1
+
+
+@pytest.mark.parametrize("kind", ["429", "503"])
+def test_retry_after_is_honoured_within_a_bound(server, protocol, kind, caplog):
+    with make_client(server, protocol, backoff_seconds=0.0) as odoo:
+        odoo.search("res.partner", [], limit=1)
+        server.faults.update(retry_after=0.4)
+        server.faults.inject(kind, count=2, model="res.partner", method="search_count")
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="sync_pipeline.odoo.client"):
+            assert odoo.search_count("res.partner", []) > 0
+        waited = time.monotonic() - started
+        assert waited >= 0.8, f"retried after {waited:.2f}s although the server asked for 2 × 0.4s"
+        assert odoo.stats.retries == 2
+        retry_lines = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+        assert len(retry_lines) == 2 and all("in 0.40s (Retry-After 0.4s)" in line for line in retry_lines)
+        # refused before Odoo did anything: even a create is repeated
+        server.faults.inject(kind, count=1, model="res.partner", method="create")
+        new_id = odoo.create("res.partner", {"name": f"Retry-After {kind} {protocol}"})
+        assert odoo.read("res.partner", [new_id], ["name"])[0]["name"] == f"Retry-After {kind} {protocol}"
+    # a server asking for an hour gets the client's bound, not the hour
+    with make_client(server, protocol, backoff_seconds=0.0, max_retry_after_seconds=0.2) as odoo:
+        odoo.search("res.partner", [], limit=1)
+        server.faults.update(retry_after=3600)
+        server.faults.inject(kind, count=1, model="res.partner", method="search_count")
+        started = time.monotonic()
+        assert odoo.search_count("res.partner", []) > 0
+        assert 0.2 <= time.monotonic() - started < 30
+        assert odoo.stats.retries == 1
+
+
+def test_retry_after_header_values():
+    assert retry_after_seconds("120") == 120.0
+    assert retry_after_seconds(" 0 ") == 0.0
+    assert retry_after_seconds("1.5") == 1.5
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=now) == 30.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:27:00 GMT", now=now) == 0.0  # already past
+    for unreadable in (None, "", "soon", "-5", "nan", "Wed, 21 Oct 2015 07:28:30"):
+        assert retry_after_seconds(unreadable, now=now) is None, unreadable
 
 
 # -- everything else fails fast ------------------------------------------------------------------

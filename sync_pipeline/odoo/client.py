@@ -43,6 +43,7 @@ OLDEST_MAJOR = 16  # the oldest Odoo this client speaks
 JSON2_MAJOR = 19  # JSON-2 preferred and formatted_read_group available from here
 
 BACKOFF_CAP_SECONDS = 30.0
+RETRY_AFTER_CAP_SECONDS = 30.0  # the longest Retry-After honoured before the next attempt
 FIELDS_GET_ATTRIBUTES = ["string", "type", "relation", "required", "readonly", "store"]
 DATE_GRANULARITIES = frozenset({"day", "week", "month", "quarter", "year"})
 
@@ -296,13 +297,21 @@ class OdooClient:
         max_retries: int = 5,
         backoff_seconds: float = 0.5,
         logger: logging.Logger | None = None,
+        max_retry_after_seconds: float = RETRY_AFTER_CAP_SECONDS,
     ):
         if protocol not in PROTOCOL_CHOICES:
             raise ValueError(f"Unknown Odoo protocol {protocol!r}: expected one of {', '.join(PROTOCOL_CHOICES)}")
-        if page_size < 1 or max_workers < 1 or max_retries < 0 or timeout_seconds <= 0 or backoff_seconds < 0:
+        if (
+            page_size < 1
+            or max_workers < 1
+            or max_retries < 0
+            or timeout_seconds <= 0
+            or backoff_seconds < 0
+            or max_retry_after_seconds < 0
+        ):
             raise ValueError(
-                "OdooClient needs page_size >= 1, max_workers >= 1, max_retries >= 0, timeout_seconds > 0 "
-                "and backoff_seconds >= 0"
+                "OdooClient needs page_size >= 1, max_workers >= 1, max_retries >= 0, timeout_seconds > 0, "
+                "backoff_seconds >= 0 and max_retry_after_seconds >= 0"
             )
         self.url = url.rstrip("/")
         self.db = db
@@ -312,6 +321,7 @@ class OdooClient:
         self.max_workers = int(max_workers)
         self.max_retries = int(max_retries)
         self.backoff_seconds = float(backoff_seconds)
+        self.max_retry_after_seconds = float(max_retry_after_seconds)
         self.log = logger or _module_logger
         self.stats = CallStats()
         self._new_transport: Callable[[str], OdooTransport] = lambda name: make_transport(
@@ -485,16 +495,21 @@ class OdooClient:
                             attempts=attempt + 1,
                         ) from exc
                     delay = random.uniform(0.0, min(BACKOFF_CAP_SECONDS, self.backoff_seconds * 2**attempt))
+                    asked = ""
+                    if exc.retry_after is not None:  # the server said when: never sooner, within a bound
+                        delay = max(delay, min(exc.retry_after, self.max_retry_after_seconds))
+                        asked = f" (Retry-After {exc.retry_after:g}s)"
                     attempt += 1
                     self.stats.record_retry()
                     self.log.warning(
-                        "Odoo %s via %s failed (%s); retry %d/%d in %.2fs",
+                        "Odoo %s via %s failed (%s); retry %d/%d in %.2fs%s",
                         call,
                         self._label,
                         exc.detail,
                         attempt,
                         self.max_retries,
                         delay,
+                        asked,
                     )
                     time.sleep(delay)
         finally:

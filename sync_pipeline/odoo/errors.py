@@ -18,10 +18,11 @@ class OdooError(Exception):
 
 
 class OdooTransientError(OdooError):
-    """The server could not be reached or answered 502/503/504, or the connection dropped mid-answer.
+    """The server could not be reached or answered 429/502/503/504, or the connection dropped mid-answer.
 
     ``request_sent`` is False only when the request certainly never reached Odoo (connection
-    refused, connect timeout), so even a non-idempotent call may be repeated safely.
+    refused, connect timeout, 429/503 from the server or its proxy), so even a non-idempotent call
+    may be repeated safely. ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one.
     """
 
     def __init__(
@@ -32,10 +33,12 @@ class OdooTransientError(OdooError):
         *,
         request_sent: bool = True,
         attempts: int = 1,
+        retry_after: float | None = None,
     ):
         super().__init__(call, protocol, detail)
         self.request_sent = request_sent
         self.attempts = attempts
+        self.retry_after = retry_after
 
 
 class OdooAuthError(OdooError):

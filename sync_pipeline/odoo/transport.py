@@ -17,10 +17,13 @@ naming the call; retrying is the client's business. Each thread gets its own ``r
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import itertools
 import json
+import math
 import threading
+import time
 import xml.parsers.expat
 import xmlrpc.client
 from typing import Any, ClassVar
@@ -41,6 +44,8 @@ PROTOCOLS = ("xmlrpc", "jsonrpc", "json2")
 VERSION_CALL = "common.version"
 VERSION_PATH = "/web/webclient/version_info"
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+# Answered without doing anything (a rate limit, a proxy or Odoo in maintenance): safe to repeat.
+REFUSED_STATUSES = frozenset({429, 503})
 USER_AGENT = "sync_pipeline-odoo-client"
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
@@ -92,6 +97,28 @@ JSON2_POSITIONAL = {
     "default_get": ("fields_list",),
     "check_access_rights": ("operation", "raise_exception"),
 }
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header (RFC 9110: delay-seconds or an HTTP-date) in seconds from now;
+    None when absent or unreadable, 0 for a date already past."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)  # delay-seconds (an integer by the RFC; a fraction read as meant)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:  # RFC 9110 dates are GMT; a naive one is not one
+        return None
+    seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -178,7 +205,8 @@ class OdooTransport:
         return session
 
     def _post(self, call: str, path: str, *, body: bytes, headers: dict[str, str]) -> requests.Response:
-        """One POST; transport failures and 429/502/503/504 become OdooTransientError."""
+        """One POST; transport failures and 429/502/503/504 become OdooTransientError (with the
+        server's Retry-After, if any)."""
         timeout = (min(10.0, self.timeout_seconds), self.timeout_seconds)
         try:
             response = self._session().post(self.url + path, data=body, headers=headers, timeout=timeout)
@@ -196,7 +224,8 @@ class OdooTransport:
                 call,
                 self.protocol,
                 f"HTTP {response.status_code} {response.reason or ''}".strip(),
-                request_sent=response.status_code != 503,
+                request_sent=response.status_code not in REFUSED_STATUSES,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         return response
 

@@ -38,11 +38,12 @@ class OdooResource(dg.ConfigurableResource):
         *,
         timeout_seconds: float | None = None,
         max_retries: int | None = None,
+        max_retry_after_seconds: float | None = None,
     ) -> OdooClient:
         """A new client (its own call counts); pass ``context.log`` to log retries in the run.
 
-        ``timeout_seconds``/``max_retries`` override the configuration for callers that must
-        stay bounded (a sensor tick has 60 s in all).
+        ``timeout_seconds``/``max_retries``/``max_retry_after_seconds`` override the configuration
+        for callers that must stay bounded (a sensor tick has 60 s in all).
         """
         if self.protocol not in PROTOCOL_CHOICES:
             raise dg.DagsterInvalidConfigError(
@@ -63,4 +64,5 @@ class OdooResource(dg.ConfigurableResource):
             max_retries=self.max_retries if max_retries is None else max_retries,
             backoff_seconds=self.backoff_seconds,
             logger=logger,
+            **({} if max_retry_after_seconds is None else {"max_retry_after_seconds": max_retry_after_seconds}),
         )

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import codecs, errors
 
-FAULT_KINDS = ("502", "503", "504", "drop", "reset", "garbage", "truncate", "timeout")
+FAULT_KINDS = ("429", "502", "503", "504", "drop", "reset", "garbage", "truncate", "timeout")
 # Faults that send a complete, well-framed answer whose content is wrong (:func:`rewrite_answer`).
 ANSWER_FAULT_KINDS = ("duplicate", "skip", "corrupt", "jsonrpc_error", "xmlrpc_fault", "invalid_utf8", "auth_expired")
 FAULT_KINDS = (*FAULT_KINDS, *ANSWER_FAULT_KINDS)
@@ -39,6 +39,7 @@ SETTINGS = (
     "slow_page_every",
     "slow_page_delay",
     "timeout_delay",
+    "retry_after",
     "row_workers",
     "seed",
 )
@@ -78,6 +79,8 @@ class FaultConfig:
     - ``drop_rate``: fraction of calls whose response is cut after the headers and part of the body.
     - ``slow_page_every`` / ``slow_page_delay``: every Nth call sleeps ``slow_page_delay`` extra.
     - ``timeout_delay``: seconds an injected ``"timeout"`` waits before answering.
+    - ``retry_after``: seconds sent as ``Retry-After`` with an injected 429 or 503 (0: no header),
+      as a rate limiter or a proxy in maintenance does.
     - ``row_workers``: how many calls may spend their per-row delay at once (0: no limit); 1 models
       a single threaded Odoo process, whose ORM work does not overlap across requests.
     - :meth:`inject` queues one-shot faults of :data:`FAULT_KINDS`, optionally for one model/method.
@@ -93,6 +96,7 @@ class FaultConfig:
         slow_page_every: int = 0,
         slow_page_delay: float = 0.0,
         timeout_delay: float = 60.0,
+        retry_after: float = 0.0,
         row_workers: int = 0,
         seed: int = 0,
     ):
@@ -109,6 +113,7 @@ class FaultConfig:
         self.slow_page_every = 0
         self.slow_page_delay = 0.0
         self.timeout_delay = 60.0
+        self.retry_after = 0.0
         self.row_workers = 0
         self.seed = seed
         self._rng = random.Random(seed)
@@ -120,6 +125,7 @@ class FaultConfig:
             slow_page_every=slow_page_every,
             slow_page_delay=slow_page_delay,
             timeout_delay=timeout_delay,
+            retry_after=retry_after,
             row_workers=row_workers,
         )
 
@@ -186,6 +192,7 @@ class FaultConfig:
             drop_rate=0.0,
             slow_page_every=0,
             slow_page_delay=0.0,
+            retry_after=0.0,
             row_workers=0,
         )
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .server import SimulatorServer
 
 PROXY_ERRORS = {
+    "429": HTTPStatus.TOO_MANY_REQUESTS,
     "502": HTTPStatus.BAD_GATEWAY,
     "503": HTTPStatus.SERVICE_UNAVAILABLE,
     "504": HTTPStatus.GATEWAY_TIMEOUT,
@@ -187,7 +188,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if kind == "reset":
             self._abort_connection(reset=True)
             return
-        if kind in ("502", "503"):  # the proxy answered; the call never reached Odoo
+        if kind in ("429", "502", "503"):  # the proxy answered; the call never reached Odoo
             self._proxy_error(kind)
             return
         if kind == "garbage":
@@ -219,7 +220,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
             "</body>\r\n</html>\r\n"
         ).encode()
-        self._send(Reply(int(status), "text/html", body))
+        retry_after = self.server.app.faults.retry_after
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after and kind in ("429", "503") else {}
+        self._send(Reply(int(status), "text/html", body, headers=headers))
 
     def _control(self, path: str, body: bytes) -> None:
         app = self.server.app
