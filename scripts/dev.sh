@@ -45,7 +45,7 @@ if [[ -z "${ODOO_URL:-}" ]] && port_in_use "$SIM_PORT"; then
             wait_port_free "$SIM_PORT" || exit 1
             ;;
         running)
-            log "error: 127.0.0.1:$SIM_PORT is served by the Odoo simulator of a running make dev (pid $pid, started by pid $parent): stop that one, or set SIM_PORT=<free port>"
+            log "error: 127.0.0.1:$SIM_PORT is served by this project's Odoo simulator (pid $pid) for pid $parent, which still runs (another make dev?): stop it, or set SIM_PORT=<free port>"
             exit 1
             ;;
         *)

@@ -320,7 +320,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     Always a freshly generated Odoo, saved (with the day's edits) to the simulator's store under
     .local/simulator/, which ``sync-pipeline simulator`` (``make dev``) then serves.
     """
-    from dagster import DagsterInstance
 
     from sync_pipeline import demo, settings
     from sync_pipeline.simulator import persist
@@ -335,48 +334,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
         claim = persist.Claim(store, port=args.port)
     except persist.StoreInUse as exc:
         raise errors.CommandError(f"{exc} (a `make dev`?): the demo replaces that Odoo") from exc
-    start = settings.start_date()
-    t0 = time.perf_counter()
-    sim = OdooSimulator()
-    summary = generate(
-        sim, seed=args.seed, scale=args.scale, start_date=start, days=args.days, companies=args.companies
+    with contextlib.ExitStack() as stack:
+        stack.callback(claim.release)
+        start = settings.start_date()
+        t0 = time.perf_counter()
+        sim = OdooSimulator()
+        summary = generate(
+            sim, seed=args.seed, scale=args.scale, start_date=start, days=args.days, companies=args.companies
+        )
+        persist.save(sim, store)
+        server = SimulatorServer(sim, port=args.port)
+        server.start()
+        stack.callback(server.stop)
+        claim.update(port=server.port)
+        stack.callback(persist.Autosave(sim, store).close)  # closed first: the last edits saved, then stop
+        return _demo_stages(args, server, store, start, summary, t0)
+
+
+def _demo_stages(args: argparse.Namespace, server, store, start: date, summary: dict, t0: float) -> int:
+    from dagster import DagsterInstance
+
+    from sync_pipeline import demo
+    from sync_pipeline.simulator import persist
+
+    os.environ.update({"ODOO_URL": server.url, "ODOO_DB": "odoo", "ODOO_USERNAME": "admin", "ODOO_API_KEY": "admin"})
+    _print(
+        f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
+        f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "seconds")
     )
-    persist.save(sim, store)
-    server = SimulatorServer(sim, port=args.port)
-    server.start()
-    claim.update(port=server.port)
-    autosave = persist.Autosave(sim, store)
-    try:
-        os.environ.update(
-            {"ODOO_URL": server.url, "ODOO_DB": "odoo", "ODOO_USERNAME": "admin", "ODOO_API_KEY": "admin"}
+    _print(f"its data, with the day's edits, are kept in {persist.shown_path(store)}: `make dev` serves them")
+    cmd_db(argparse.Namespace(action="init", revision="head"))
+    _print(f"full Dagster logs (daemon, code server, runs): {demo.start_dagster_log()}")
+    prepare_dagster_home()
+    with DagsterInstance.get() as instance, demo.backfill_daemon(instance):
+        result = run_backfill(
+            start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
         )
-        _print(
-            f"Odoo simulator at {server.url} (db odoo, login admin, API key admin); generated in "
-            f"{time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k}={v}" for k, v in summary.items() if k != "seconds")
-        )
-        _print(f"its data, with the day's edits, are kept in {persist.shown_path(store)}: `make dev` serves them")
-        cmd_db(argparse.Namespace(action="init", revision="head"))
-        _print(f"full Dagster logs (daemon, code server, runs): {demo.start_dagster_log()}")
-        prepare_dagster_home()
-        with DagsterInstance.get() as instance, demo.backfill_daemon(instance):
-            result = run_backfill(
-                start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
-            )
-        if result["status"] != "COMPLETED_SUCCESS":
-            print_status()
-            return 1
-        day_runs = demo_day_in_the_life()
-        print_status(last_runs=0)
-        _print()
-        _print(
-            f"demo: backfill of {result['partitions']} partitions in {result['runs']} runs ({result['seconds']:.1f}s), "
-            f"then {day_runs} sensor-requested runs for the day's changes; {time.perf_counter() - t0:.0f}s in all"
-        )
-        return 0 if result["status"] == "COMPLETED_SUCCESS" else 1
-    finally:
-        server.stop()
-        autosave.close()
-        claim.release()
+    if result["status"] != "COMPLETED_SUCCESS":
+        print_status()
+        return 1
+    day_runs = demo_day_in_the_life()
+    print_status(last_runs=0)
+    _print()
+    _print(
+        f"demo: backfill of {result['partitions']} partitions in {result['runs']} runs ({result['seconds']:.1f}s), "
+        f"then {day_runs} sensor-requested runs for the day's changes; {time.perf_counter() - t0:.0f}s in all"
+    )
+    return 0
 
 
 def demo_day_in_the_life() -> int:

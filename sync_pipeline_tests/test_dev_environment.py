@@ -385,8 +385,8 @@ def test_dev_sh_never_takes_a_stranger_on_the_simulator_port(tmp_path):
         )
         assert done.returncode == 1
         assert done.stderr.decode() == (
-            f"==> error: 127.0.0.1:{sim.port} is served by the Odoo simulator of a running make dev (pid "
-            f"{sim.proc.pid}, started by pid {os.getpid()}): stop that one, or set SIM_PORT=<free port>\n"
+            f"==> error: 127.0.0.1:{sim.port} is served by this project's Odoo simulator (pid {sim.proc.pid}) for "
+            f"pid {os.getpid()}, which still runs (another make dev?): stop it, or set SIM_PORT=<free port>\n"
         )
         assert sim.call("res.company", "search_count", []) > 0  # still serving
         assert sim.stop() == 0

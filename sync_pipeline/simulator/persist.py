@@ -44,9 +44,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STORE_DIR = REPO_ROOT / ".local" / "simulator"
 MAGIC = b"sync-pipeline odoo simulator store\n"
 FORMAT = 1
-# The modules whose classes and record layout the file holds: a change to any of them makes an older
-# file unreadable in ways pickle would not notice (a missing index, a new field), so it is not loaded.
-_LAYOUT_MODULES = ("core.py", "store.py", "models.py", "fields.py", "orm.py", "compute.py")
+# The modules that define what the file holds (the simulator's state, the store and its indexes, the
+# models and their fields): after a change to one of them an older file may lack an index or a field
+# in ways pickle would not notice, so it is not loaded. A change elsewhere (a method, a computation,
+# the generator) applies to the restored data as an upgrade applies to a real Odoo's.
+_LAYOUT_MODULES = ("core.py", "store.py", "models.py", "fields.py")
 # Rebuilt by OdooSimulator() from the code (specs, caches), not picklable (the lock), or Autosave's hook.
 _REBUILT = frozenset({"specs", "metas", "_renames", "_lock", "execute_kw"})
 # Methods that never change the store; any other call marks it for saving.
@@ -199,6 +201,8 @@ def load(path: Path, *, version: str = "17.0", order_sequence: str = "shared") -
             payload = fh.read()
     except (OSError, ValueError) as exc:
         return Loaded(None, f"{where} is unreadable ({exc}): starting afresh (it will be replaced)")
+    if not isinstance(header, dict):
+        return Loaded(None, f"{where} is corrupt (no header): starting afresh (it will be replaced)")
     ours = {"format": FORMAT, "code": code_fingerprint()}
     found = {key: header.get(key) for key in ours}
     if found != ours:
@@ -372,7 +376,7 @@ def _parent_of(pid: int) -> int | None:
 
 def who_serves(store: Path, port: int) -> tuple[str, int, int]:
     """Who holds ``store``'s pid file on ``port``: ("running", pid, parent) for a simulator whose
-    starter still runs (another ``make dev``), ("leftover", pid, 0) for one whose starter is gone,
+    starter still runs (another ``make dev``, a terminal), ("leftover", pid, 0) for one whose starter is gone,
     ("foreign", 0, 0) when no simulator of this store serves that port."""
     path = pid_file(store)
     try:
