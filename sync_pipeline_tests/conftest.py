@@ -12,7 +12,13 @@ from sync_pipeline.db.engine import get_engine
 from sync_pipeline.db.schema import create_schema, metadata
 
 # Modules whose tests start a dagster-daemon or webserver, or search many generated data sets.
-SLOW_MODULES = {"test_daemon_e2e", "test_webserver", "test_property_convergence", "test_split_backfill"}
+SLOW_MODULES = {
+    "test_daemon_e2e",
+    "test_webserver",
+    "test_property_convergence",
+    "test_split_backfill",
+    "test_browser_ui",
+}
 
 # Single tests that are long and repeat what a faster test already covers, as
 # "module.py::test_name" (every parameter) or "module.py::test_name[param]", with the seconds they
