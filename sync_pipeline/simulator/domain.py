@@ -177,6 +177,18 @@ def filter_ids(node: Node, model: str, ids, acc: Accessor):
         children = sorted(node.children, key=lambda child: _cost(child, model, acc))
         current = ids
         if isinstance(ids, Universe):
+            span = _merged_range(children, model, acc)
+            if span is not None and _plan_estimate(span[0]) < min(
+                (estimate(c, model, acc, len(ids)) for c in children if _indexable(c, model, acc)), default=len(ids)
+            ):
+                plan, leaves = span
+                current = plan[1].between(*plan[2:])
+                children = [child for child in children if not any(child is leaf for leaf in leaves)]
+                for child in children:
+                    if not current:
+                        break
+                    current = filter_ids(child, model, current, acc)
+                return current
             indexed = [child for child in children if _indexable(child, model, acc)]
             if indexed:
                 first = min(indexed, key=lambda child: estimate(child, model, acc, len(ids)))
@@ -250,7 +262,9 @@ def estimate(node: Node, model: str, acc: Accessor, total: int) -> int:
     if kind == "const":
         return total if node.value else 0
     if kind == "and":
-        return min((estimate(child, model, acc, total) for child in node.children), default=total)
+        found = min((estimate(child, model, acc, total) for child in node.children), default=total)
+        span = _merged_range(node.children, model, acc)
+        return found if span is None else min(found, _plan_estimate(span[0]))
     if kind == "or":
         return min(total, sum(estimate(child, model, acc, total) for child in node.children))
     if kind == "not" or not _indexable(node, model, acc):
@@ -313,6 +327,33 @@ def _value_leaf_plan(node: Node, model: str, acc: Accessor):
     return None
 
 
+def _merged_range(children, model: str, acc: Accessor):
+    """The tightest range of one value-indexed field that several range leaves of an AND make
+    (``date >= a`` and ``date <= b``), as (plan, those leaves), or None."""
+    by_index: dict[int, list] = {}
+    for child in children:
+        if child.kind == "leaf":
+            plan = _value_leaf_plan(child, model, acc)
+            if plan is not None and plan[0] == "range" and not plan[1].odd:
+                by_index.setdefault(id(plan[1]), []).append((plan, child))
+    best = None
+    for found in by_index.values():
+        if len(found) < 2:
+            continue
+        index = found[0][0][1]
+        low, low_open, high, high_open = None, False, None, False
+        for plan, _leaf in found:
+            _kind, _index, lo, lo_open, hi, hi_open = plan
+            if lo is not None and (low is None or lo > low or (lo == low and lo_open)):
+                low, low_open = lo, lo_open
+            if hi is not None and (high is None or hi < high or (hi == high and hi_open)):
+                high, high_open = hi, hi_open
+        merged = ("range", index, low, low_open, high, high_open)
+        if best is None or _plan_estimate(merged) < _plan_estimate(best[0]):
+            best = (merged, [leaf for _plan, leaf in found])
+    return best
+
+
 def _plan_estimate(plan) -> int:
     index = plan[1]
     if plan[0] == "eq":
@@ -320,8 +361,31 @@ def _plan_estimate(plan) -> int:
     start, end = index.span(*plan[2:])
     if end - start <= 64:
         return sum(len(index.equal(index.keys[pos])) for pos in range(start, end)) + len(index.odd)
-    per_key = index.size() / max(1, len(index.keys))
+    sample = [*range(start, start + 32), *range(end - 32, end)]  # the span's ends, not a walk of it
+    per_key = sum(len(index.equal(index.keys[pos])) for pos in sample) / len(sample)
     return int((end - start) * per_key) + len(index.odd)
+
+
+def bounds(node: Node, model: str, path: str, acc: Accessor) -> tuple:
+    """(low, high): string values of ``path`` every record matching ``node`` lies between (either
+    None when unknown); a bound also means the record has a value."""
+    kind = node.kind
+    if kind == "and":
+        lows, highs = zip(*(bounds(child, model, path, acc) for child in node.children), strict=True)
+        low = max((v for v in lows if v is not None), default=None)
+        return low, min((v for v in highs if v is not None), default=None)
+    if kind == "or":
+        lows, highs = zip(*(bounds(child, model, path, acc) for child in node.children), strict=True)
+        low = None if None in lows else min(lows)
+        return low, None if None in highs else max(highs)
+    if kind != "leaf" or node.path != path or node.operator not in ("=", ">", ">=", "<", "<="):
+        return None, None
+    fld = acc.field(model, path)
+    value = _prepare(node.value, node.operator, fld.type if fld is not None else "")
+    if not isinstance(value, str) or isinstance(node.value, (list, set, tuple)):
+        return None, None
+    op = node.operator
+    return (value if op in ("=", ">", ">=") else None), (value if op in ("=", "<", "<=") else None)
 
 
 def _value_leaf(plan, node: Node, model: str, universe: Universe, acc: Accessor) -> set[int]:

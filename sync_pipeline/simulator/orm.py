@@ -164,6 +164,7 @@ def _ordered_scan(sim, model, node, acc, universe, order, end):
     if total < ORDERED_SCAN_MIN or domain.estimate(node, model, acc, total) < max(ORDERED_SCAN_MIN, 4 * end):
         return None
     descending = len(first) > 1 and first[1].lower() == "desc"
+    low, high = domain.bounds(node, model, first[0], acc)  # e.g. a write_date cursor's start
     found: list[int] = []
     batch: list[int] = []
 
@@ -172,7 +173,7 @@ def _ordered_scan(sim, model, node, acc, universe, order, end):
         found.extend(sort_ids(sim, model, hits.materialize() if isinstance(hits, domain.Universe) else hits, order))
         batch.clear()
 
-    for _value, ids in index.ordered(descending):
+    for _value, ids in index.ordered(descending, low, high):
         batch.extend(ids)
         if len(batch) >= ORDERED_SCAN_BATCH:
             flush()

@@ -106,17 +106,22 @@ class ValueIndex:
                 found |= bucket
         return found
 
-    def ordered(self, descending: bool = False):
-        """(value, ids) in value order, empty values last (first when descending), as sort_ids."""
+    def ordered(self, descending: bool = False, low=None, high=None):
+        """(value, ids) in value order, empty values last (first when descending), as sort_ids;
+        with ``low``/``high``, only the values between them (and no empty one)."""
         ids = self.ids
-        keys = reversed(self.keys) if descending else self.keys
-        if descending and ids.get(EMPTY):
+        bounded = low is not None or high is not None
+        start, end = self.span(low, False, high, False) if bounded else (0, len(self.keys))
+        keys = self.keys[start:end]
+        if descending:
+            keys.reverse()
+        if descending and not bounded and ids.get(EMPTY):
             yield EMPTY, ids[EMPTY]
         for key in keys:
             bucket = ids.get(key)
             if bucket:
                 yield key, bucket
-        if not descending and ids.get(EMPTY):
+        if not descending and not bounded and ids.get(EMPTY):
             yield EMPTY, ids[EMPTY]
 
     def size(self) -> int:
