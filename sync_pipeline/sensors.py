@@ -2,6 +2,11 @@
 
 A tick does bounded work: at most ``limit`` changed records per query, short Odoo timeouts and
 few retries (a tick that raises or passes Dagster's 60 s evaluation timeout loses its cursor).
+
+A change sensor's tick requests and reports only what is new since its cursor: the overlap window it
+re-reads (odoo/changes.py) brings back rows an earlier tick already requested, and the cursor
+remembers those, so a tick with nothing new returns a skip reason saying so, not Dagster's silent
+"already completed with run keys".
 """
 
 import hashlib
@@ -26,9 +31,9 @@ from sync_pipeline.odoo.changes import (
     Cursor,
     OrderCursor,
     invoice_changes,
-    latest_change,
-    latest_order_change,
     order_changes,
+    start_cursor,
+    start_order_cursor,
 )
 from sync_pipeline.odoo.reconcile import next_batch, reconcile
 from sync_pipeline.partitions import (
@@ -48,6 +53,7 @@ from sync_pipeline.run_queue import EMPREENDIMENTO_TAG
 SENSOR_ODOO_TIMEOUT = 4.0
 SENSOR_ODOO_RETRIES = 1
 SENSOR_RETRY_AFTER_CAP = 2.0
+RETRY_ON_STEP_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"  # run_retries in dagster.yaml
 MAX_CHANGES_PER_TICK = 2000
 MAX_RUN_DAYS = 31
 SENSOR_INTERVAL_SECONDS = settings.sensor_interval_seconds()
@@ -117,7 +123,9 @@ def _run_request(source: str, parts: list[SyncPartition], newest: tuple[str, int
     # a later change gives a new key.
     run_key = f"{source}:{span}:{newest[0]}:{newest[1]}"
     # The run queue runs one run per empreendimento at a time (dagster.yaml), in request order.
-    tags = {"sync/trigger": source, EMPREENDIMENTO_TAG: first.empreendimento}
+    # The run key is spent once requested: if the run fails (Odoo down for longer than the
+    # client's retries), only run retries sync that change, so a step failure is retried too.
+    tags = {"sync/trigger": source, EMPREENDIMENTO_TAG: first.empreendimento, RETRY_ON_STEP_FAILURE_TAG: "true"}
     if first == last:
         return RunRequest(partition_key=first.key, run_key=run_key, tags=tags)
     return RunRequest(
@@ -131,11 +139,15 @@ def _sensor_result(
     postgres: PostgresResource,
     source: str,
     model: str,
-    cursor: Cursor,
+    since: str,
     changes: Changes,
 ) -> SensorResult:
-    """Run requests for exactly the partitions touched: the first wave (an invoice's own
-    partition) before the rest (the carteira partitions of the orders it invoices)."""
+    """Run requests for exactly the partitions the new changes touched: the first wave (an
+    invoice's own partition) before the rest (the carteira partitions of the orders it invoices).
+    ``since``: where the cursor stood, as the log and the skip reason name it."""
+    if not changes.records_seen:
+        # Rows of the overlap window re-read and already requested by an earlier tick: nothing to do.
+        return SensorResult(skip_reason=f"nothing new since {since}", cursor=changes.cursor.serialize())
     waves: tuple[dict[SyncPartition, tuple[str, int]], dict[SyncPartition, tuple[str, int]]] = ({}, {})
     records: set[int] = set()
     for key, t in changes.touched.items():
@@ -156,7 +168,7 @@ def _sensor_result(
         for parts, newest in _ranges({p: v for p, v in wave.items() if wave is waves[0] or p not in waves[0]})
     ]
     context.log.info(
-        f"{changes.records_seen} {model} records changed since {cursor.write_date} (id {cursor.id}); "
+        f"{changes.records_seen} new {model} changes since {since}; "
         f"{len(wanted)} partitions in {len(run_requests)} run requests"
         + (" (backlog: more next tick)" if changes.backlog else "")
     )
@@ -170,9 +182,9 @@ def _sensor_result(
 
 
 def _first_tick(context: SensorEvaluationContext, client, model: str, base_domain: list) -> SensorResult:
-    start = latest_change(client, model, base_domain)
+    start = start_cursor(client, model, base_domain, limit=MAX_CHANGES_PER_TICK)
     context.log.info(
-        f"first tick: starting after the newest {model} change ({start.write_date}, id {start.id}); "
+        f"first tick: starting after the newest {model} change ({start.describe()}); "
         "sync history with a backfill (UI or `sync-pipeline backfill`)"
     )
     return SensorResult(cursor=start.serialize())
@@ -197,7 +209,7 @@ def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgre
     changes = invoice_changes(
         client, cursor, partition_day_of=partition_day, tz=settings.timezone_name(), limit=MAX_CHANGES_PER_TICK
     )
-    return _sensor_result(context, postgres, "invoice_sensor", "account.move", cursor, changes)
+    return _sensor_result(context, postgres, "invoice_sensor", "account.move", cursor.describe(), changes)
 
 
 @sensor(
@@ -213,17 +225,18 @@ def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgre
 def order_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
     client = _sensor_client(odoo, context)
     if not context.cursor:
-        start = latest_order_change(client)
+        start = start_order_cursor(client, limit=MAX_CHANGES_PER_TICK)
         context.log.info(
-            f"first tick: starting after the newest order change ({start.order.write_date}) and order line change "
-            f"({start.line.write_date}); sync history with a backfill (UI or `sync-pipeline backfill`)"
+            f"first tick: starting after the newest order change ({start.order.describe()}) and order line change "
+            f"({start.line.describe()}); sync history with a backfill (UI or `sync-pipeline backfill`)"
         )
         return SensorResult(cursor=start.serialize())
     cursor = OrderCursor.parse(context.cursor)
     changes = order_changes(
         client, cursor, partition_day_of=partition_day, tz=settings.timezone_name(), limit=MAX_CHANGES_PER_TICK
     )
-    return _sensor_result(context, postgres, "order_sensor", "sale.order", cursor.order, changes)
+    since = f"{cursor.order.describe()}, order lines since {cursor.line.describe()}"
+    return _sensor_result(context, postgres, "order_sensor", "sale.order", since, changes)
 
 
 # Reconciliation: an hour between ticks; a tick compares a bounded batch of empreendimentos (3

@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from dagster import SensorResult, build_sensor_context, instance_for_test
 
+from sync_pipeline.odoo.changes import OrderCursor
 from sync_pipeline.partitions import SyncPartition
 from sync_pipeline.sensors import invoice_sensor, order_sensor
 from sync_pipeline.simulator.generator import add_invoice
@@ -51,10 +52,19 @@ def test_changed_order_requests_its_order_date(db, database_url, simulator):
         assert [r.partition_key for r in tick.run_requests] == [SyncPartition(emp, ORDER_DAY).key]
         assert tick.run_requests[0].tags["sync/empreendimento"] == emp
 
+        # the next tick re-reads the order and its line in the overlap window: nothing new, said so
+        again = _tick(order_sensor, instance, res, tick.cursor)
+        assert again.run_requests == []
+        seen = OrderCursor.parse(tick.cursor)
+        assert again.skip_reason.skip_message == (
+            f"nothing new since {seen.order.describe()}, order lines since {seen.line.describe()}"
+        )
+        assert OrderCursor.parse(again.cursor) == seen
+
         handle.sim.clock.set(datetime(2025, 2, 20, 12))
         line = next(r["id"] for r in handle.sim.rows("sale.order.line") if r["order_id"] == order)
         handle.call("sale.order.line", "write", [line], {"product_uom_qty": 4})
-        later = _tick(order_sensor, instance, res, tick.cursor)
+        later = _tick(order_sensor, instance, res, again.cursor)
         assert [r.partition_key for r in later.run_requests] == [SyncPartition(emp, ORDER_DAY).key]
         assert later.run_requests[0].run_key != tick.run_requests[0].run_key
 

@@ -2,8 +2,10 @@
 
 The cursor is (write_date, id) of the newest record seen. Odoo stamps ``write_date`` with the
 *transaction start*, so a long transaction can commit rows older than the cursor: every poll also
-re-reads an overlap window behind it, and idempotent partitions absorb the repeats. Work per poll
-is bounded by ``limit`` records per query; a backlog drains over successive ticks.
+re-reads an overlap window behind it. The cursor keeps the (id, write_date) of the records it
+already reported inside that window, so a re-read row is neither requested nor reported again; only
+a row committed late (or written again) is new. Work per poll is bounded by ``limit`` records per
+query; a backlog drains over successive ticks.
 
 Routing: an invoice touches its own partition (invoice date), the partition of the invoice a refund
 reverses, and the partitions of the orders it invoices (their saldos change). An order touches
@@ -36,20 +38,41 @@ INVOICE_FIELDS = [
 ORDER_FIELDS = ["company_id", "date_order", "name", "write_date"]
 
 
+OVERLAP_SECONDS = 120
+
+
 @dataclass(frozen=True)
 class Cursor:
+    """Where a poll stands: the newest (write_date, id) reported, and ``seen``, the (id, write_date)
+    pairs already reported inside the overlap window behind it (the next poll re-reads that window).
+
+    ``seen`` holds at most the ``limit`` oldest pairs of the window: an overlap read returns at most
+    that many rows, oldest first, so every row it can return that was reported before is kept."""
+
     write_date: str = "1970-01-01 00:00:00"
     id: int = 0
+    seen: frozenset[tuple[int, str]] = frozenset()
 
     def serialize(self) -> str:
-        return json.dumps({"write_date": self.write_date, "id": self.id})
+        data: dict = {"write_date": self.write_date, "id": self.id}
+        if self.seen:
+            by_date: dict[str, list[int]] = {}
+            for record_id, write_date in sorted(self.seen, key=lambda p: (p[1], p[0])):
+                by_date.setdefault(write_date, []).append(record_id)
+            data["seen"] = by_date  # grouped by write_date: a window holds few distinct seconds
+        return json.dumps(data)
 
     @classmethod
     def parse(cls, raw: str | None) -> Cursor:
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(write_date=data["write_date"], id=int(data["id"]))
+        seen = frozenset((int(i), str(wd)) for wd, ids in (data.get("seen") or {}).items() for i in ids)
+        return cls(write_date=data["write_date"], id=int(data["id"]), seen=seen)
+
+    def describe(self) -> str:
+        """As an operator reads it in a tick's log or skip reason."""
+        return f"{self.write_date} (id {self.id})"
 
 
 @dataclass
@@ -72,17 +95,54 @@ class Touched:
 class Changes:
     touched: dict[tuple[int, date], Touched]  # (company, day) → what to refresh there
     cursor: Cursor | OrderCursor
-    records_seen: int
+    records_seen: int  # records new to the cursor (a re-read of an already reported row is not counted)
     backlog: bool  # the limit was reached: more changes wait for the next tick
     first_wave: set[tuple[int, date]] = field(default_factory=set)  # run these before the rest
 
 
 def latest_change(client: OdooClient, model: str, base_domain: list) -> Cursor:
-    """The cursor of the newest write to ``model`` (a sensor's starting point)."""
+    """The cursor of the newest write to ``model``."""
     newest = client.search_read(model, base_domain, ["write_date"], order="write_date desc, id desc", limit=1)
     if not newest:
         return Cursor()
     return Cursor(write_date=str(newest[0]["write_date"]), id=int(newest[0]["id"]))
+
+
+def start_cursor(
+    client: OdooClient, model: str, base_domain: list, *, overlap_seconds: int = OVERLAP_SECONDS, limit: int = 2000
+) -> Cursor:
+    """A sensor's starting point: the newest write to ``model``, with the rows of the overlap window
+    behind it as already seen (they are history, a backfill's job, not the next poll's news)."""
+    start = latest_change(client, model, base_domain)
+    if not start.id:
+        return start
+    window = client.search_read(
+        model,
+        base_domain + _window(start, overlap_seconds),
+        ["write_date"],
+        order="write_date asc, id asc",
+        limit=limit,
+    )
+    at_or_before = [r for r in window if (str(r["write_date"]), int(r["id"])) <= (start.write_date, start.id)]
+    return Cursor(start.write_date, start.id, _seen_in_window(start, at_or_before, set(), overlap_seconds, limit))
+
+
+def _window(cursor: Cursor, overlap_seconds: int) -> list:
+    since = datetime.strptime(cursor.write_date, ODOO_DATETIME) - timedelta(seconds=overlap_seconds)
+    return [("write_date", ">=", since.strftime(ODOO_DATETIME)), ("write_date", "<=", cursor.write_date)]
+
+
+def _seen_in_window(
+    cursor: Cursor, rows: list[dict], earlier: set[tuple[int, str]], overlap_seconds: int, limit: int
+) -> frozenset[tuple[int, str]]:
+    """The pairs of ``rows`` and ``earlier`` the next overlap read can return again: inside the
+    window behind ``cursor``, at most ``limit``, the oldest (the overlap read's order)."""
+    since = (datetime.strptime(cursor.write_date, ODOO_DATETIME) - timedelta(seconds=overlap_seconds)).strftime(
+        ODOO_DATETIME
+    )
+    pairs = earlier | {(int(r["id"]), str(r.get("write_date") or "")) for r in rows}
+    inside = sorted((wd, i) for i, wd in pairs if since <= wd <= cursor.write_date)
+    return frozenset((i, wd) for wd, i in inside[:limit])
 
 
 def _keyset_after(cursor: Cursor) -> list:
@@ -105,17 +165,21 @@ def _changed_since(
     overlap_seconds: int,
     limit: int,
 ) -> tuple[dict[int, dict], Cursor, bool]:
+    """The records new to ``cursor``: written after it, or inside the overlap window behind it and
+    not among the pairs it already reported; and the cursor after them."""
     order = "write_date asc, id asc"
     fresh = client.search_read(model, base_domain + _keyset_after(cursor), fields, order=order, limit=limit)
     overlap: list[dict] = []
     if cursor.id:
-        since = datetime.strptime(cursor.write_date, ODOO_DATETIME) - timedelta(seconds=overlap_seconds)
-        window = [("write_date", ">=", since.strftime(ODOO_DATETIME)), ("write_date", "<=", cursor.write_date)]
-        overlap = client.search_read(model, base_domain + window, fields, order=order, limit=limit)
-    new_cursor = cursor
+        overlap = client.search_read(
+            model, base_domain + _window(cursor, overlap_seconds), fields, order=order, limit=limit
+        )
+    new = [r for r in overlap if (int(r["id"]), str(r.get("write_date") or "")) not in cursor.seen]
+    position = cursor
     if fresh:
-        new_cursor = Cursor(write_date=str(fresh[-1]["write_date"]), id=int(fresh[-1]["id"]))
-    return {int(r["id"]): r for r in overlap + fresh}, new_cursor, len(fresh) >= limit
+        position = Cursor(write_date=str(fresh[-1]["write_date"]), id=int(fresh[-1]["id"]))
+    seen = _seen_in_window(position, [*overlap, *fresh], set(cursor.seen), overlap_seconds, limit)
+    return {int(r["id"]): r for r in new + fresh}, Cursor(position.write_date, position.id, seen), len(fresh) >= limit
 
 
 class _Router:
@@ -143,7 +207,7 @@ def invoice_changes(
     *,
     partition_day_of: Callable[[date], date],
     tz: str,
-    overlap_seconds: int = 120,
+    overlap_seconds: int = OVERLAP_SECONDS,
     limit: int = 2000,
 ) -> Changes:
     """Customer invoices and refunds written after ``cursor`` (plus the overlap window)."""
@@ -226,13 +290,21 @@ def latest_order_change(client: OdooClient) -> OrderCursor:
     return OrderCursor(latest_change(client, "sale.order", []), latest_change(client, "sale.order.line", []))
 
 
+def start_order_cursor(client: OdooClient, *, overlap_seconds: int = OVERLAP_SECONDS, limit: int = 2000) -> OrderCursor:
+    """The order sensor's starting point (:func:`start_cursor` for orders and for lines)."""
+    return OrderCursor(
+        start_cursor(client, "sale.order", [], overlap_seconds=overlap_seconds, limit=limit),
+        start_cursor(client, "sale.order.line", [], overlap_seconds=overlap_seconds, limit=limit),
+    )
+
+
 def order_changes(
     client: OdooClient,
     cursor: OrderCursor,
     *,
     partition_day_of: Callable[[date], date],
     tz: str,
-    overlap_seconds: int = 120,
+    overlap_seconds: int = OVERLAP_SECONDS,
     limit: int = 2000,
 ) -> Changes:
     """Sale orders and order lines written after ``cursor``; each routed to its order's date."""
