@@ -2,7 +2,7 @@
 aggregated saldos (invoiced; in separação and pré-separada, per order and product) → the carteira
 diff, with the logistics decisions adjusted by the fixed hierarchy and alerted → the open order
 book → its saldos. What must commit together (decisions, diff, alerts, carteira rows) is one
-multi-asset: one transaction per partition."""
+multi-asset: one transaction per chunk of partitions."""
 
 from datetime import date
 

@@ -1,12 +1,14 @@
 """Set-based SQL of the carteira graph (DESIGN §5.2, §5.3): a constant number of statements per
-partition, in one transaction with the decisions it adjusts.
+chunk of partitions (a ``Scope``: one empreendimento, several dates), in one transaction with the
+decisions it adjusts; every line carries the date of the partition it belongs to, and the counts
+come back per date.
 
-1. ``load_partition``: the partition's lines — the carteira as it stands (the "memory"), the source
+1. ``load_partitions``: the scope's lines — the carteira as it stands (the "memory"), the source
    now (``odoo_pedido_linha``), the invoiced quantities (``faturado_por_pedido``, refreshed first in
    the same transaction by ``db/saldos.py``) — in one query, and the decisions of its orders
    (pré-separações, separações) in two more.
 2. The plan is made in Python by ``sync_pipeline.domain.hierarchy`` (no SQL there).
-3. ``write_partition``: decisions adjusted, diffs and alerts recorded, embarques of cancelled
+3. ``write_partitions``: decisions adjusted, diffs and alerts recorded, embarques of cancelled
    orders marked, all in one statement; then the carteira rows upserted and the lines that are no
    longer open deleted.
 

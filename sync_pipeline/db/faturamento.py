@@ -1,10 +1,10 @@
-"""Set-based SQL of the faturamento graph: a constant number of statements per partition.
+"""Set-based SQL of the faturamento graph: a constant number of statements per chunk of partitions.
 
-``apply_partition`` turns one partition's staged invoice lines (``odoo_fatura_linha``, mirrored by
-the extract asset) into ``faturamento_produto``, ``cadastro_palletizacao``,
+``apply_partitions`` turns the staged invoice lines of a scope's partitions (``odoo_fatura_linha``,
+mirrored by the extract asset) into ``faturamento_produto``, ``cadastro_palletizacao``,
 ``relatorio_faturamento_importado`` and the cancellation cascade, inside the caller's transaction
-(one per partition). Writes skip unchanged rows (IS DISTINCT FROM), so an unchanged source changes
-nothing.
+(one per chunk), and counts what it did per date. Writes skip unchanged rows (IS DISTINCT FROM),
+so an unchanged source changes nothing.
 """
 
 from __future__ import annotations
