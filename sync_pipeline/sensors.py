@@ -53,7 +53,6 @@ from sync_pipeline.run_queue import EMPREENDIMENTO_TAG
 SENSOR_ODOO_TIMEOUT = 4.0
 SENSOR_ODOO_RETRIES = 1
 SENSOR_RETRY_AFTER_CAP = 2.0
-RETRY_ON_STEP_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"  # run_retries in dagster.yaml
 MAX_CHANGES_PER_TICK = 2000
 MAX_RUN_DAYS = 31
 SENSOR_INTERVAL_SECONDS = settings.sensor_interval_seconds()
@@ -123,9 +122,7 @@ def _run_request(source: str, parts: list[SyncPartition], newest: tuple[str, int
     # a later change gives a new key.
     run_key = f"{source}:{span}:{newest[0]}:{newest[1]}"
     # The run queue runs one run per empreendimento at a time (dagster.yaml), in request order.
-    # The run key is spent once requested: if the run fails (Odoo down for longer than the
-    # client's retries), only run retries sync that change, so a step failure is retried too.
-    tags = {"sync/trigger": source, EMPREENDIMENTO_TAG: first.empreendimento, RETRY_ON_STEP_FAILURE_TAG: "true"}
+    tags = {"sync/trigger": source, EMPREENDIMENTO_TAG: first.empreendimento}
     if first == last:
         return RunRequest(partition_key=first.key, run_key=run_key, tags=tags)
     return RunRequest(
