@@ -18,6 +18,7 @@ SLOW_MODULES = {
     "test_property_convergence",
     "test_split_backfill",
     "test_browser_ui",
+    "test_faults_daemon",
 }
 
 # Single tests that are long and repeat what a faster test already covers, as
