@@ -15,6 +15,7 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from sync_pipeline import settings
+from sync_pipeline.dagster_private import add_partition_metadata
 from sync_pipeline.db.staging import Scope, mirror_partitions, staged_state, upsert_rows
 from sync_pipeline.domain.values import Reject
 from sync_pipeline.partitions import SyncPartition, chunk_partitions
@@ -167,7 +168,8 @@ def run_extract(
             counts = by_day.get(p.day) or dict.fromkeys(MIRROR_COUNTS, 0)
             for k, v in counts.items():
                 totals[k] += v
-            context.add_asset_metadata(
+            add_partition_metadata(
+                context,
                 {
                     "lines": len(found.rows_by_day.get(p.day, [])),
                     "rows_inserted": counts["inserted"],
@@ -252,10 +254,10 @@ def run_transform(
                 if isinstance(v, int):
                     totals[k] += v
             if by_asset is None:
-                context.add_asset_metadata({**metadata(of_day), **cost}, partition_key=p.key)
+                add_partition_metadata(context, {**metadata(of_day), **cost}, partition_key=p.key)
             else:
                 for key, values in by_asset(of_day).items():
-                    context.add_asset_metadata({**values, **cost}, asset_key=key, partition_key=p.key)
+                    add_partition_metadata(context, {**values, **cost}, asset_key=key, partition_key=p.key)
             if of_day.get("critical_alerts"):
                 context.log.warning(f"{p.key}: {of_day['critical_alerts']} critical alerts (alerta_separacao_cotada)")
     totals["partitions_skipped"] = skipped
