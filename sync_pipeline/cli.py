@@ -366,21 +366,34 @@ def _demo_stages(args: argparse.Namespace, server, store, start: date, summary: 
     cmd_db(argparse.Namespace(action="init", revision="head"))
     _print(f"full Dagster logs (daemon, code server, runs): {demo.start_dagster_log()}")
     prepare_dagster_home()
+    started = time.time()  # the runs of this demo are those created since
     with DagsterInstance.get() as instance, demo.backfill_daemon(instance):
         result = run_backfill(
             start=start, end=start + timedelta(days=args.days - 1), empreendimentos=None, dry_run=False
         )
     if result["status"] != "COMPLETED_SUCCESS":
         print_status()
+        _print(f"demo: the backfill ended {result['status']}; runs of this demo: {_demo_runs(started)}")
         return 1
     day_runs = demo_day_in_the_life()
     print_status(last_runs=0)
+    tally = _demo_runs(started)
     _print()
     _print(
         f"demo: backfill of {result['partitions']} partitions in {result['runs']} runs ({result['seconds']:.1f}s), "
-        f"then {day_runs} sensor-requested runs for the day's changes; {time.perf_counter() - t0:.0f}s in all"
+        f"then {day_runs} sensor-requested runs for the day's changes; runs of this demo: {tally}; "
+        f"{time.perf_counter() - t0:.0f}s in all"
     )
-    return 0
+    return 0 if tally.ok else 1
+
+
+def _demo_runs(since: float):
+    from dagster import DagsterInstance
+
+    from sync_pipeline import demo
+
+    with DagsterInstance.get() as instance:
+        return demo.tally_runs(instance, since)
 
 
 def demo_day_in_the_life() -> int:

@@ -8,18 +8,24 @@ raises alerts where a human must look. One order is invoiced with a date days ah
 partition holds that NF.
 
 The sensors run where they run in production: in ``dagster-daemon``, which evaluates them on their
-interval and launches the runs they request (the UI shows each run as launched by its sensor). The
-demo only makes sure they are on and have seen Odoo before the day (:func:`sensor_cursors`), then
-starts a daemon after the day's edits and waits for those ticks and runs (:func:`run_sensor_requests`).
+interval and launches the runs they request (the UI shows each run as launched by its sensor, tag
+``dagster/sensor_name``). The demo only makes sure they are on and have seen Odoo before the day
+(:func:`sensor_cursors`), then starts a daemon after the day's edits and waits for those ticks and
+runs (:func:`run_sensor_requests`).
+
+A daemon the demo started is stopped only once every run created since it started has finished
+(:func:`_finish_runs`): stopping it kills the run workers in its process group, which ended runs
+still going (a sensor's run while the backfill ended, a run retry) as FAILURE or left them STARTED.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, Definitions, RunsFilter
@@ -212,6 +218,75 @@ DAEMON_START_SECONDS = 180.0  # until every daemon of a new dagster-daemon heart
 # upload thread moves away and deletes (with telemetry disabled too).
 DAGSTER_LOG = REPO_ROOT / ".local" / "demo" / "dagster.log"
 _DONE = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+_UNFINISHED = [s for s in DagsterRunStatus if s not in _DONE]
+
+
+def runs_since(instance: DagsterInstance, since: float, *, unfinished: bool = False) -> list:
+    """The runs created since ``since`` (a time.time()), every kind (backfill, sensor, retry)."""
+    filters = RunsFilter(created_after=datetime.fromtimestamp(since, UTC), statuses=_UNFINISHED if unfinished else [])
+    return list(instance.get_runs(filters=filters))
+
+
+@dataclass(frozen=True)
+class RunTally:
+    """How the runs of a stretch of the demo ended."""
+
+    succeeded: int
+    failed: int  # FAILURE or CANCELED with no successful retry
+    retried: int  # failed, and a retry (run retries) succeeded
+    unfinished: int  # still queued or running
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.unfinished)
+
+    def __str__(self) -> str:
+        parts = [f"{self.succeeded} succeeded", f"{self.failed} failed"]
+        if self.retried:
+            parts.append(f"{self.retried} failed and retried successfully")
+        if self.unfinished:
+            parts.append(f"{self.unfinished} not finished")
+        return ", ".join(parts)
+
+
+def tally_runs(instance: DagsterInstance, since: float) -> RunTally:
+    runs = runs_since(instance, since)
+    by_status = Counter(r.status for r in runs)
+    succeeded = {r.run_id for r in runs if r.status == DagsterRunStatus.SUCCESS}
+    recovered = {r.tags.get("dagster/parent_run_id") for r in runs if r.run_id in succeeded}
+    failed = [r for r in runs if r.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)]
+    retried = sum(1 for r in failed if r.run_id in recovered)
+    return RunTally(
+        succeeded=by_status[DagsterRunStatus.SUCCESS],
+        failed=len(failed) - retried,
+        retried=retried,
+        unfinished=sum(n for status, n in by_status.items() if status not in _DONE),
+    )
+
+
+def _finish_runs(
+    instance: DagsterInstance,
+    since: float,
+    daemon: DaemonProcess,
+    echo: Callable[[str], None],
+    *,
+    timeout_seconds: float = DAY_TIMEOUT_SECONDS,
+) -> None:
+    """Before our daemon stops: wait until every run created since ``since`` finished, whoever
+    launched it (stopping the daemon kills the run workers in its process group)."""
+    started, shown = time.monotonic(), False
+    while pending := runs_since(instance, since, unfinished=True):
+        elapsed = time.monotonic() - started
+        if elapsed >= timeout_seconds:
+            echo(
+                f"  {len(pending)} runs still not finished after {timeout_seconds:.0f}s; stopping the daemon fails them"
+            )
+            return
+        if not shown:
+            shown = True
+            echo(f"  waiting for {len(pending)} runs to finish before stopping dagster-daemon")
+        daemon.check_alive()
+        time.sleep(_POLL_SECONDS)
 
 
 def _print(msg: str) -> None:
@@ -284,6 +359,7 @@ def backfill_daemon(instance: DagsterInstance) -> Iterator[DaemonProcess | None]
         return
     with contextlib.ExitStack() as stack:
         stack.callback(instance.wipe_daemon_heartbeats)
+        started = time.time()
         daemon = stack.enter_context(DaemonProcess(log_path=DAGSTER_LOG))
         deadline = time.monotonic() + DAEMON_START_SECONDS
         while not daemon_is_running(instance):
@@ -294,6 +370,7 @@ def backfill_daemon(instance: DagsterInstance) -> Iterator[DaemonProcess | None]
                 )
             time.sleep(_POLL_SECONDS)
         yield daemon
+        _finish_runs(instance, started, daemon, _print)
 
 
 @contextlib.contextmanager
@@ -306,9 +383,11 @@ def _daemon(instance: DagsterInstance, echo: Callable[[str], None]) -> Iterator[
     with contextlib.ExitStack() as stack:
         # After the daemon stopped (LIFO): its last heartbeats would look like a running daemon.
         stack.callback(instance.wipe_daemon_heartbeats)
+        started = time.time()
         daemon = stack.enter_context(DaemonProcess(log_path=DAGSTER_LOG))
         echo(f"  the sensors run in dagster-daemon (pid {daemon.pid}; logs in the file above)")
         yield daemon
+        _finish_runs(instance, started, daemon, echo)
 
 
 def _target(tags: Mapping[str, str]) -> str:
@@ -326,10 +405,10 @@ def _wait_for_sensors(
     echo: Callable[[str], None],
     timeout_seconds: float = DAY_TIMEOUT_SECONDS,
 ) -> tuple[dict[str, list], bool]:
-    """Poll until each change sensor completed a tick started after ``since``, ``ready()`` holds and
-    every run a sensor launched since then finished (nothing is left running when the daemon
-    stops). A progress line at most every PROGRESS_EVERY_SECONDS, and the last one. Returns each
-    sensor's runs and whether it finished."""
+    """Poll until each change sensor completed a tick started after ``since`` and none is under
+    way, ``ready()`` holds and every run created since then finished, a sensor's or not (nothing is
+    left running when the daemon stops). A progress line at most every PROGRESS_EVERY_SECONDS, and
+    the last one. Returns each sensor's runs and whether it finished."""
     TickStatus = tick_statuses()  # noqa: N806 (the enum, not exported by dagster)
 
     started = time.monotonic()
@@ -349,7 +428,8 @@ def _wait_for_sensors(
             runs_by_sensor[ref.name] = runs
             has_ticked = any(t.status in (TickStatus.SUCCESS, TickStatus.SKIPPED) for t in ticks)
             if ref.name in CHANGE_SENSORS:
-                ticked = ticked and has_ticked
+                # newest first: a tick under way may still request runs
+                ticked = ticked and has_ticked and ticks[0].status != TickStatus.STARTED
                 state = (
                     f"{len(runs)} runs, {sum(r.status in _DONE for r in runs)} finished"
                     if has_ticked
@@ -360,7 +440,12 @@ def _wait_for_sensors(
                 parts.append(f"{ref.name}: {len(runs)} runs, {sum(r.status in _DONE for r in runs)} finished")
         line = "; ".join(parts)
         elapsed = time.monotonic() - started
-        done = ticked and all(r.status in _DONE for runs in runs_by_sensor.values() for r in runs) and ready()
+        done = (
+            ticked
+            and all(r.status in _DONE for runs in runs_by_sensor.values() for r in runs)
+            and not runs_since(instance, since, unfinished=True)
+            and ready()
+        )
         if line != last_line and (done or elapsed - last_shown >= PROGRESS_EVERY_SECONDS):
             last_line, last_shown = line, elapsed
             echo(f"  [{elapsed:4.0f}s] {line}")
