@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,12 +68,12 @@ END = START + timedelta(days=DAYS - 1)
 SENSOR_INTERVAL_S = 3
 MONITOR_POLL_S = 2
 BACKFILL_LOOP_S = 2
-TIMEOUT_S = 240
+TIMEOUT_S = 480  # generous: runs take minutes when the 2-core machine is loaded
 # Odoo calls of a run take this long while a fault is injected mid-run, so the fault lands between
 # the run's first commit and its last.
 SLOW_ODOO_S = 0.05
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(1200)
 
 _SITECUSTOMIZE = """\
 import os
@@ -129,7 +131,11 @@ def _test_dagster_yaml(home: Path) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with contextlib.ExitStack() as cleanup, pytest.MonkeyPatch.context() as mp:
-        cluster = LocalPostgres(data_dir=tmp_path_factory.mktemp("pg"), port=_free_port())
+        # Not under pytest's basetemp: a later pytest session chmods /tmp/pytest-of-<user> to 0700,
+        # and the server (an unprivileged user when run as root) then loses its data dir (PANIC).
+        data_root = Path(tempfile.mkdtemp(prefix="sync-faults-pg-"))
+        cleanup.callback(shutil.rmtree, data_root, ignore_errors=True)
+        cluster = LocalPostgres(data_dir=data_root / "pg", port=_free_port())
         cleanup.callback(cluster.stop)
         cluster.start()
         cluster.create_database("faults")
