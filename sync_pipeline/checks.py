@@ -94,8 +94,7 @@ def relatorio_matches_lines(context: AssetCheckExecutionContext, postgres: Postg
     description=(
         "Fails (ERROR) while alerta_separacao_cotada holds CRITICO alerts no one has acknowledged — a COTADO "
         "separação reduced or removed, or a negative saldo — of every empreendimento and whichever run wrote "
-        "them; lists the newest. Acknowledge one once acted on: UPDATE alerta_separacao_cotada SET "
-        "reconhecido = true WHERE id = <id>."
+        "them; lists the newest. Acknowledge them once acted on: " + ACK_SQL + "."
     ),
     blocking=False,
 )
@@ -140,7 +139,8 @@ def no_critical_alerts(context: AssetCheckExecutionContext, postgres: PostgresRe
 )
 def no_ambiguous_order_numbers(context: AssetCheckExecutionContext, postgres: PostgresResource) -> AssetCheckResult:
     rows = rejects_by_rule(postgres.engine(), RULE_AMBIGUOUS_NUMBER)
-    listing = "\n".join(f"{r['payload'].get('empreendimento')} {r['payload'].get('num_pedido')}" for r in rows[:50])
+    payloads = [r["payload"] or {} for r in rows[:LISTED]]  # a row without one still counts
+    listing = "\n".join(f"{p.get('empreendimento')} {p.get('num_pedido')}" for p in payloads)
     return AssetCheckResult(
         passed=not rows,
         severity=AssetCheckSeverity.WARN,

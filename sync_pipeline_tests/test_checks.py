@@ -3,13 +3,17 @@ they stand, whichever run wrote the rows, with the severity that says who must a
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from pathlib import Path
 
-from dagster import AssetCheckSeverity, instance_for_test
+from dagster import AssetCheckSeverity, build_asset_check_context, instance_for_test
 from sqlalchemy import text
 
 from sync_pipeline.db.checks import acknowledge_alerts
+from sync_pipeline.domain.values import RULE_AMBIGUOUS_NUMBER
 from sync_pipeline.partitions import SyncPartition
+from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.simulator.generator import add_invoice
 from sync_pipeline_tests.support import empreendimentos, resources, sync_partition, sync_range, table_rows
 
@@ -176,3 +180,105 @@ def test_carteira_matches_odoo_and_names_a_tampered_line(db, database_url, simul
             md(rejects)["latest"]
             == f"account.move.line 999999 [sem_produto] no product ({SyncPartition(emp, DAY).key})"
         )
+
+
+# --- the README's list of checks is the code's --------------------------------------------------------
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_checks() -> dict[str, tuple[str, str]]:
+    """``- `name` (on `asset`, SEVERITY)`` items of the README's *Asset checks* paragraph."""
+    text_ = README.read_text()
+    section = text_[text_.index("- **Asset checks**") : text_.index("- **Automation → sensors**")]
+    found = re.findall(r"^  - `(\w+)` \(on `(\w+)`, (ERROR|WARN)\)", section, re.M)
+    return {name: (asset, severity) for name, asset, severity in found}
+
+
+def test_every_check_fails_with_the_severity_the_readme_gives_it(db, database_url, simulator):
+    """Each check made to fail on rows in the tables (none written by a run): its result has the
+    README's severity, its asset is the README's, its description says it (ERROR: "Fails (ERROR)",
+    WARN: "Warns"), and the README lists every check of the definitions and no other."""
+    from sync_pipeline.checks import (
+        carteira_matches_odoo,
+        no_ambiguous_order_numbers,
+        no_critical_alerts,
+        no_rejected_invoice_lines,
+        relatorio_matches_lines,
+    )
+    from sync_pipeline.definitions import ASSET_CHECKS
+
+    handle = simulator(generate_data=False)
+    res = resources(handle, database_url)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO alerta_separacao_cotada (nivel, num_pedido, cod_produto, tipo_alteracao, reconhecido) "
+                "VALUES ('CRITICO', 'PED9', 'P9', 'REMOCAO', false)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sync_rejeitado (model, odoo_id, rule, message, asset, partition_key, run_id, payload) "
+                "VALUES ('account.move.line', 41, 'sem_produto', 'no product', 'odoo_fatura_linha', 'k', 'r', NULL), "
+                "('sale.order', 42, :ambiguous, 'two empreendimentos', 'carteira_principal', 'k', 'r', "
+                "CAST(:payload AS jsonb))"
+            ),
+            {"ambiguous": RULE_AMBIGUOUS_NUMBER, "payload": '{"empreendimento": "empresa-1", "num_pedido": "PED9"}'},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO relatorio_faturamento_importado "
+                "(numero_nf, odoo_move_id, empreendimento, valor_total, peso_bruto, status_nf) "
+                "VALUES ('NF9', 9, 'empresa-1', 100, 0, 'Lançado')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO faturamento_produto (empreendimento, numero_nf, cod_produto, qtd_produto_faturado, "
+                "valor_produto_faturado, status_nf, odoo_move_id) "
+                "VALUES ('empresa-1', 'NF9', 'P9', 1, 90, 'Lançado', 9)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO carteira_principal (empreendimento, num_pedido, cod_produto, qtd_produto_pedido, "
+                "qtd_saldo_produto_pedido) VALUES ('empresa-1', 'PED9', 'P9', 5, 5)"
+            )
+        )
+
+    def run(check, **resources_):
+        return check(build_asset_check_context(resources=resources_))
+
+    postgres = res["postgres"]
+    unreachable = OdooResource(url="http://127.0.0.1:9", db="odoo", username="admin", api_key="admin", max_retries=0)
+    results = {
+        "no_critical_alerts": [run(no_critical_alerts, postgres=postgres)],
+        "no_rejected_invoice_lines": [run(no_rejected_invoice_lines, postgres=postgres)],
+        "relatorio_matches_lines": [run(relatorio_matches_lines, postgres=postgres)],
+        "no_ambiguous_order_numbers": [run(no_ambiguous_order_numbers, postgres=postgres)],
+        # a line no staged Odoo line backs: a wrong carteira
+        "carteira_matches_odoo": [run(carteira_matches_odoo, postgres=postgres, odoo=res["odoo"])],
+    }
+    # once an Odoo line backs it, Odoo not answering the comparison: a look, not a wrong carteira
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO odoo_pedido_linha (odoo_line_id, odoo_order_id, empreendimento, partition_date, "
+                "num_pedido, order_state, cod_produto, qtd_produto_pedido) "
+                "VALUES (777, 77, 'empresa-1', '2025-01-06', 'PED9', 'sale', 'P9', 5)"
+            )
+        )
+    results["carteira_matches_odoo"].append(run(carteira_matches_odoo, postgres=postgres, odoo=unreachable))
+    assert all(not r.passed for found in results.values() for r in found), results
+
+    readme = _readme_checks()
+    specs = {spec.name: spec for check in ASSET_CHECKS for spec in check.check_specs}
+    assert set(readme) == set(specs) == set(results)
+    for name, (asset, severity) in readme.items():
+        assert specs[name].asset_key.to_user_string() == asset, name
+        assert results[name][0].severity == AssetCheckSeverity[severity], name
+        description = specs[name].description or ""
+        assert description.startswith("Fails (ERROR)" if severity == "ERROR" else "Warns"), (name, description)
+    odoo_down = results["carteira_matches_odoo"][1]
+    assert odoo_down.severity == AssetCheckSeverity.WARN and "could not compare" in odoo_down.description
+    assert "Odoo\n    not answering the comparison is a WARN failure" in README.read_text()
