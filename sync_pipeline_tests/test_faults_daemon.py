@@ -283,11 +283,20 @@ def _messages(stack: Stack, run_id: str) -> list[tuple[float, str]]:
     return out
 
 
+def _error_chain(error) -> str:
+    """The messages of a SerializableErrorInfo and its causes (Dagster wraps the user's error)."""
+    messages = []
+    while error is not None:
+        messages.append(error.message.strip())
+        error = error.cause or error.context
+    return " <- ".join(messages)
+
+
 def _step_failure(stack: Stack, run_id: str) -> str:
     for entry in stack.instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
         data = entry.dagster_event.step_failure_data
         if data and data.error:
-            return data.error.message
+            return _error_chain(data.error)
     return ""
 
 
@@ -588,7 +597,8 @@ def test_odoo_unreachable_sensor_ticks_fail_keep_their_cursor_and_runs_retry(sta
     cursor_after = _sensor_cursor(stack)
     print(
         f"invoice {first}: Odoo down {outage_s:.1f}s; run {run.run_id[:8]} failed {failed_s:.1f}s after the stop after "
-        f"{len(retry_lines)} retries: {error.strip().splitlines()[-1] if error else '?'}; retry {retry.run_id[:8]} "
+        f"{len(retry_lines)} retries: {error.split(' <- ')[-1][:300]}; tick error: "
+        f"{_error_chain(failures[0].error).split(' <- ')[-1][:200] if failures else '-'}; retry {retry.run_id[:8]} "
         f"{retry.status.value}; {len(failures)}/{len(during)} ticks failed during the outage; invoice {second} "
         f"synced by {len(second_runs)} run(s) {caught_up_s:.1f}s after the stop; cursor {cursor_in_outage.write_date} "
         f"through the outage, {cursor_after.write_date} after"
@@ -597,7 +607,7 @@ def test_odoo_unreachable_sensor_ticks_fail_keep_their_cursor_and_runs_retry(sta
     assert len(retry_lines) >= 5, retry_lines  # OdooResource's max_retries, each logged to the run
     assert retry.status == DagsterRunStatus.SUCCESS, f"{retry.run_id}{_failure_context(stack)}"
     assert failures, [t.status for t in during]
-    assert all("via jsonrpc" in (t.error.message if t.error else "") for t in failures), failures[0].error
+    assert all("via jsonrpc" in _error_chain(t.error) for t in failures), _error_chain(failures[0].error)
     # failed ticks keep the cursor; the first good tick after the outage goes on from it
     assert cursor_before_up == cursor_in_outage
     assert cursor_after.write_date > cursor_in_outage.write_date
