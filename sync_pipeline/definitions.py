@@ -1,6 +1,6 @@
 """The one Definitions object: it only assembles what the other modules define."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from sync_pipeline.assets.carteira import carteira, carteira_saldo, odoo_pedido_linha
 from sync_pipeline.assets.faturamento import faturamento, odoo_fatura_linha
@@ -31,4 +31,7 @@ defs = Definitions(
     jobs=[sync_job],
     sensors=[empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor],
     resources=build_resources(),
+    # Backfills launched from the UI or `sync-pipeline backfill` run the assets' own job, not
+    # sync_job: the same executor for them (see jobs.py).
+    executor=in_process_executor,
 )
