@@ -14,6 +14,15 @@ CHART = [  # (key, code, name, account_type, reconcile)
     ("income", "3.1.1.01", "Receita de vendas de mercadorias", "income", False),
     ("expense", "4.1.1.01", "Custo das mercadorias", "expense", False),
 ]
+# The chart's operating expense accounts, created on a company's first vendor bill (after the accounts
+# above, so the ids of those stay what they were before the chart had them).
+EXPENSE_CHART = [  # (code, name)
+    ("4.2.1.01", "Despesas com pessoal"),
+    ("4.2.2.01", "Aluguéis"),
+    ("4.2.3.01", "Fretes e carretos"),
+    ("4.2.4.01", "Energia elétrica"),
+    ("4.2.5.01", "Serviços de terceiros"),
+]
 # Every company gets the same journal codes, as installing a chart of accounts does in Odoo: the
 # numbers they give (INV/2025/00001) repeat across companies.
 JOURNALS = [  # (type, code, name)
@@ -50,6 +59,26 @@ def setup_company(env, company_id: int) -> None:
                 default_account_id=accounts.get(default),
             ),
         )
+
+
+def expense_accounts(env, company_id: int) -> dict[str, int]:
+    """The company's operating expense accounts by code, created the first time they are needed."""
+    from .orm import insert
+
+    accounts = env.sim.store["account.account"]
+    found = {
+        accounts.records[i]["code"]: i
+        for i in sorted(accounts.referrers("company_id", company_id))
+        if accounts.records[i]["account_type"] == "expense"
+    }
+    for code, name in EXPENSE_CHART:
+        if code not in found:
+            found[code] = insert(
+                env,
+                "account.account",
+                dict(code=code, name=name, account_type="expense", reconcile=False, company_id=company_id),
+            )
+    return {code: found[code] for code, _name in EXPENSE_CHART}
 
 
 def company_account(env, company_id: int, account_type: str) -> int | None:

@@ -3,10 +3,11 @@ and defaults Odoo applies on create/write/unlink of sale and accounting document
 
 from __future__ import annotations
 
-from . import wizards
+from . import payments, wizards
 from .accounting import (
     company_account,
     company_journal,
+    expense_accounts,
     next_move_name,
     reconcile,
     setup_company,
@@ -77,6 +78,8 @@ def before_create(env, model, vals):
             vals["journal_id"] = company_journal(env, company, JOURNAL_TYPE[move_type])
         vals.setdefault("date", vals.get("invoice_date") or env.now[:10])
         vals["name"] = vals.get("name") or "/"
+        if move_type in ("in_invoice", "in_refund"):
+            expense_accounts(env, company)  # the chart's expense accounts a bill's lines go to
     elif model == "account.move.line":
         move = _records(env, "account.move").get(vals.get("move_id"))
         if move and move["state"] == "posted":
@@ -85,6 +88,8 @@ def before_create(env, model, vals):
             _product_defaults(env, vals, "tax_ids", move["company_id"], "product_uom_id")
     elif model in wizards.DEFAULTS:
         wizards.DEFAULTS[model](env, vals)
+    elif model in payments.DEFAULTS:
+        payments.DEFAULTS[model](env, vals)
     return vals
 
 
@@ -308,6 +313,7 @@ ACTIONS = {
     ("account.move", "button_draft"): button_draft,
     ("account.move", "button_cancel"): button_cancel,
     **wizards.ACTIONS,
+    **payments.ACTIONS,
 }
 
 __all__ = ["ACTIONS", "company_account"]

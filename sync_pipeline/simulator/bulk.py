@@ -17,7 +17,7 @@ import heapq
 import itertools
 from datetime import datetime, timedelta
 
-from . import accounting, compute, orm
+from . import accounting, compute, orm, payments
 from .compute import line_amounts, money
 
 SAO_PAULO = timedelta(hours=3)
@@ -612,8 +612,38 @@ class BulkGeneration:
             ),
         )
         self._post(now, payment)
+        self._payment_record(now, payment, accounts, partner, amount, pay_date, move["name"])
         self._reconcile(now, self._open_terms(move_id), [credit])
         self.counts["payments"] += 1
+
+    def _payment_record(self, now, move_id, accounts, partner, amount, pay_date, memo) -> None:
+        """The account.payment the Register Payment wizard makes for the bank entry (payments.py)."""
+        sim = self.sim
+        raw = dict(orm.default_raw(self.env, "account.payment"))
+        raw.pop("id", None)
+        raw.update(
+            create_date=now,
+            write_date=now,
+            name=self.tables["account.move"].records[move_id]["name"],
+            state=payments.posted_state(sim),
+            payment_type="inbound",
+            partner_type="customer",
+            partner_id=partner,
+            amount=amount,
+            date=pay_date,
+            journal_id=accounts["bank_journal"],
+            company_id=self.amls.records[next(iter(self.amls.referrers("move_id", move_id)))]["company_id"],
+            payment_reference=memo,
+            move_id=move_id,
+            destination_account_id=accounts["receivable"],
+            outstanding_account_id=accounts["bank"],
+            amount_company_currency_signed=amount,
+        )
+        raw[sim.fname("account.payment", "ref")] = memo
+        payment = self.store["account.payment"].insert(raw)
+        self.tables["account.move"].update(move_id, {sim.fname("account.move", "payment_id"): payment})
+        for line_id in self.amls.referrers("move_id", move_id):
+            self.amls.update(line_id, {"payment_id": payment})
 
     def _reconcile(self, now, debits, credits) -> None:
         """accounting.reconcile, then the residuals and payment states it changes."""

@@ -68,56 +68,17 @@ def add_invoice(sim, company_id, partner_id, lines, invoice_date, post=True, mov
     return move_id
 
 
-def add_payment(sim, move_id: int, amount: float, pay_date: str) -> int:
-    """Register a payment of an invoice: a bank entry reconciled with its open instalments."""
+def add_payment(sim, move_id: int, amount: float, pay_date: str, journal_id: int | None = None) -> int:
+    """Register a payment of an invoice or bill as a user does ("Register Payment"): a posted
+    account.payment reconciled with its open instalments, oldest due first; its move's id."""
     call = _Client(sim)
-    move = call("account.move", "read", [move_id], ["company_id", "partner_id", "name"])[0]
-    company = move["company_id"][0]
-    with sim._lock:
-        env = sim.env(sim.admin_uid)
-        bank = accounting.company_account(env, company, "asset_cash")
-        receivable = accounting.company_account(env, company, "asset_receivable")
-        journal = accounting.company_journal(env, company, "bank")
-    partner = move["partner_id"][0]
-    lines = [
-        (0, 0, {"account_id": bank, "debit": amount, "partner_id": partner, "name": move["name"]}),
-        (
-            0,
-            0,
-            {
-                "account_id": receivable,
-                "credit": amount,
-                "partner_id": partner,
-                "name": move["name"],
-                "date_maturity": pay_date,
-            },
-        ),
-    ]
-    payment = call(
-        "account.move",
-        "create",
-        {
-            "move_type": "entry",
-            "journal_id": journal,
-            "date": pay_date,
-            "partner_id": partner,
-            "ref": move["name"],
-            "line_ids": lines,
-        },
-    )
-    call("account.move", "action_post", [payment])
-    with sim._lock:
-        env = sim.env(sim.admin_uid)
-        amls = sim.store["account.move.line"]
-        debits = [
-            i
-            for i in sorted(amls.referrers("move_id", move_id))
-            if amls.records[i]["display_type"] == "payment_term" and amls.records[i]["amount_residual"] > 0
-        ]
-        credits = [i for i in amls.referrers("move_id", payment) if amls.records[i]["account_id"] == receivable]
-        accounting.reconcile(env, debits, credits)
-        compute.flush(env)
-    return payment
+    context = {"active_model": "account.move", "active_ids": [move_id]}
+    vals = {"amount": amount, "payment_date": pay_date}
+    if journal_id:
+        vals["journal_id"] = journal_id
+    wizard = call("account.payment.register", "create", vals, context=context)
+    payment = call("account.payment.register", "action_create_payments", [wizard], context=context)["res_id"]
+    return call("account.payment", "read", [payment], ["move_id"])[0]["move_id"][0]
 
 
 def _utc(day: date, hour: float) -> datetime:
@@ -183,10 +144,173 @@ def _generate(sim, seed, scale, start_date, days, companies, started, bulk=False
             ).run()
     else:
         gen.run()
+    clock = sim.clock._fixed
+    _Financeiro(sim, call, seed, gen.start, gen.end, gen.companies, gen.customers, gen.counts).run()
+    sim.clock._fixed = clock  # where the sales events left it, as before vendor bills were generated
     if was_following_real_time:
         sim.clock._fixed = None
     gen.counts["seconds"] = round(time.perf_counter() - started, 2)
     return gen.counts
+
+
+# -- the finance side: vendor bills and their payments, customer payments matched to nothing ---------
+# Drawn from a generator of its own and created after the sales events, so the orders, invoices and
+# lines a seed gave before the finance side existed keep their ids and values.
+SUPPLIERS = [  # (name, CNPJ root, the expense accounts its bills go to, typical monthly amount)
+    ("Transportadora Rodovia Sul Ltda", "12345678", ("4.2.3.01",), 4_000),
+    ("Imobiliária Central Aluguéis S.A.", "23456789", ("4.2.2.01",), 9_000),
+    ("Companhia Paulista de Energia", "34567890", ("4.2.4.01",), 3_500),
+    ("Contabilidade Exata Serviços Ltda", "45678901", ("4.2.5.01",), 2_500),
+    ("RH Total Terceirização de Pessoal Ltda", "56789012", ("4.2.1.01", "4.2.5.01"), 15_000),
+    ("Logística Expressa e Armazéns Ltda", "67890123", ("4.2.3.01", "4.2.2.01", "4.2.5.01"), 6_000),
+    ("Manutenção Predial Alfa Ltda", "78901234", ("4.2.5.01", "4.2.4.01"), 1_800),
+]
+BILL_LABELS = {
+    "4.2.1.01": ("Folha de pagamento", "Vale-transporte", "Encargos sociais"),
+    "4.2.2.01": ("Aluguel do centro de distribuição", "Aluguel de empilhadeiras", "Condomínio"),
+    "4.2.3.01": ("Frete de entregas", "Frete de transferência entre filiais", "Carreto"),
+    "4.2.4.01": ("Energia elétrica - câmaras frias", "Energia elétrica - escritório"),
+    "4.2.5.01": ("Honorários contábeis", "Serviço de limpeza", "Manutenção de equipamentos", "Vigilância"),
+}
+VENDOR_TERMS = [  # the payment terms vendors give (the sales side keeps masterdata's)
+    ("Fornecedor à vista", [(100, 0)]),
+    ("Fornecedor 30 dias", [(100, 30)]),
+    ("Fornecedor 30/60 dias", [(50, 30), (50, 60)]),
+    ("Fornecedor 30/60/90 dias", [(33.33, 30), (33.33, 60), (33.34, 90)]),
+    ("Fornecedor 30/60/90/120 dias", [(25, 30), (25, 60), (25, 90), (25, 120)]),
+    (
+        "Fornecedor 30/60/90/120/150/180 dias",
+        [(16.66, 30), (16.66, 60), (16.67, 90), (16.67, 120), (16.67, 150), (16.67, 180)],
+    ),
+]
+BILL_SHARE = 0.35  # a company receives a vendor bill on about one working day in three
+UNMATCHED_SHARE = 0.03  # customer payments the bank shows that nobody matched to an invoice
+
+
+class _Financeiro:
+    """Vendor bills on several expense accounts with their payment terms, paid through Register
+    Payment (on time, late, in two parts, or not at all), and unmatched customer payments."""
+
+    def __init__(self, sim, call, seed, start, end, companies, customers, counts):
+        self.sim, self.call = sim, call
+        self.rng = random.Random(f"financeiro:{seed}")
+        self.start, self.end, self.companies, self.customers, self.counts = start, end, companies, customers, counts
+        self.events: list = []
+        self.seq = itertools.count()
+        counts.update(
+            vendor_bills=0, vendor_bill_lines=0, vendor_payments=0, late_vendor_payments=0, unpaid_vendor_bills=0
+        )
+        counts.update(unmatched_customer_payments=0)
+
+    def schedule(self, when: datetime, kind: str, *payload):
+        if when.date() < self.end:
+            heapq.heappush(self.events, (when, next(self.seq), kind, payload))
+
+    def run(self):
+        rng, call = self.rng, self.call
+        self.suppliers = []
+        for name, root, codes, monthly in SUPPLIERS:
+            vat = f"{root[:2]}.{root[2:5]}.{root[5:8]}/0001-{rng.randint(10, 99)}"
+            partner = call("res.partner", "create", dict(name=name, vat=vat, is_company=True, supplier_rank=1))
+            self.suppliers.append((partner, codes, monthly))
+        self.terms = []
+        for name, lines in VENDOR_TERMS:
+            commands = [(0, 0, {"value_amount": pct, "nb_days": days}) for pct, days in lines]
+            self.terms.append(call("account.payment.term", "create", {"name": name, "line_ids": commands}))
+        with self.sim._lock:
+            env = self.sim.env(self.sim.admin_uid)
+            self.accounts = {c["id"]: accounting.expense_accounts(env, c["id"]) for c in self.companies}
+        day = self.start
+        while day < self.end:
+            for company in self.companies:
+                if day.weekday() < 5 and rng.random() < BILL_SHARE:
+                    self.schedule(_utc(day, rng.uniform(8, 18)), "bill", company["id"])
+            day += timedelta(days=1)
+        unmatched = max(1, round(UNMATCHED_SHARE * self.counts["payments"])) if self.counts["payments"] else 0
+        span = max((self.end - self.start).days, 1)
+        for _ in range(unmatched):
+            day = _business_day(self.start + timedelta(days=rng.randrange(span)))
+            self.schedule(_utc(day, rng.uniform(9, 17)), "unmatched_payment", rng.choice(self.companies)["id"])
+        while self.events:
+            when, _seq, kind, payload = heapq.heappop(self.events)
+            self.sim.clock.set(when)
+            getattr(self, f"_{kind}")(when, *payload)
+
+    def _bill(self, when, company):
+        rng, call = self.rng, self.call
+        partner, codes, monthly = rng.choice(self.suppliers)
+        commands = []
+        for code in rng.sample(codes, rng.randint(1, len(codes))):
+            for _ in range(rng.choice((1, 1, 1, 2))):
+                amount = round(monthly * rng.uniform(0.05, 0.6) / len(codes), 2)
+                label = rng.choice(BILL_LABELS[code])
+                account = self.accounts[company][code]
+                commands.append((0, 0, {"name": label, "account_id": account, "quantity": 1, "price_unit": amount}))
+        day = (when - SAO_PAULO_UTC_OFFSET).date().isoformat()
+        bill = call(
+            "account.move",
+            "create",
+            dict(
+                move_type="in_invoice",
+                partner_id=partner,
+                company_id=company,
+                invoice_date=day,
+                invoice_payment_term_id=rng.choices(self.terms, weights=(2, 5, 3, 3, 1, 1))[0],
+                ref=f"NF {rng.randint(1000, 999999)}",
+                invoice_line_ids=commands,
+            ),
+        )
+        call("account.move", "action_post", [bill])
+        self.counts["vendor_bills"] += 1
+        self.counts["vendor_bill_lines"] += len(commands)
+        terms = call(
+            "account.move.line",
+            "search_read",
+            [("move_id", "=", bill), ("display_type", "=", "payment_term")],
+            ["date_maturity", "amount_residual"],
+            order="date_maturity, id",
+        )
+        habit = rng.random()
+        if habit < 0.08:
+            self.counts["unpaid_vendor_bills"] += 1
+            return  # disputed: stays open
+        for line in terms:
+            due = datetime.fromisoformat(line["date_maturity"]) + timedelta(hours=13)
+            late = habit > 0.8
+            delay = rng.randint(5, 45) if late else rng.randint(-4, 1)
+            pay_at = max(due + timedelta(days=delay), when + timedelta(hours=2))
+            owed = -line["amount_residual"]
+            if habit > 0.94:  # cash is short: half now, the rest later
+                half = compute.money(owed / 2)
+                self.schedule(pay_at, "vendor_payment", bill, half, late)
+                self.schedule(pay_at + timedelta(days=rng.randint(7, 25)), "vendor_payment", bill, owed - half, True)
+            else:
+                self.schedule(pay_at, "vendor_payment", bill, owed, late)
+
+    def _vendor_payment(self, when, bill, amount, late):
+        state = self.call("account.move", "read", [bill], ["state", "amount_residual"])[0]
+        if state["state"] != "posted" or state["amount_residual"] <= 0:
+            return
+        add_payment(self.sim, bill, compute.money(min(amount, state["amount_residual"])), when.date().isoformat())
+        self.counts["vendor_payments"] += 1
+        self.counts["late_vendor_payments"] += bool(late)
+
+    def _unmatched_payment(self, when, company):
+        rng = self.rng
+        vals = dict(
+            payment_type="inbound",
+            partner_type="customer",
+            partner_id=rng.choice(self.customers),
+            company_id=company,
+            amount=round(rng.uniform(150, 6000), 2),
+            date=when.date().isoformat(),
+        )
+        vals[self.sim.fname("account.payment", "ref")] = rng.choice(
+            ("Depósito não identificado", "PIX recebido", "TED")
+        )
+        payment = self.call("account.payment", "create", vals)
+        self.call("account.payment", "action_post", [payment])
+        self.counts["unmatched_customer_payments"] += 1
 
 
 class _Generation:

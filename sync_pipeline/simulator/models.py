@@ -33,6 +33,14 @@ PAYMENT_STATES = [
     ("reversed", "Reversed"),
     ("invoicing_legacy", "Invoicing App Legacy"),
 ]
+PAYMENT_STATES_17 = [("draft", "Draft"), ("posted", "Posted"), ("cancel", "Cancelled")]  # account.payment
+PAYMENT_STATES_19 = [
+    ("draft", "Draft"),
+    ("in_process", "In Process"),
+    ("paid", "Paid"),
+    ("canceled", "Canceled"),
+    ("rejected", "Rejected"),
+]
 INVOICE_STATUS = [
     ("upselling", "Upselling Opportunity"),
     ("invoiced", "Fully Invoiced"),
@@ -178,6 +186,7 @@ _register(
             F("is_company", "boolean", "Is a Company"),
             F("company_id", "many2one", "Company", relation="res.company"),
             F("customer_rank", "integer"),
+            F("supplier_rank", "integer"),
             F("active", "boolean", default=True),
         ],
         order="name, id desc",
@@ -347,7 +356,7 @@ _register(
 )
 SPECS["account.journal"].fields["sequence"] = F("sequence", "integer", default=10)
 
-from . import documents, wizards  # noqa: E402,F401  (register the documents and the wizards)
+from . import documents, payments, wizards  # noqa: E402,F401  (register the documents, payments and wizards)
 
 # Fields a later Odoo renamed: (model, name up to 17) -> (first major version with the new name,
 # new name, new label). A simulator of that version has the new field only, as the real one.
@@ -355,7 +364,11 @@ RENAMED = {
     ("sale.order.line", "product_uom"): (19, "product_uom_id", "Unit"),
     ("sale.order.line", "tax_id"): (19, "tax_ids", "Taxes"),
     ("account.move", "reversal_move_id"): (19, "reversal_move_ids", "Reversal Move"),
+    ("account.move", "payment_id"): (19, "origin_payment_id", "Payment"),
+    ("account.payment", "ref"): (19, "memo", "Memo"),
 }
+# Selections a later Odoo changed: (model, field) -> (first major version, its selection).
+RESELECTED = {("account.payment", "state"): (19, PAYMENT_STATES_19)}
 _SPECS_BY_MAJOR: dict[int, dict[str, ModelSpec]] = {}
 
 
@@ -389,5 +402,10 @@ def specs_for(version: str) -> dict[str, ModelSpec]:
                     name, fld = new, dataclasses.replace(fld, name=new, string=label)
                 fields[name] = fld
             specs[model] = dataclasses.replace(spec, fields=fields)
+        for (model, name), (since, selection) in RESELECTED.items():
+            if major >= since:
+                fields = dict(specs[model].fields)
+                fields[name] = dataclasses.replace(fields[name], selection=selection)
+                specs[model] = dataclasses.replace(specs[model], fields=fields)
         _SPECS_BY_MAJOR[major] = specs
     return specs
