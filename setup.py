@@ -21,6 +21,7 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.2",
+            "pytest-xdist>=3.6",
             "hypothesis>=6.100",
             "ruff>=0.5",
             # sync_pipeline_tests/test_browser_ui.py drives Debian's /usr/bin/chromium (scripts/browser.sh);

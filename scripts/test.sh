@@ -28,12 +28,21 @@ export_dagster_pg_url
 export_dagster_home dagster_home_test
 log "DATABASE_URL=$DATABASE_URL"
 
+# Two workers by default (this is a 2-core machine; most of a daemon test is waiting), each with a
+# database of its own (sync_pipeline_tests/conftest.py), a module per worker at a time
+# (module-scoped stacks). SYNC_TEST_WORKERS=0 runs everything in this process.
+WORKERS=${SYNC_TEST_WORKERS:-2}
+XDIST=()
+if [[ "$WORKERS" != 0 ]]; then
+    XDIST=(-n "$WORKERS" --dist loadfile)
+fi
+
 set +e
 # Arguments replace the default path (with options only, pytest falls back to testpaths).
 if (($#)); then
-    "$REPO_ROOT/.venv/bin/pytest" -q "$@"
+    "$REPO_ROOT/.venv/bin/pytest" -q "${XDIST[@]}" "$@"
 else
-    "$REPO_ROOT/.venv/bin/pytest" -q sync_pipeline_tests
+    "$REPO_ROOT/.venv/bin/pytest" -q "${XDIST[@]}" sync_pipeline_tests
 fi
 rc=$?
 set -e
