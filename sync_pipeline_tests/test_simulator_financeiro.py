@@ -135,6 +135,74 @@ def _partials_of(odoo, line_ids):
     )
 
 
+# -- fields as the real ones ---------------------------------------------------------------------------
+# What real Odoo 17 and 19 servers answer (fields_get; shared/odoo-reference, DESIGN §4) for the
+# account.payment fields the simulator has, and the links to a payment: type and relation.
+REAL_PAYMENT_FIELDS = {
+    "name": "char",
+    "state": "selection",
+    "payment_type": "selection",
+    "partner_type": "selection",
+    "partner_id": "many2one res.partner",
+    "amount": "monetary",
+    "date": "date",
+    "journal_id": "many2one account.journal",
+    "company_id": "many2one res.company",
+    "payment_reference": "char",
+    "move_id": "many2one account.move",
+    "destination_account_id": "many2one account.account",
+    "outstanding_account_id": "many2one account.account",
+    "amount_company_currency_signed": "monetary",
+    "is_reconciled": "boolean",
+    "is_matched": "boolean",
+    "reconciled_invoice_ids": "many2many account.move",
+    "reconciled_bill_ids": "many2many account.move",
+}
+REAL = {
+    "17.0": dict(
+        memo="ref",
+        move_link="payment_id",
+        states=[["draft", "Draft"], ["posted", "Posted"], ["cancel", "Cancelled"]],
+    ),
+    "19.0": dict(
+        memo="memo",
+        move_link="origin_payment_id",
+        states=[
+            ["draft", "Draft"],
+            ["in_process", "In Process"],
+            ["paid", "Paid"],
+            ["canceled", "Canceled"],
+            ["rejected", "Rejected"],
+        ],
+    ),
+}
+
+
+def _kind(field):
+    return field["type"] + (f" {field['relation']}" if field.get("relation") else "")
+
+
+@pytest.mark.parametrize("version", ["17.0", "19.0"])
+def test_payment_fields_are_the_real_odoos(version):
+    real = REAL[version]
+    odoo = _serve(version=version)
+    try:
+        ours = odoo("account.payment", "fields_get", attributes=["type", "relation", "selection"])
+        expected = dict(REAL_PAYMENT_FIELDS, **{real["memo"]: "char"})
+        assert {name: _kind(ours[name]) for name in expected} == expected
+        assert ours["state"]["selection"] == real["states"]
+        assert ours["payment_type"]["selection"] == [["outbound", "Send"], ["inbound", "Receive"]]
+        assert ours["partner_type"]["selection"] == [["customer", "Customer"], ["supplier", "Vendor"]]
+        assert {"ref", "memo"} - {real["memo"]} <= {"ref", "memo"} - set(ours)  # the other version's name is gone
+        moves = odoo("account.move", "fields_get", attributes=["type", "relation"])
+        assert _kind(moves[real["move_link"]]) == "many2one account.payment"
+        assert {"payment_id", "origin_payment_id"} & set(moves) == {real["move_link"]}
+        lines = odoo("account.move.line", "fields_get", attributes=["type", "relation"])
+        assert _kind(lines["payment_id"]) == "many2one account.payment"
+    finally:
+        odoo.server.stop()
+
+
 # -- Register Payment ---------------------------------------------------------------------------------
 def test_register_payment_partial_then_full_reconciles_oldest_due_first(odoo):
     move, customer, lines = _contract(odoo)
