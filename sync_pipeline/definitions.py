@@ -4,6 +4,7 @@ from dagster import Definitions, in_process_executor
 
 from sync_pipeline.assets.carteira import carteira, carteira_saldo, odoo_pedido_linha
 from sync_pipeline.assets.faturamento import faturamento, odoo_fatura_linha
+from sync_pipeline.assets.financeiro import financeiro, odoo_financeiro
 from sync_pipeline.assets.operational import operational_tables
 from sync_pipeline.checks import (
     carteira_matches_odoo,
@@ -16,7 +17,16 @@ from sync_pipeline.jobs import sync_job
 from sync_pipeline.resources.config import build_resources
 from sync_pipeline.sensors import empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor
 
-ASSETS = [*operational_tables, odoo_fatura_linha, faturamento, odoo_pedido_linha, carteira, carteira_saldo]
+ASSETS = [
+    *operational_tables,
+    odoo_fatura_linha,
+    faturamento,
+    odoo_pedido_linha,
+    carteira,
+    carteira_saldo,
+    odoo_financeiro,
+    financeiro,
+]
 ASSET_CHECKS = [
     no_rejected_invoice_lines,
     relatorio_matches_lines,

@@ -6,8 +6,8 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 
 # Every table the sync writes (not the operational app's own, group "operacional"): a partition
 # touched by an invoice or an order is synced whole, in dependency order (invoices before the
-# carteira whose saldos they lower).
-SYNCED = AssetSelection.groups("faturamento", "carteira")
+# carteira whose saldos they lower); the financeiro of the partition's receivables and payables.
+SYNCED = AssetSelection.groups("faturamento", "carteira", "financeiro")
 
 # Steps run one after the other in the run worker's own process: Dagster's default executor starts
 # a process per step (code loaded again, ~2-3 s each on 2 cores), which made a one-partition sensor
@@ -18,5 +18,5 @@ sync_job = define_asset_job(
     "sync_job",
     selection=SYNCED,
     executor_def=in_process_executor,
-    description="One partition (empreendimento × date) of every table: faturamento, then carteira.",
+    description=("One partition (empreendimento × date) of every table: faturamento, then carteira; financeiro."),
 )

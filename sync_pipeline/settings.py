@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
 
 DEFAULT_START_DATE = "2025-01-01"
@@ -209,4 +210,17 @@ def max_partitions_per_run() -> int:
         raise SettingsError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} is not a whole number") from exc
     if value < 1:
         raise SettingsError(f"SYNC_MAX_PARTITIONS_PER_RUN={raw!r} must be at least 1")
+    return value
+
+
+def discount_rate() -> Decimal:
+    """SYNC_DISCOUNT_RATE: the yearly rate the portfolio's present value discounts at (default 0.10,
+    docs/financeiro.md)."""
+    raw = os.environ.get("SYNC_DISCOUNT_RATE", "0.10")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise SettingsError(f"SYNC_DISCOUNT_RATE={raw!r} is not a number (0.10 is 10 % a year)") from exc
+    if not value.is_finite() or value <= -1 or value >= 10:
+        raise SettingsError(f"SYNC_DISCOUNT_RATE={raw!r} must be a yearly rate such as 0.10")
     return value

@@ -7,7 +7,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, BetaWarning, MaterializeResult
@@ -87,6 +87,9 @@ class Extracted:
     rejects: list[Reject]
     summary: str  # what was read, for the log
     documents: set[int]  # ids of the documents (invoices, orders) read
+    # rows of further staging tables mirrored over the same partitions in the same transaction
+    # (the financeiro extract's payments beside its instalments): table → partition day → rows
+    related: dict[Table, dict[date, list[dict]]] = field(default_factory=dict)
 
 
 def run_extract(
@@ -129,10 +132,15 @@ def run_extract(
         )
         staged, rejects_recorded = staged_state(postgres, table, document_column, asset, chunk)
         moved_rows: list[dict] = []
+        moved_related: dict[Table, list[dict]] = {}
         if staged - found.documents:
             moved = extract(client, emp, None, None, ids=sorted(staged - found.documents))
             chunk_days = {p.day for p in chunk}
             moved_rows = [r for day, rows in moved.rows_by_day.items() if day not in chunk_days for r in rows]
+            moved_related = {
+                t: [r for day, rows in by_day.items() if day not in chunk_days for r in rows]
+                for t, by_day in moved.related.items()
+            }
             context.log.info(
                 f"{emp}: {len(staged - found.documents)} documents left these dates: "
                 f"{len(moved.documents)} still in Odoo ({len(moved_rows)} lines restaged under their new date), "
@@ -150,12 +158,36 @@ def run_extract(
         rows = [r for p in chunk for r in found.rows_by_day.get(p.day, [])]
         scope, keys = scope_of(*chunk), keys_of(chunk)
         if rows or staged or rejects_recorded or any(rejects_by_day.get(p.day) for p in chunk):
+            related = {t: [r for p in chunk for r in by_day.get(p.day, [])] for t, by_day in found.related.items()}
 
-            def mirror(conn, scope=scope, keys=keys, rows=rows, moved_rows=moved_rows, rejects=rejects_by_day):
+            def mirror(
+                conn,
+                scope=scope,
+                keys=keys,
+                rows=rows,
+                moved_rows=moved_rows,
+                rejects=rejects_by_day,
+                related=related,
+                moved_related=moved_related,
+            ):
                 upsert_rows(conn, table, moved_rows)
-                return mirror_partitions(
+                by_day = mirror_partitions(
                     conn, table, scope, rows, rejects, asset=asset, partition_keys=keys, run_id=run_id
                 )
+                for other, other_rows in related.items():
+                    upsert_rows(conn, other, moved_related.get(other, []))
+                    # the same rejects again: recorded already, this writes nothing
+                    of_other = mirror_partitions(
+                        conn, other, scope, other_rows, rejects, asset=asset, partition_keys=keys, run_id=run_id
+                    )
+                    for day, counts in of_other.items():
+                        by_day[day]["related_written"] = (
+                            by_day[day].get("related_written", 0)
+                            + counts["inserted"]
+                            + counts["updated"]
+                            + counts["deleted"]
+                        )
+                return by_day
 
             unit = postgres.unit_of_work(
                 mirror, name=f"{asset} {chunk_name(chunk)}", logger=context.log, lock=empreendimento_lock(chunk[0])
@@ -176,6 +208,7 @@ def run_extract(
                     "rows_updated": counts["updated"],
                     "rows_deleted": counts["deleted"],
                     "rejects": counts["rejects"],
+                    **({"related_rows_written": counts.get("related_written", 0)} if found.related else {}),
                     **cost,
                     "odoo_calls_chunk": calls,
                     "seconds": round(cost["seconds"] + extract_seconds / len(chunk), 3),

@@ -397,6 +397,117 @@ sync_rejeitado = Table(
     Index("ix_sync_rejeitado_run", "run_id"),
 )
 
+# --- financeiro (§5.4, docs/financeiro.md) ------------------------------------------------------
+# staging: receivable and payable instalments and unmatched customer payments, one row per
+# account.move.line; and the account.partial.reconcile rows paying the instalments.
+odoo_financeiro_parcela = Table(
+    "odoo_financeiro_parcela",
+    metadata,
+    Column("odoo_line_id", Integer, primary_key=True),
+    Column("odoo_move_id", Integer, nullable=False),
+    Column("empreendimento", String(64), nullable=False),
+    Column("partition_date", Date, nullable=False),
+    Column("tipo", String(8), nullable=False),  # RECEBER, PAGAR, AVULSO
+    Column("move_type", String(16), nullable=False),
+    Column("move_state", String(16), nullable=False),
+    Column("numero_nf", String(64)),
+    Column("num_pedido", Text),
+    Column("data_emissao", Date),
+    Column("data_vencimento", Date),
+    Column("valor_original", MONEY, nullable=False),
+    Column("valor_residual", MONEY, nullable=False),
+    Column("categoria", String(255)),
+    Column("odoo_write_date", DateTime),
+    *_staged_at(),
+    Index("ix_odoo_financeiro_parcela_partition", "empreendimento", "partition_date"),
+    Index("ix_odoo_financeiro_parcela_move", "odoo_move_id"),
+)
+
+odoo_financeiro_pagamento = Table(
+    "odoo_financeiro_pagamento",
+    metadata,
+    Column("odoo_partial_id", Integer, primary_key=True),
+    Column("odoo_line_id", Integer, nullable=False),
+    Column("empreendimento", String(64), nullable=False),
+    Column("partition_date", Date, nullable=False),
+    Column("valor", MONEY, nullable=False),
+    Column("data", Date, nullable=False),
+    Column("em_caixa", Boolean, nullable=False),
+    *_staged_at(),
+    Index("ix_odoo_financeiro_pagamento_partition", "empreendimento", "partition_date"),
+    Index("ix_odoo_financeiro_pagamento_line", "odoo_line_id"),
+)
+
+parcelas = Table(
+    "parcelas",
+    metadata,
+    Column("odoo_line_id", Integer, primary_key=True),
+    Column("empreendimento", String(64), nullable=False),
+    Column("partition_date", Date, nullable=False),
+    Column("odoo_move_id", Integer, nullable=False),
+    Column("numero_nf", String(64)),
+    Column("num_pedido", Text),
+    Column("numero_parcela", Integer, nullable=False),
+    Column("data_vencimento", Date),
+    Column("valor_original", MONEY, nullable=False),
+    Column("valor_pago", MONEY, nullable=False),
+    Column("data_ultimo_pagamento", Date),
+    Column("valor_residual", MONEY, nullable=False),
+    Column("status", String(12), nullable=False),
+    *_timestamps(),
+    Index("ix_parcelas_partition", "empreendimento", "partition_date"),
+    Index("ix_parcelas_vencimento", "empreendimento", "data_vencimento"),
+)
+
+
+def _monthly(name: str, *columns, categoria: bool = False) -> Table:
+    keys = [
+        Column("empreendimento", String(64), primary_key=True),
+        Column("ref_month", Date, primary_key=True),  # the first of the month
+    ]
+    if categoria:
+        keys.append(Column("categoria", String(255), primary_key=True))
+    return Table(name, metadata, *keys, *columns, *_timestamps())
+
+
+entradas_caixa = _monthly(
+    "entradas_caixa",
+    Column("previsto", MONEY, nullable=False),
+    Column("realizado", MONEY, nullable=False),
+    categoria=True,
+)
+saidas_caixa = _monthly(
+    "saidas_caixa",
+    Column("orcamento", MONEY, nullable=False),
+    Column("realizado", MONEY, nullable=False),
+    categoria=True,
+)
+estatisticas_portfolio = _monthly(
+    "estatisticas_portfolio",
+    Column("as_of", Date, nullable=False),
+    Column("valor_presente", MONEY, nullable=False),
+    Column("saldo_aberto", MONEY, nullable=False),
+    Column("total_contratos", Integer, nullable=False),
+    Column("contratos_ativos", Integer, nullable=False),
+    Column("prazo_medio_meses", Numeric(8, 2), nullable=False),
+    Column("duration_anos", Numeric(8, 4)),
+)
+inadimplencia = _monthly(
+    "inadimplencia",
+    Column("as_of", Date, nullable=False),
+    Column("ate_30", MONEY, nullable=False),
+    Column("de_31_a_60", MONEY, nullable=False),
+    Column("de_61_a_90", MONEY, nullable=False),
+    Column("de_91_a_180", MONEY, nullable=False),
+    Column("acima_180", MONEY, nullable=False),
+    Column("total_vencido", MONEY, nullable=False),
+    Column("parcelas_vencidas", Integer, nullable=False),
+    Column("contratos_inadimplentes", Integer, nullable=False),
+)
+
+FINANCEIRO_STAGING_TABLES = ("odoo_financeiro_parcela", "odoo_financeiro_pagamento")
+FINANCEIRO_TABLES = ("parcelas", "entradas_caixa", "saidas_caixa", "estatisticas_portfolio", "inadimplencia")
+
 STAGING_TABLES = ("odoo_fatura_linha", "odoo_pedido_linha")
 
 OPERATIONAL_TABLES = (

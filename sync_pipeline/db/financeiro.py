@@ -1,0 +1,361 @@
+"""Set-based SQL of the financeiro graph (docs/financeiro.md): a constant number of statements per
+chunk of partitions, whatever the number of instalments.
+
+``apply_partitions`` brings ``parcelas`` of a scope's partitions in line with their staged
+instalments (``odoo_financeiro_parcela`` / ``odoo_financeiro_pagamento``, mirrored by the extract),
+then recomputes the monthly tables of the whole empreendimento for the months the scope's rows
+touch: from the earliest month any of them (old or new: due dates, payments, issue dates) falls in
+— to the last month with a figure for the cash tables, to the current month for the portfolio and
+delinquency. A row that did not change is not written (IS DISTINCT FROM), so an unchanged source
+writes nothing; rows of those months the recomputation no longer produces are deleted.
+
+The rules (categories, statuses, buckets, the discount rate) come from ``domain.financeiro`` as bind
+parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Table, bindparam, column, delete, exists, func, literal_column, select, text
+from sqlalchemy.engine import Connection
+
+from sync_pipeline.db.schema import entradas_caixa, estatisticas_portfolio, inadimplencia, parcelas, saidas_caixa
+from sync_pipeline.db.staging import Scope, count_where, day_of_column, owns, owns_any, per_day, scope_days
+from sync_pipeline.db.upsert import upsert_statement
+from sync_pipeline.domain import financeiro as rules
+
+_MANAGED = ("created_at", "updated_at")
+
+
+def _month(expr: str) -> str:
+    """SQL: the first day of ``expr``'s month, as a date."""
+    return f"CAST(date_trunc('month', CAST({expr} AS timestamp)) AS date)"
+
+
+def rule_params(today: date, rate: Decimal) -> dict:
+    return {
+        "today": today,
+        "rate": str(rate),
+        "receber": rules.RECEBER,
+        "pagar": rules.PAGAR,
+        "avulso": rules.AVULSO,
+        "cancel": rules.CANCELLED,
+        "ativos": rules.ATIVOS,
+        "antecipacoes": rules.ANTECIPACOES,
+        "recuperacoes": rules.RECUPERACOES,
+        "outras": rules.OUTRAS,
+        "cancelada": rules.CANCELADA,
+        "paga": rules.PAGA,
+        "vencida": rules.VENCIDA,
+        "parcial": rules.PARCIAL,
+        "aberta": rules.ABERTA,
+        "days_per_year": rules.DAYS_PER_YEAR,
+        **rules.bucket_params(),
+    }
+
+
+# The earliest month the scope's rows touch, old (parcelas as last written) or new (staged now):
+# issue dates, due dates, payment dates, never later than the scope's own first month.
+_LOWER_SQL = f"""
+SELECT {_month("least(CAST(:start AS date), s.low, p.low, x.low)")}
+FROM (SELECT min(least(s.data_emissao, s.data_vencimento)) AS low FROM odoo_financeiro_parcela s
+      WHERE s.empreendimento = :emp AND {owns("s", "partition_date")}) s,
+     (SELECT min(p.data) AS low FROM odoo_financeiro_pagamento p
+      WHERE p.empreendimento = :emp AND {owns("p", "partition_date")}) p,
+     (SELECT min(least(x.data_vencimento, x.data_ultimo_pagamento, x.partition_date)) AS low FROM parcelas x
+      WHERE x.empreendimento = :emp AND {owns("x", "partition_date")}) x
+"""
+
+# parcelas of the scope: numbered within the contract by due date then line id; paid = Σ payments
+# (cash or not); status as domain.financeiro.status_parcela.
+_PARCELAS_SQL = f"""
+SELECT s.odoo_line_id, s.empreendimento, s.partition_date, s.odoo_move_id, s.numero_nf, s.num_pedido,
+       CAST(row_number() OVER (PARTITION BY s.odoo_move_id ORDER BY s.data_vencimento, s.odoo_line_id) AS integer)
+           AS numero_parcela,
+       s.data_vencimento, s.valor_original, COALESCE(pg.pago, 0) AS valor_pago, pg.ultimo AS data_ultimo_pagamento,
+       s.valor_residual,
+       CASE WHEN s.move_state = :cancel THEN :cancelada
+            WHEN s.valor_residual = 0 THEN :paga
+            WHEN s.data_vencimento < CAST(:today AS date) THEN :vencida
+            WHEN COALESCE(pg.pago, 0) > 0 THEN :parcial
+            ELSE :aberta END AS status
+FROM odoo_financeiro_parcela s
+LEFT JOIN (SELECT p.odoo_line_id, sum(p.valor) AS pago, max(p.data) AS ultimo FROM odoo_financeiro_pagamento p
+           WHERE p.empreendimento = :emp AND {owns("p", "partition_date")} GROUP BY p.odoo_line_id) pg
+       ON pg.odoo_line_id = s.odoo_line_id
+WHERE s.empreendimento = :emp AND s.tipo = :receber AND {owns("s", "partition_date")}
+"""
+
+_ENTRADAS_SQL = f"""
+WITH inst AS (
+    SELECT s.odoo_line_id, s.data_vencimento, s.valor_original, s.move_state FROM odoo_financeiro_parcela s
+    WHERE s.empreendimento = :emp AND s.tipo = :receber
+),
+facts AS (
+    SELECT {_month("i.data_vencimento")} AS ref_month, :ativos AS categoria, i.valor_original AS previsto,
+           CAST(0 AS numeric) AS realizado
+    FROM inst i WHERE i.move_state <> :cancel AND i.data_vencimento >= CAST(:lower AS date)
+    UNION ALL
+    SELECT {_month("p.data")},
+           CASE WHEN {_month("p.data")} = {_month("i.data_vencimento")} THEN :ativos
+                WHEN {_month("p.data")} < {_month("i.data_vencimento")} THEN :antecipacoes
+                ELSE :recuperacoes END,
+           0, p.valor
+    FROM odoo_financeiro_pagamento p JOIN inst i ON i.odoo_line_id = p.odoo_line_id
+    WHERE p.empreendimento = :emp AND p.em_caixa AND p.data >= CAST(:lower AS date)
+    UNION ALL
+    SELECT {_month("s.data_emissao")}, :outras, 0, s.valor_residual FROM odoo_financeiro_parcela s
+    WHERE s.empreendimento = :emp AND s.tipo = :avulso AND s.data_emissao >= CAST(:lower AS date)
+)
+SELECT CAST(:emp AS varchar) AS empreendimento, f.ref_month, CAST(f.categoria AS varchar) AS categoria,
+       sum(f.previsto) AS previsto, sum(f.realizado) AS realizado
+FROM facts f GROUP BY f.ref_month, f.categoria
+HAVING sum(f.previsto) <> 0 OR sum(f.realizado) <> 0
+"""
+
+_SAIDAS_SQL = f"""
+WITH inst AS (
+    SELECT s.odoo_line_id, s.data_vencimento, s.valor_original, s.move_state, s.categoria
+    FROM odoo_financeiro_parcela s WHERE s.empreendimento = :emp AND s.tipo = :pagar
+),
+facts AS (
+    SELECT {_month("i.data_vencimento")} AS ref_month, i.categoria, i.valor_original AS orcamento,
+           CAST(0 AS numeric) AS realizado
+    FROM inst i WHERE i.move_state <> :cancel AND i.data_vencimento >= CAST(:lower AS date)
+    UNION ALL
+    SELECT {_month("p.data")}, i.categoria, 0, p.valor
+    FROM odoo_financeiro_pagamento p JOIN inst i ON i.odoo_line_id = p.odoo_line_id
+    WHERE p.empreendimento = :emp AND p.em_caixa AND p.data >= CAST(:lower AS date)
+)
+SELECT CAST(:emp AS varchar) AS empreendimento, f.ref_month, f.categoria,
+       sum(f.orcamento) AS orcamento, sum(f.realizado) AS realizado
+FROM facts f GROUP BY f.ref_month, f.categoria
+HAVING sum(f.orcamento) <> 0 OR sum(f.realizado) <> 0
+"""
+
+# Every receivable instalment of a non-cancelled contract issued by each month's as_of, with what
+# was open of it then (original − payments dated on or before as_of) and its days to due.
+_OPEN_AS_OF_CTE = f"""
+inst AS (
+    SELECT s.odoo_line_id, s.odoo_move_id, s.data_emissao, s.data_vencimento, s.valor_original
+    FROM odoo_financeiro_parcela s
+    WHERE s.empreendimento = :emp AND s.tipo = :receber AND s.move_state <> :cancel
+),
+months AS (
+    SELECT CAST(gs AS date) AS ref_month,
+           CASE WHEN CAST(gs AS date) = {_month(":today")} THEN CAST(:today AS date)
+                ELSE CAST(gs + interval '1 month' - interval '1 day' AS date) END AS as_of
+    FROM (SELECT min(data_emissao) AS first_issue FROM inst) f,
+         generate_series(CAST(greatest({_month("f.first_issue")}, CAST(:lower AS date)) AS timestamp),
+                         CAST({_month(":today")} AS timestamp), interval '1 month') gs
+),
+open_at AS (
+    SELECT m.ref_month, m.as_of, i.odoo_move_id, i.data_vencimento,
+           i.valor_original - COALESCE(sum(p.valor), 0) AS aberto,
+           i.data_vencimento - m.as_of AS days_to_due
+    FROM months m
+    JOIN inst i ON i.data_emissao <= m.as_of
+    LEFT JOIN odoo_financeiro_pagamento p ON p.odoo_line_id = i.odoo_line_id AND p.data <= m.as_of
+    GROUP BY m.ref_month, m.as_of, i.odoo_line_id, i.odoo_move_id, i.data_vencimento, i.valor_original
+)
+"""
+
+_PORTFOLIO_SQL = f"""
+WITH {_OPEN_AS_OF_CTE},
+discounted AS (
+    SELECT o.*, CASE WHEN o.aberto > 0 THEN o.aberto * power(1 + CAST(:rate AS numeric),
+                         -CAST(greatest(o.days_to_due, 0) AS numeric) / :days_per_year) ELSE 0 END AS pv
+    FROM open_at o
+),
+contracts AS (
+    SELECT ref_month, odoo_move_id, sum(aberto) AS aberto,
+           max(data_vencimento) FILTER (WHERE aberto > 0) AS last_due
+    FROM open_at GROUP BY ref_month, odoo_move_id
+),
+per_month AS (
+    SELECT c.ref_month, count(*) AS total, count(*) FILTER (WHERE c.aberto > 0) AS ativos,
+           avg(CAST(greatest(c.last_due - m.as_of, 0) AS numeric) * 12 / :days_per_year)
+               FILTER (WHERE c.aberto > 0) AS prazo
+    FROM contracts c JOIN months m ON m.ref_month = c.ref_month GROUP BY c.ref_month
+)
+SELECT CAST(:emp AS varchar) AS empreendimento, m.ref_month, m.as_of,
+       round(COALESCE(sum(d.pv), 0), 2) AS valor_presente,
+       COALESCE(sum(d.aberto), 0) AS saldo_aberto,
+       CAST(COALESCE(min(pm.total), 0) AS integer) AS total_contratos,
+       CAST(COALESCE(min(pm.ativos), 0) AS integer) AS contratos_ativos,
+       round(COALESCE(min(pm.prazo), 0), 2) AS prazo_medio_meses,
+       round(sum(d.pv * greatest(d.days_to_due, 0)) / :days_per_year / NULLIF(sum(d.pv), 0), 4) AS duration_anos
+FROM months m
+LEFT JOIN discounted d ON d.ref_month = m.ref_month
+LEFT JOIN per_month pm ON pm.ref_month = m.ref_month
+GROUP BY m.ref_month, m.as_of
+"""
+
+
+def _bucket(name: str) -> str:
+    return (
+        f"COALESCE(sum(o.aberto) FILTER (WHERE o.aberto > 0 AND o.as_of - o.data_vencimento "
+        f"BETWEEN :{name}_low AND :{name}_high), 0) AS {name}"
+    )
+
+
+_OVERDUE = "o.aberto > 0 AND o.data_vencimento < o.as_of"
+_INADIMPLENCIA_SQL = f"""
+WITH {_OPEN_AS_OF_CTE}
+SELECT CAST(:emp AS varchar) AS empreendimento, m.ref_month, m.as_of,
+       {", ".join(_bucket(name) for name, _, _ in rules.BUCKETS)},
+       COALESCE(sum(o.aberto) FILTER (WHERE {_OVERDUE}), 0) AS total_vencido,
+       CAST(count(o.odoo_move_id) FILTER (WHERE {_OVERDUE}) AS integer) AS parcelas_vencidas,
+       CAST(count(DISTINCT o.odoo_move_id) FILTER (WHERE {_OVERDUE}) AS integer) AS contratos_inadimplentes
+FROM months m LEFT JOIN open_at o ON o.ref_month = m.ref_month
+GROUP BY m.ref_month, m.as_of
+"""
+
+
+def _columns(table: Table) -> list[str]:
+    return [c.name for c in table.columns if c.name not in _MANAGED]
+
+
+def _source(table: Table, sql: str, name: str):
+    return text(sql).columns(*(column(c, table.c[c].type) for c in _columns(table))).cte(name)
+
+
+def _parcelas_statement():
+    """Upsert the scope's parcelas and delete those of its partitions no longer staged; counts
+    per day."""
+    t = parcelas
+    src = _source(t, _PARCELAS_SQL, "src")
+    up = upsert_statement(t, None, select(*src.c), returning=[t.c.partition_date]).cte("up")
+    gone = (
+        delete(t)
+        .where(
+            t.c.empreendimento == bindparam("emp"),
+            text(owns(t.name, "partition_date")),
+            ~exists(select(literal_column("1")).select_from(src).where(src.c.odoo_line_id == t.c.odoo_line_id)),
+        )
+        .returning(day_of_column(t.c.partition_date).label("day"))
+        .cte("gone")
+    )
+    d = scope_days()
+    return select(
+        d.c.day,
+        count_where(up, up.c.inserted, up.c.partition_date == d.c.day),
+        count_where(up, ~up.c.inserted, up.c.partition_date == d.c.day),
+        count_where(gone, gone.c.day == d.c.day),
+    )
+
+
+def _monthly_statement(table: Table, sql: str):
+    """Upsert the recomputed months of the empreendimento into ``table`` and delete its rows of
+    those months (from ``:lower`` on) the recomputation no longer produces; counts."""
+    src = _source(table, sql, "src")
+    up = upsert_statement(table, None, select(*src.c)).cte("up")
+    keys = [c.name for c in table.primary_key.columns]
+    gone = (
+        delete(table)
+        .where(
+            table.c.empreendimento == bindparam("emp"),
+            table.c.ref_month >= bindparam("lower"),
+            ~exists(select(literal_column("1")).select_from(src).where(*(src.c[k] == table.c[k] for k in keys))),
+        )
+        .returning(table.c.ref_month)
+        .cte("gone")
+    )
+    return select(
+        select(func.count()).select_from(up).where(up.c.inserted).scalar_subquery(),
+        select(func.count()).select_from(up).where(~up.c.inserted).scalar_subquery(),
+        select(func.count()).select_from(gone).scalar_subquery(),
+    )
+
+
+MONTHLY = (
+    ("entradas_caixa", entradas_caixa, _ENTRADAS_SQL),
+    ("saidas_caixa", saidas_caixa, _SAIDAS_SQL),
+    ("estatisticas_portfolio", estatisticas_portfolio, _PORTFOLIO_SQL),
+    ("inadimplencia", inadimplencia, _INADIMPLENCIA_SQL),
+)
+
+# What a finance user reads per partition: the figures of its month.
+_FIGURES_SQL = f"""
+SELECT m.ref_month,
+       (SELECT COALESCE(sum(e.previsto), 0) FROM entradas_caixa e
+        WHERE e.empreendimento = :emp AND e.ref_month = m.ref_month) AS entradas_previsto,
+       (SELECT COALESCE(jsonb_object_agg(e.categoria, e.realizado), '{{}}') FROM entradas_caixa e
+        WHERE e.empreendimento = :emp AND e.ref_month = m.ref_month) AS entradas_realizado,
+       (SELECT COALESCE(sum(s.orcamento), 0) FROM saidas_caixa s
+        WHERE s.empreendimento = :emp AND s.ref_month = m.ref_month) AS saidas_orcamento,
+       (SELECT COALESCE(sum(s.realizado), 0) FROM saidas_caixa s
+        WHERE s.empreendimento = :emp AND s.ref_month = m.ref_month) AS saidas_realizado,
+       (SELECT i.total_vencido FROM inadimplencia i
+        WHERE i.empreendimento = :emp AND i.ref_month = m.ref_month) AS valor_vencido,
+       (SELECT i.contratos_inadimplentes FROM inadimplencia i
+        WHERE i.empreendimento = :emp AND i.ref_month = m.ref_month) AS contratos_inadimplentes,
+       (SELECT p.saldo_aberto FROM estatisticas_portfolio p
+        WHERE p.empreendimento = :emp AND p.ref_month = m.ref_month) AS saldo_aberto,
+       (SELECT p.valor_presente FROM estatisticas_portfolio p
+        WHERE p.empreendimento = :emp AND p.ref_month = m.ref_month) AS valor_presente,
+       (SELECT p.contratos_ativos FROM estatisticas_portfolio p
+        WHERE p.empreendimento = :emp AND p.ref_month = m.ref_month) AS contratos_ativos
+FROM (SELECT DISTINCT {_month("d.day")} AS ref_month FROM unnest(CAST(:days AS date[])) AS d(day)) m
+"""
+
+CATEGORIAS = (rules.ATIVOS, rules.ANTECIPACOES, rules.RECUPERACOES, rules.OUTRAS)
+
+
+def _figures(row) -> dict:
+    realizado = row.entradas_realizado or {}
+    out = {
+        "month": row.ref_month.strftime("%Y-%m"),
+        "entradas_previsto": float(row.entradas_previsto),
+        **{f"entradas_realizado_{c.lower()}": float(realizado.get(c, 0)) for c in CATEGORIAS},
+        "saidas_orcamento": float(row.saidas_orcamento),
+        "saidas_realizado": float(row.saidas_realizado),
+        "valor_vencido": float(row.valor_vencido or 0),
+        "contratos_inadimplentes": row.contratos_inadimplentes or 0,
+        "saldo_aberto": float(row.saldo_aberto or 0),
+        "valor_presente": float(row.valor_presente or 0),
+        "contratos_ativos": row.contratos_ativos or 0,
+    }
+    out["entradas_realizado"] = round(sum(out[f"entradas_realizado_{c.lower()}"] for c in CATEGORIAS), 2)
+    return out
+
+
+def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decimal) -> dict[date, dict]:
+    """``parcelas`` of the scope's partitions, then the monthly tables of its empreendimento for the
+    months they touch: seven statements whatever the number of partitions and instalments. Returns
+    per day its parcelas counts, its month's figures, and (on the chunk's first day, once) the
+    monthly rows written."""
+    params = {**scope.params(), **rule_params(today, rate)}
+    lower = conn.execute(text(_LOWER_SQL), params).scalar_one()
+    params["lower"] = lower
+    counts = per_day(conn.execute(_parcelas_statement(), params), ("inserted", "updated", "deleted"))
+    monthly = {}
+    for name, table, sql in MONTHLY:
+        inserted, updated, deleted = conn.execute(_monthly_statement(table, sql), params).one()
+        monthly[name] = {"inserted": inserted, "updated": updated, "deleted": deleted}
+    figures = {row.ref_month: _figures(row) for row in conn.execute(text(_FIGURES_SQL), params)}
+    out = {}
+    for day in scope.days:
+        first = day == scope.start
+        of_day = {
+            **counts[day],
+            "months_from": lower.isoformat(),
+            **figures[day.replace(day=1)],
+        }
+        for name, c in monthly.items():
+            for k, v in c.items():
+                of_day[f"{name}_{k}"] = v if first else 0
+        out[day] = of_day
+    return out
+
+
+COUNTS = ("inserted", "updated", "deleted") + tuple(
+    f"{name}_{k}" for name, _, _ in MONTHLY for k in ("inserted", "updated", "deleted")
+)
+
+
+def has_rows(conn: Connection, scope: Scope) -> bool:
+    """Whether the scope holds staged instalments or parcelas: one query."""
+    return owns_any(conn, scope, ("odoo_financeiro_parcela", "partition_date"), ("parcelas", "partition_date"))
