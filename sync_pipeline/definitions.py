@@ -15,7 +15,13 @@ from sync_pipeline.checks import (
 )
 from sync_pipeline.jobs import sync_job
 from sync_pipeline.resources.config import build_resources
-from sync_pipeline.sensors import empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor
+from sync_pipeline.sensors import (
+    empreendimento_sensor,
+    financeiro_sensor,
+    invoice_sensor,
+    order_sensor,
+    reconciliation_sensor,
+)
 
 ASSETS = [
     *operational_tables,
@@ -39,7 +45,7 @@ defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
     jobs=[sync_job],
-    sensors=[empreendimento_sensor, invoice_sensor, order_sensor, reconciliation_sensor],
+    sensors=[empreendimento_sensor, invoice_sensor, financeiro_sensor, order_sensor, reconciliation_sensor],
     resources=build_resources(),
     # Backfills launched from the UI or `sync-pipeline backfill` run the assets' own job, not
     # sync_job: the same executor for them (see jobs.py).

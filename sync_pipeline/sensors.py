@@ -21,15 +21,21 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from sqlalchemy import text
 
 from sync_pipeline import settings
+from sync_pipeline.db.reconcile import staged_partitions as staged_partitions_of_table
+from sync_pipeline.db.schema import odoo_financeiro_parcela
 from sync_pipeline.db.staging import staged_partitions
 from sync_pipeline.jobs import sync_job
 from sync_pipeline.odoo.changes import (
+    FINANCEIRO_DOMAIN,
     INVOICE_DOMAIN,
     Changes,
     Cursor,
     OrderCursor,
+    Touched,
+    financeiro_changes,
     invoice_changes,
     order_changes,
     start_cursor,
@@ -207,6 +213,51 @@ def invoice_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgre
         client, cursor, partition_day_of=partition_day, tz=settings.timezone_name(), limit=MAX_CHANGES_PER_TICK
     )
     return _sensor_result(context, postgres, "invoice_sensor", "account.move", cursor.describe(), changes)
+
+
+@sensor(
+    name="financeiro_sensor",
+    job=sync_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Polls Odoo for new or changed vendor bills and journal entries (customer payments, matched or "
+        "not; write_date + id cursor with an overlap window) and requests runs for their partitions (a "
+        "bill's invoice date, an entry's date) and the one a re-dated document's instalments are staged "
+        "under. A payment of a customer invoice moves the invoice, which invoice_sensor requests."
+    ),
+)
+def financeiro_sensor(context: SensorEvaluationContext, odoo: OdooResource, postgres: PostgresResource):
+    client = _sensor_client(odoo, context)
+    if not context.cursor:
+        return _first_tick(context, client, "account.move", FINANCEIRO_DOMAIN)
+    cursor = Cursor.parse(context.cursor)
+    changes = financeiro_changes(client, cursor, partition_day_of=partition_day, limit=MAX_CHANGES_PER_TICK)
+    _add_staged_financeiro(postgres, changes)
+    return _sensor_result(context, postgres, "financeiro_sensor", "account.move", cursor.describe(), changes)
+
+
+def _add_staged_financeiro(postgres: PostgresResource, changes) -> None:
+    """A bill or payment whose date moved also refreshes the partition its instalments are staged
+    under (the invoice staging the other sensors look in holds no bills)."""
+    ids = {i for t in changes.touched.values() for i in t.record_ids}
+    if not ids:
+        return
+    engine = postgres.engine()
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('odoo_financeiro_parcela') IS NOT NULL")).scalar():
+            return
+    for record_id, places in staged_partitions_of_table(engine, odoo_financeiro_parcela, "odoo_move_id", ids).items():
+        newest = max((t.newest_write_date, t.newest_id) for t in changes.touched.values() if record_id in t.record_ids)
+        for emp, day in places:
+            try:
+                company = company_id_for(emp)
+            except ValueError:
+                continue
+            key = (company, day)
+            touched = changes.touched.setdefault(key, Touched(company, day))
+            touched.see(*newest)
+            changes.first_wave.add(key)
 
 
 @sensor(

@@ -341,3 +341,43 @@ def order_changes(
         len(orders) + len(lines),
         order_backlog or line_backlog,
     )
+
+
+# Vendor bills and journal entries (customer payments, matched or not): the financeiro's own
+# documents the invoice sensor does not poll. A payment of a customer invoice moves the invoice's
+# write_date (its residual and payment_state are recomputed), which the invoice sensor sees.
+FINANCEIRO_DOMAIN = [("move_type", "in", ["in_invoice", "entry"])]
+FINANCEIRO_FIELDS = ["move_type", "company_id", "invoice_date", "date", "write_date"]
+
+
+def financeiro_changes(
+    client: OdooClient,
+    cursor: Cursor,
+    *,
+    partition_day_of: Callable[[date], date],
+    overlap_seconds: int = OVERLAP_SECONDS,
+    limit: int = 2000,
+) -> Changes:
+    """Vendor bills and entries written after ``cursor`` (plus the overlap window), each routed to
+    the partition of its invoice date (a bill) or accounting date (an entry)."""
+    moves, new_cursor, backlog = _changed_since(
+        client,
+        "account.move",
+        FINANCEIRO_DOMAIN,
+        FINANCEIRO_FIELDS,
+        cursor,
+        overlap_seconds=overlap_seconds,
+        limit=limit,
+    )
+    router = _Router()
+    first_wave: set[tuple[int, date]] = set()
+    for move_id, m in moves.items():
+        key = router.touch(
+            m2o_id(m.get("company_id")),
+            _safe(lambda m=m: partition_day_of(document_day(m))),
+            str(m.get("write_date") or ""),
+            move_id,
+        )
+        if key:
+            first_wave.add(key)
+    return Changes(router.touched, new_cursor, len(moves), backlog, first_wave)
