@@ -78,6 +78,7 @@ def submit_asset_backfill(
     end: date,
     title: str | None = None,
     tags: Mapping[str, str] | None = None,
+    partition_keys: list[str] | None = None,
 ) -> str:
     """Register ONE asset backfill of the faturamento assets over (start..end × empreendimentos).
 
@@ -94,7 +95,14 @@ def submit_asset_backfill(
     if missing:
         instance.add_dynamic_partitions(EMPREENDIMENTO, missing)
 
-    partition_keys = [SyncPartition(emp, day).key for emp in empreendimentos for day in date_range(start, end)]
+    every = [SyncPartition(emp, day).key for emp in empreendimentos for day in date_range(start, end)]
+    if partition_keys is None:
+        partition_keys = every
+    else:
+        outside = sorted(set(partition_keys) - set(every))
+        if outside:
+            raise ValueError(f"partition keys outside {start}..{end} × {', '.join(empreendimentos)}: {outside[:5]}")
+        partition_keys = [k for k in every if k in set(partition_keys)]
     return add_asset_backfill(
         instance,
         asset_graph=defs.resolve_asset_graph(),
@@ -304,6 +312,7 @@ def run_backfill_through_daemon(
     end: date,
     timeout_seconds: float = 3600,
     echo: Callable[[str], None] = print,
+    partition_keys: list[str] | None = None,
 ) -> dict:
     """`sync-pipeline backfill`: ONE asset backfill, run by a daemon (ours unless one already runs).
 
@@ -313,7 +322,9 @@ def run_backfill_through_daemon(
     """
     home = prepare_dagster_home()
     started = time.monotonic()
-    partitions = len(set(empreendimentos)) * ((end - start).days + 1)
+    partitions = (
+        len(partition_keys) if partition_keys is not None else len(set(empreendimentos)) * ((end - start).days + 1)
+    )
     with contextlib.ExitStack() as stack:
         instance = stack.enter_context(DagsterInstance.get())
         backfill_id = submit_asset_backfill(
@@ -323,6 +334,7 @@ def run_backfill_through_daemon(
             end=end,
             title=f"sync-pipeline backfill {start}..{end}",
             tags={"sync/trigger": "cli-backfill"},
+            partition_keys=partition_keys,
         )
         echo(f"backfill {backfill_id}: {partitions} partitions submitted to the Dagster instance ({home})")
         daemon: DaemonProcess | None = None

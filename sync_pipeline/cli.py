@@ -188,7 +188,24 @@ def discover_empreendimentos(odoo) -> dict[str, int]:
     return {empreendimento_key(int(c["id"])): int(c["id"]) for c in companies}
 
 
-def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, dry_run: bool) -> dict:
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (the month's last day when it is shorter)."""
+    import calendar
+
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def run_backfill(
+    *,
+    start: date,
+    end: date,
+    empreendimentos: list[str] | None,
+    dry_run: bool,
+    force: bool = True,
+    skip_recent_hours: float | None = None,
+) -> dict:
     """One Dagster asset backfill of the faturamento graph for [start, end] × empreendimentos.
 
     Submitted to the configured instance (visible in the UI's backfills page) and run by the
@@ -228,10 +245,47 @@ def run_backfill(*, start: date, end: date, empreendimentos: list[str] | None, d
         f"backfill {start}..{end}: {len(chosen)} empreendimentos ({', '.join(chosen)}) × {days} days "
         f"= {len(chosen) * days} partitions"
     )
+    keys = None
+    if not force or skip_recent_hours:
+        plan = _plan(chosen, start, end, force=force, skip_recent_hours=skip_recent_hours)
+        for line in plan.lines(skip_recent_hours=skip_recent_hours, force=force):
+            _print(line)
+        keys = plan.keys
+        if not keys:
+            _print("nothing to sync: every partition of the range is left out")
+            return {"runs": 0, "failed": 0, "partitions": 0, "seconds": 0.0, "status": "NOTHING_TO_DO"}
+        _print(f"to sync: {len(keys)} partitions")
+    partitions = len(keys) if keys is not None else len(chosen) * days
     if dry_run:
         _print("dry run: nothing submitted")
-        return {"runs": 0, "failed": 0, "partitions": len(chosen) * days, "seconds": 0.0, "status": "DRY_RUN"}
-    return run_backfill_through_daemon(empreendimentos=chosen, start=start, end=end, echo=_print)
+        return {"runs": 0, "failed": 0, "partitions": partitions, "seconds": 0.0, "status": "DRY_RUN"}
+    return run_backfill_through_daemon(empreendimentos=chosen, start=start, end=end, partition_keys=keys, echo=_print)
+
+
+def _plan(chosen: list[str], start: date, end: date, *, force: bool, skip_recent_hours: float | None):
+    from dagster import DagsterInstance
+
+    from sync_pipeline import settings
+    from sync_pipeline.backfill import synced_asset_keys
+    from sync_pipeline.backfill_plan import plan_backfill
+    from sync_pipeline.db.engine import get_engine
+    from sync_pipeline.db.staging import staged_partitions
+
+    prepare_dagster_home()
+    engine = get_engine(_require_database_url())
+    with DagsterInstance.get() as instance:
+        return plan_backfill(
+            instance,
+            synced_asset_keys(),
+            empreendimentos=chosen,
+            start=start,
+            end=end,
+            force=force,
+            skip_recent_hours=skip_recent_hours,
+            client_factory=lambda: _odoo_resource().get_client(),
+            staged_partitions_of=lambda model, ids: staged_partitions(engine, model, ids),
+            tz=settings.timezone_name(),
+        )
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -241,13 +295,25 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     start, end = args.start_date, args.end_date
     if end is not None and end < start:
         raise errors.UsageError(f"--end-date {end} is before --start-date {start}")
+    end = end or last_day()
+    if args.max_months is not None:
+        if args.max_months < 1:
+            raise errors.UsageError(f"--max-months {args.max_months}: give 1 or more months")
+        bound = add_months(start, args.max_months) - timedelta(days=1)
+        if bound < end:
+            _print(f"note: --max-months {args.max_months} ends the range at {bound} (instead of {end})")
+            end = bound
+    if args.skip_recent_hours is not None and args.skip_recent_hours <= 0:
+        raise errors.UsageError(f"--skip-recent-hours {args.skip_recent_hours:g}: give a number of hours above 0")
     summary = run_backfill(
         start=start,
-        end=end or last_day(),
+        end=end,
         empreendimentos=args.empreendimento,
         dry_run=args.dry_run,
+        force=args.force,
+        skip_recent_hours=args.skip_recent_hours,
     )
-    if args.dry_run:
+    if args.dry_run or summary["status"] == "NOTHING_TO_DO":
         return 0
     print_status(runs=False)
     return 0 if summary["status"] == "COMPLETED_SUCCESS" else 1
@@ -475,7 +541,19 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--start-date", required=True, type=_iso_date, metavar="YYYY-MM-DD")
     bf.add_argument("--end-date", type=_iso_date, metavar="YYYY-MM-DD", help="default: the last date partition")
     bf.add_argument("--empreendimento", action="append", help="repeatable; default: all")
-    bf.add_argument("--dry-run", action="store_true")
+    bf.add_argument("--dry-run", action="store_true", help="print what would be synced, submit nothing")
+    bf.add_argument("--max-months", type=int, metavar="N", help="end the range N months after --start-date at most")
+    bf.add_argument(
+        "--force",
+        action="store_true",
+        help="also run partitions already synced with nothing changed in Odoo since (left out by default)",
+    )
+    bf.add_argument(
+        "--skip-recent-hours",
+        type=float,
+        metavar="H",
+        help="leave out partitions whose every table was synced in the last H hours",
+    )
     bf.set_defaults(func=cmd_backfill)
 
     st = sub.add_parser("status", help="rows per table, last runs, open alerts")
