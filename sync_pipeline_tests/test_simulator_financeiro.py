@@ -279,6 +279,35 @@ def test_register_payment_partial_then_full_reconciles_oldest_due_first(odoo):
         odoo("account.payment.register", "create", {}, context=context)
 
 
+def test_a_payment_reset_to_draft_reopens_what_it_paid_and_reposted_stays_outstanding(odoo):
+    move, _customer, lines = _contract(odoo)
+    odoo.at("2025-02-01")
+    payment = _register(odoo, move, 150.0, "2025-02-01")
+    assert [ln["amount_residual"] for ln in _instalments(odoo, move)] == [0.0, 50.0, 200.0]
+    odoo.at("2025-02-03")
+    odoo("account.payment", "action_draft", [payment])
+    assert odoo.one("account.payment", payment, ["state", "is_reconciled"]) == {
+        "state": "draft",
+        "is_reconciled": False,
+    }
+    reopened = _instalments(odoo, move)
+    assert [ln["amount_residual"] for ln in reopened] == [100.0, 100.0, 200.0]
+    assert {ln["write_date"] for ln in reopened[:2]} == {"2025-02-03 15:00:00"}
+    assert _partials_of(odoo, [ln["id"] for ln in lines]) == []
+    invoice = odoo.one("account.move", move, ["payment_state", "write_date"])
+    assert invoice == {"payment_state": "not_paid", "write_date": "2025-02-03 15:00:00"}
+    odoo("account.payment", "action_post", [payment])  # posted again, matched to nothing
+    row = odoo.one("account.payment", payment, ["state", "is_reconciled", "move_id"])
+    assert (row["state"], row["is_reconciled"]) == ("posted", False)
+    entry = odoo(
+        "account.move.line", "search_read", [("move_id", "=", row["move_id"][0])], ["amount_residual"], order="id"
+    )
+    assert [ln["amount_residual"] for ln in entry] == [0.0, -150.0]
+    odoo("account.payment", "action_cancel", [payment])
+    assert odoo.one("account.payment", payment, ["state"]) == {"state": "cancel"}
+    assert odoo.one("account.move", row["move_id"][0], ["state"]) == {"state": "cancel"}
+
+
 def test_register_payment_refuses_drafts(odoo):
     customer = odoo("res.partner", "create", {"name": "Mercado Central"})
     draft = odoo(

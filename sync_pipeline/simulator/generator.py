@@ -1,6 +1,7 @@
 """Deterministic generator of a Brazilian food distributor's Odoo data, built through the same
 calls a client or a user makes (create with x2many commands, action_confirm, action_post,
-button_draft..., the "Create invoices" wizard on a selection of orders, the credit note wizard)."""
+button_draft..., the "Create invoices" wizard on a selection of orders, the credit note wizard,
+"Register Payment" on invoices and vendor bills)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,10 @@ def generate(
     bulk: bool = False,
 ) -> dict:
     """Fill ``sim`` with master data, orders and invoices over ``days`` from ``start_date``.
+
+    Then the finance side (``_Financeiro``, its own draws): vendor bills every few days per company
+    on several expense accounts, paid through Register Payment, and ~3 % unmatched customer
+    payments; the sales data a seed gives does not depend on it.
 
     ``scale`` 1.0 is about 4 orders (18 order lines) per company and working day. ``bulk=True``
     writes orders, invoices and payments straight into the store (see bulk.py): the same kinds of

@@ -281,6 +281,10 @@ def action_post(env, ids):
     link_field = sim.fname("account.move", "payment_id")
     for payment_id in ids:
         payment = payments[payment_id]
+        if payment["move_id"]:  # reset to draft before: its entry is posted again
+            actions.action_post(env, [payment["move_id"]])
+            write_raw(env, "account.payment", payment_id, {"state": posted_state(sim)})
+            continue
         amount = compute.money(payment["amount"])
         liquidity = journals[payment["journal_id"]]["default_account_id"]
         counterpart = payment["destination_account_id"]
@@ -336,6 +340,38 @@ def action_post(env, ids):
     return True
 
 
+def action_draft(env, ids):
+    """Back to draft: its entry too, unmatched from what it paid (which is open again)."""
+    from . import actions
+    from .orm import write_raw
+
+    payments = _records(env, "account.payment")
+    moves = _records(env, "account.move")
+    for payment_id in ids:
+        move_id = payments[payment_id]["move_id"]
+        if move_id and moves[move_id]["state"] != "draft":
+            actions.button_draft(env, [move_id])
+        write_raw(env, "account.payment", payment_id, {"state": "draft"})
+    return True
+
+
+def action_cancel(env, ids):
+    from . import actions
+    from .orm import write_raw
+
+    payments = _records(env, "account.payment")
+    moves = _records(env, "account.move")
+    cancelled = "canceled" if env.sim.major >= 19 else "cancel"
+    for payment_id in ids:
+        move_id = payments[payment_id]["move_id"]
+        if move_id and moves[move_id]["state"] == "posted":
+            actions.button_draft(env, [move_id])
+        if move_id:
+            actions.button_cancel(env, [move_id])
+        write_raw(env, "account.payment", payment_id, {"state": cancelled})
+    return True
+
+
 # -- account.payment.register ---------------------------------------------------------------------
 def action_create_payments(env, ids):
     """One posted payment of the wizard's amount, reconciled with its open lines oldest due first."""
@@ -385,5 +421,7 @@ def action_create_payments(env, ids):
 
 ACTIONS = {
     ("account.payment", "action_post"): action_post,
+    ("account.payment", "action_draft"): action_draft,
+    ("account.payment", "action_cancel"): action_cancel,
     ("account.payment.register", "action_create_payments"): action_create_payments,
 }
