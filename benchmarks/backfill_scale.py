@@ -9,8 +9,9 @@ Dagster instance on PostgreSQL (the repo's dagster.yaml) and split into runs by 
              (its ASSET_MATERIALIZATION_PLANNED + ASSET_MATERIALIZATION events stored again, one by
              one, into the same kind of storage on the same PostgreSQL).
 - year:      N empreendimentos × 365 days (full: 10 × 365, ~1,000,000 invoice lines).
-- parallel:  the faturamento extract of one empreendimento's year, 8 workers vs 1, 20 ms per call
-             added; then with a real Odoo's latency (8 ms per call, 0.4 ms per row, one worker).
+- parallel:  the faturamento extract of one empreendimento's year (in a child process, as in a run
+             worker: not sharing the simulator's interpreter lock), 8 workers vs 1, 20 ms per call added;
+             then with a real Odoo's latency (8 ms per call, 0.4 ms per row, one worker).
 - protocols: the same extract over JSON-RPC, XML-RPC and JSON-2 (rows/s, bytes each way).
 - naive:     the seeds' naive faturamento sync (benchmarks/faturamento_sync.py) vs ours on one
              empreendimento × 30 days of the same data, on a database of its own.
@@ -35,6 +36,7 @@ import math
 import os
 import random
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -53,14 +55,24 @@ from sqlalchemy import event, text  # noqa: E402
 from sync_pipeline.settings import database_url  # noqa: E402
 
 PARTS = ("fixed", "year", "parallel", "protocols", "naive", "curve", "latency")
-FIXED_DAYS = 400
 FIXED_ORDER_LINES = 100  # "nearly empty": a real Odoo 17 with ~100 order lines (issue 8)
 ADDED_LATENCY_S = 0.02
-SIZES = {  # companies, days, order lines, invoices posted for the latency, read page size, curve
+SIZES = {  # the year (empreendimentos × days, order lines), invoices posted, read page size, curve, fixed run
     "full": dict(
-        companies=10, days=365, order_lines=1_200_000, invoices=20, page_size=1000, curve=(1_000, 10_000, 100_000)
+        companies=10,
+        days=365,
+        order_lines=1_200_000,
+        invoices=20,
+        page_size=1000,
+        curve=(1_000, 10_000, 100_000),
+        fixed_days=400,
     ),
-    "quick": dict(companies=2, days=365, order_lines=20_000, invoices=4, page_size=200, curve=(1_000, 10_000)),
+    # Measured here under load: Dagster stored ~60 ms per event, so a 400-partition run spent
+    # ~170 s writing its 2,800 ASSET_MATERIALIZATION_PLANNED events before its worker started, and
+    # run monitoring (start_timeout_seconds: 180) failed it. --quick stays well below that.
+    "quick": dict(
+        companies=2, days=60, order_lines=5_000, invoices=3, page_size=200, curve=(1_000, 10_000), fixed_days=60
+    ),
 }
 
 
@@ -106,7 +118,16 @@ def run_backfill(st: bench.Stack, emps: list[str], first: date, last: date, labe
         started = time.monotonic()
         submitted_at = time.time()
         backfill_id = submit_asset_backfill(st.instance, empreendimentos=emps, start=first, end=last, title=label)
-        outcome = wait_for_backfill(st.instance, backfill_id, timeout_seconds=timeout_s, check=st.check)
+
+        def progress(done: int, total: int, failed: int, status: str) -> None:
+            elapsed = time.monotonic() - started
+            print(f"    [{elapsed:6.1f}s] {label}: {status}, {done}/{total} runs finished, {failed} failed")
+            if failed:
+                print_failures(st, backfill_id)
+
+        outcome = wait_for_backfill(
+            st.instance, backfill_id, timeout_seconds=timeout_s, check=st.check, on_progress=progress
+        )
         wall_s = time.monotonic() - started
     sim_stats = st.server.stats()
     if not outcome.succeeded:
@@ -124,6 +145,21 @@ def run_backfill(st: bench.Stack, emps: list[str], first: date, last: date, labe
         pickup_s=(figures["first_start"] - submitted_at) if figures["first_start"] else float("nan"),
     )
     return figures
+
+
+_REPORTED: set[str] = set()
+
+
+def print_failures(st: bench.Stack, backfill_id: str) -> None:
+    """The last messages of each failed run of the backfill, once."""
+    from dagster import DagsterRunStatus
+
+    for run in st.instance.get_runs(RunsFilter.for_backfill(backfill_id)):
+        if run.status == DagsterRunStatus.FAILURE and run.run_id not in _REPORTED:
+            _REPORTED.add(run.run_id)
+            print(f"      run {run.run_id[:8]} failed; its last messages:")
+            for entry in list(st.instance.all_logs(run.run_id))[-8:]:
+                print(f"        {entry.dagster_event_type or 'log'}: {(entry.message or '')[:300]}")
 
 
 def run_figures(st: bench.Stack, run_ids: list[str]) -> dict:
@@ -258,11 +294,12 @@ def event_floor(st: bench.Stack, run_ids: list[str]) -> tuple[float, int]:
 def part_fixed(args, result: dict) -> None:
     from sync_pipeline.partitions import empreendimento_key
 
-    print(f"\n== fixed: {FIXED_DAYS} partitions of one empreendimento with nothing to change")
-    sim, _ = generated_simulator(FIXED_ORDER_LINES, FIXED_DAYS, 1)
+    days = args.size["fixed_days"]
+    print(f"\n== fixed: {days} partitions of one empreendimento with nothing to change")
+    sim, _ = generated_simulator(FIXED_ORDER_LINES, days, 1)
     with bench.bench_stack(sim, database_url=args.database_url, start_date=START) as st:
         emp = empreendimento_key(sorted(r["id"] for r in sim.rows("res.company"))[0])
-        last = START + timedelta(days=FIXED_DAYS - 1)
+        last = START + timedelta(days=days - 1)
         first_sync = run_backfill(st, [emp], START, last, "first sync", args.timeout)
         print_backfill(first_sync)
         unchanged = run_backfill(st, [emp], START, last, "re-sync, nothing changed", args.timeout)
@@ -339,18 +376,19 @@ class WireBytes:
 WIRE: WireBytes | None = None
 
 
-def timed_extract(st: bench.Stack, emp: str, first: date, last: date, *, protocol="jsonrpc", workers=4, page_size=1000):
+def extract_in_this_process(url: str, emp: str, first: date, last: date, protocol: str, workers: int, page: int):
+    """The faturamento extract of (emp, first..last), as a run's extract step calls it; runs in the
+    extract process (a child: the simulator in the parent does not share its interpreter lock)."""
     from sync_pipeline.odoo.client import OdooClient
     from sync_pipeline.odoo.faturamento import extract_invoices
     from sync_pipeline.partitions import company_id_for, partition_day
 
-    st.server.reset_stats()
-    if WIRE:
-        WIRE.reset()
-    with OdooClient(
-        st.server.url, "odoo", "admin", "admin", protocol=protocol, page_size=page_size, max_workers=workers
-    ) as client:
+    global WIRE
+    if WIRE is None:
+        WIRE = WireBytes()
+    with OdooClient(url, "odoo", "admin", "admin", protocol=protocol, page_size=page, max_workers=workers) as client:
         client.uid  # noqa: B018 -- authenticate outside the timing
+        WIRE.reset()
         started = time.perf_counter()
         found = extract_invoices(
             client,
@@ -362,17 +400,44 @@ def timed_extract(st: bench.Stack, emp: str, first: date, last: date, *, protoco
         )
         seconds = time.perf_counter() - started
         calls = client.stats.total
-    stats = st.server.stats()
-    return {
-        "s": seconds,
-        "lines": found.lines,
-        "calls": calls,
-        "records": stats["rows_returned"],
-        "sim_s": stats["server_time"]["seconds"],
-        "sent": WIRE.sent if WIRE else 0,
-        "received": WIRE.received if WIRE else 0,
-        "rows": found.staged.row_count,
-    }
+    return {"s": seconds, "lines": found.lines, "calls": calls, "sent": WIRE.sent, "received": WIRE.received}
+
+
+class Extractor:
+    """Times extracts in one child process (spawned once) against the stack's simulator."""
+
+    def __init__(self, st: bench.Stack) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.st = st
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __call__(self, emp: str, first: date, last: date, *, protocol="jsonrpc", workers=4, page_size=1000) -> dict:
+        st = self.st
+        st.server.reset_stats()
+        result = self.pool.submit(
+            extract_in_this_process, st.server.url, emp, first, last, protocol, workers, page_size
+        ).result()
+        stats = st.server.stats()
+        result.update(records=stats["rows_returned"], sim_s=stats["server_time"]["seconds"])
+        return result
+
+
+_EXTRACTORS: dict[int, Extractor] = {}
+
+
+def stack_extractor(st: bench.Stack) -> Extractor:
+    """One extract process per stack, shut down with it (bench_stack's ExitStack is not reachable here)."""
+    if id(st) not in _EXTRACTORS:
+        _EXTRACTORS[id(st)] = Extractor(st)
+    return _EXTRACTORS[id(st)]
 
 
 def part_parallel(args, st: bench.Stack, emp: str, result: dict) -> None:
@@ -381,8 +446,9 @@ def part_parallel(args, st: bench.Stack, emp: str, result: dict) -> None:
     print(f"\n== parallel extract: faturamento of {emp} {START}..{last}, pages of {page} ids")
     faults = st.server.faults
     try:
+        extract = stack_extractor(st)
         faults.update(latency_per_call=ADDED_LATENCY_S)
-        runs = {w: timed_extract(st, emp, START, last, workers=w, page_size=page) for w in (1, 8)}
+        runs = {w: extract(emp, START, last, workers=w, page_size=page) for w in (1, 8)}
         for w, r in runs.items():
             print(
                 f"  {w} worker(s), {ADDED_LATENCY_S * 1000:.0f} ms added per call: {r['s']:.2f}s, {r['lines']:,} lines "
@@ -392,7 +458,7 @@ def part_parallel(args, st: bench.Stack, emp: str, result: dict) -> None:
         print(f"  parallel speedup 8 vs 1 workers: {speedup:.1f}x (target ≥ 5x)")
         faults.update(latency_per_call=0.008, latency_per_row=0.0004, row_workers=1)
         for w in (1, 8):
-            r = timed_extract(st, emp, START, last, workers=w, page_size=page)
+            r = extract(emp, START, last, workers=w, page_size=page)
             source_s = r["records"] * 0.0004
             print(
                 f"  real-Odoo latency (8 ms/call, 0.4 ms/row, one ORM worker), {w} worker(s): {r['s']:.2f}s for "
@@ -408,8 +474,9 @@ def part_protocols(args, st: bench.Stack, emp: str) -> None:
     last = START + timedelta(days=args.size["days"] - 1)
     page = args.size["page_size"]
     print(f"\n== protocols: the same extract ({emp} {START}..{last}, 4 workers, pages of {page}, no added latency)")
+    extract = stack_extractor(st)
     for protocol in ("jsonrpc", "xmlrpc", "json2"):
-        r = timed_extract(st, emp, START, last, protocol=protocol, workers=4, page_size=page)
+        r = extract(emp, START, last, protocol=protocol, workers=4, page_size=page)
         print(
             f"  {protocol:<8} {r['s']:6.2f}s  {r['records'] / r['s']:8,.0f} records/s ({r['lines']:,} lines, "
             f"{r['records']:,} records in {r['calls']} calls)  sent {r['sent'] / 1e6:6.2f} MB  received "
@@ -656,7 +723,11 @@ def part_latency(args, st: bench.Stack, result: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller year (2 empreendimentos, ~20k order lines)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 empreendimentos × 60 days, a fixed run of 60 partitions"
+    )
+    parser.add_argument("--fixed-days", type=int, help="partitions of the fixed run (full 400, quick 60)")
+    parser.add_argument("--days", type=int, help="days of the year (full 365, quick 60)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {','.join(PARTS)}")
     parser.add_argument("--companies", type=int, help="empreendimentos in the year (full 10, quick 2)")
     parser.add_argument("--order-lines", type=int, help="order lines in the year (full 1,200,000)")
@@ -669,14 +740,14 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     args.size = dict(SIZES["quick" if args.quick else "full"])
-    for key in ("companies", "order_lines", "invoices"):
+    for key in ("companies", "order_lines", "invoices", "fixed_days", "days"):
         if getattr(args, key) is not None:
             args.size[key] = getattr(args, key)
     args.invoices = args.size["invoices"]
     args.database_url = database_url()
+    # `timeout` or a kill sends SIGTERM: exit through the context managers, which stop the daemon.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench.check_own_database(args.database_url)
-    global WIRE
-    WIRE = WireBytes()
 
     from sync_pipeline.partitions import empreendimento_key
 
@@ -703,6 +774,8 @@ def main() -> int:
                 part_naive(args, st, emps[0], result)
             if "curve" in rest:
                 part_curve(args)
+            for extractor in _EXTRACTORS.values():
+                extractor.__exit__(None, None, None)
             if "latency" in rest:
                 part_latency(args, st, result)
     rss = result.get("rss") or []

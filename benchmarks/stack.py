@@ -101,19 +101,22 @@ def _initialise_invoice_sensor(instance, cursor) -> None:
             raise RuntimeError(f"the code location failed to load: {entry.load_error}")
         (repo,) = entry.code_location.get_repositories().values()
         sensor = repo.get_sensor(INVOICE_SENSOR)
-        instance.add_instigator_state(
-            InstigatorState(
-                sensor.get_remote_origin(),
-                InstigatorType.SENSOR,
-                InstigatorStatus.DECLARED_IN_CODE,
-                SensorInstigatorData(
-                    min_interval=sensor.min_interval_seconds,
-                    cursor=cursor.serialize(),
-                    last_sensor_start_timestamp=get_current_timestamp(),
-                    sensor_type=sensor.sensor_type,
-                ),
-            )
+        data = SensorInstigatorData(
+            min_interval=sensor.min_interval_seconds,
+            cursor=cursor.serialize(),
+            last_sensor_start_timestamp=get_current_timestamp(),
+            sensor_type=sensor.sensor_type,
         )
+        # Loading the workspace may already have stored the sensor's declared state: then set its cursor.
+        existing = instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
+        if existing is not None:
+            instance.update_instigator_state(existing.with_data(data))
+        else:
+            instance.add_instigator_state(
+                InstigatorState(
+                    sensor.get_remote_origin(), InstigatorType.SENSOR, InstigatorStatus.DECLARED_IN_CODE, data
+                )
+            )
 
 
 @dataclass
