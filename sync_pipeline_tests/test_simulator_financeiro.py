@@ -592,6 +592,9 @@ def test_generated_data_has_every_finance_kind(generated):
         entry = moves[payment["move_id"]]
         assert entry["payment_id"] == payment["id"] and entry["move_type"] == "entry" and entry["state"] == "posted"
         assert {ln["payment_id"] for ln in lines.values() if ln["move_id"] == entry["id"]} == {payment["id"]}
+    now = sim.clock.now().strftime("%Y-%m-%d %H:%M:%S")  # nothing was written after the clock's time
+    for rows in (moves.values(), lines.values(), payments.values(), partials):
+        assert max(r["write_date"] for r in rows) <= now
     bank_entries = [
         m for m in moves.values() if m["move_type"] == "entry" and m["journal_id"] and m["name"].startswith("BNK1/")
     ]

@@ -149,9 +149,9 @@ def _generate(sim, seed, scale, start_date, days, companies, started, bulk=False
             ).run()
     else:
         gen.run()
-    clock = sim.clock._fixed
-    _Financeiro(sim, call, seed, gen.start, gen.end, gen.companies, gen.customers, gen.counts).run()
-    sim.clock._fixed = clock  # where the sales events left it, as before vendor bills were generated
+    clock = sim.clock._fixed  # where the sales events left it: the finance side ends before it
+    _Financeiro(sim, call, seed, gen.start, gen.end, gen.companies, gen.customers, gen.counts, until=clock).run()
+    sim.clock._fixed = clock
     if was_following_real_time:
         sim.clock._fixed = None
     gen.counts["seconds"] = round(time.perf_counter() - started, 2)
@@ -196,8 +196,8 @@ class _Financeiro:
     """Vendor bills on several expense accounts with their payment terms, paid through Register
     Payment (on time, late, in two parts, or not at all), and unmatched customer payments."""
 
-    def __init__(self, sim, call, seed, start, end, companies, customers, counts):
-        self.sim, self.call = sim, call
+    def __init__(self, sim, call, seed, start, end, companies, customers, counts, until):
+        self.sim, self.call, self.until = sim, call, until  # nothing written after the clock's time
         self.rng = random.Random(f"financeiro:{seed}")
         self.start, self.end, self.companies, self.customers, self.counts = start, end, companies, customers, counts
         self.events: list = []
@@ -208,7 +208,7 @@ class _Financeiro:
         counts.update(unmatched_customer_payments=0)
 
     def schedule(self, when: datetime, kind: str, *payload):
-        if when.date() < self.end:
+        if when.date() < self.end and when < self.until:
             heapq.heappush(self.events, (when, next(self.seq), kind, payload))
 
     def run(self):
