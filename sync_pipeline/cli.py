@@ -325,7 +325,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def print_status(*, runs: bool = True, last_runs: int = 10) -> None:
     from sync_pipeline.db import report
     from sync_pipeline.db.engine import get_engine
-    from sync_pipeline.db.schema import OPERATIONAL_TABLES, STAGING_TABLES
+    from sync_pipeline.db.schema import (
+        FINANCEIRO_STAGING_TABLES,
+        FINANCEIRO_TABLES,
+        OPERATIONAL_TABLES,
+        STAGING_TABLES,
+    )
     from sync_pipeline.partitions import last_day
 
     def counts(pairs) -> str:
@@ -333,7 +338,12 @@ def print_status(*, runs: bool = True, last_runs: int = 10) -> None:
 
     engine = get_engine(_require_database_url())
     with engine.connect() as conn:
-        found = report.summary(conn, (*STAGING_TABLES, *OPERATIONAL_TABLES), today=last_day())
+        found = report.summary(
+            conn,
+            (*STAGING_TABLES, *FINANCEIRO_STAGING_TABLES, *OPERATIONAL_TABLES, *FINANCEIRO_TABLES),
+            today=last_day(),
+        )
+        finance = report.financeiro_months(conn, months=3)
     _print("rows per table:")
     for table, count in found.rows.items():
         _print(f"  {table:<34} {'-' if count is None else count}")
@@ -353,6 +363,10 @@ def print_status(*, runs: bool = True, last_runs: int = 10) -> None:
         _print(f"records set aside (sync_rejeitado): {counts(found.rejects_by_rule)}")
     if found.rows.get("alerta_separacao_cotada") is not None:
         _print(f"open alerts (alerta_separacao_cotada): {counts(found.open_alerts_by_level)}")
+    if finance:
+        _print("financeiro, the last 3 months per empreendimento (entradas_caixa, saidas_caixa, inadimplencia):")
+        for line in finance:
+            _print(line)
     if runs:
         prepare_dagster_home()
         from dagster import DagsterInstance, DagsterRunStatus, RunsFilter

@@ -180,3 +180,56 @@ def day_in_the_life(conn: Connection) -> tuple[list[tuple[str, int]], list[tuple
         )
     ]
     return kinds, alerts
+
+
+# The finance figures a user of seed 04 looks at first: per empreendimento and month, cash in by
+# category (realizado; previsto on ATIVOS), cash out, and the delinquency buckets (docs/financeiro.md).
+_FINANCEIRO_MONTHS_SQL = """
+WITH months AS (
+    SELECT empreendimento, ref_month,
+           row_number() OVER (PARTITION BY empreendimento ORDER BY ref_month DESC) AS recent
+    FROM inadimplencia
+)
+SELECT m.empreendimento, m.ref_month,
+       COALESCE((SELECT sum(previsto) FROM entradas_caixa e
+                 WHERE e.empreendimento = m.empreendimento AND e.ref_month = m.ref_month), 0) AS previsto,
+       COALESCE((SELECT jsonb_object_agg(categoria, realizado) FROM entradas_caixa e
+                 WHERE e.empreendimento = m.empreendimento AND e.ref_month = m.ref_month), '{}') AS realizado,
+       COALESCE((SELECT sum(realizado) FROM saidas_caixa s
+                 WHERE s.empreendimento = m.empreendimento AND s.ref_month = m.ref_month), 0) AS saidas,
+       i.ate_30, i.de_31_a_60, i.de_61_a_90, i.de_91_a_180, i.acima_180, i.total_vencido,
+       p.saldo_aberto, p.valor_presente, p.contratos_ativos
+FROM months m
+JOIN inadimplencia i ON i.empreendimento = m.empreendimento AND i.ref_month = m.ref_month
+LEFT JOIN estatisticas_portfolio p ON p.empreendimento = m.empreendimento AND p.ref_month = m.ref_month
+WHERE m.recent <= :months
+ORDER BY m.empreendimento, m.ref_month
+"""
+FINANCEIRO_REPORT_TABLES = ("entradas_caixa", "saidas_caixa", "estatisticas_portfolio", "inadimplencia")
+CASH_IN_CATEGORIES = ("ATIVOS", "ANTECIPACOES", "RECUPERACOES", "OUTRAS")
+
+
+def financeiro_months(conn: Connection, *, months: int = 3) -> list[str]:
+    """Lines: the last ``months`` months of each empreendimento's finance figures (none when the
+    finance tables are missing or empty). Read-only, one statement."""
+    present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
+    if not present.issuperset(FINANCEIRO_REPORT_TABLES):
+        return []
+    lines = []
+    current = None
+    for r in conn.execute(text(_FINANCEIRO_MONTHS_SQL), {"months": months}):
+        if r.empreendimento != current:
+            current = r.empreendimento
+            lines.append(f"  {current}:")
+        cash_in = ", ".join(f"{c} {_money(r.realizado.get(c, 0))}" for c in CASH_IN_CATEGORIES)
+        lines.append(
+            f"    {r.ref_month:%Y-%m}  cash in {cash_in} (due {_money(r.previsto)}); cash out {_money(r.saidas)}; "
+            f"overdue ≤30 {_money(r.ate_30)}, 31–60 {_money(r.de_31_a_60)}, 61–90 {_money(r.de_61_a_90)}, "
+            f"91–180 {_money(r.de_91_a_180)}, >180 {_money(r.acima_180)} (total {_money(r.total_vencido)}); "
+            f"open {_money(r.saldo_aberto)} in {r.contratos_ativos or 0} contracts, PV {_money(r.valor_presente)}"
+        )
+    return lines
+
+
+def _money(value) -> str:
+    return f"{float(value or 0):,.2f}"
