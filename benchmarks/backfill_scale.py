@@ -698,9 +698,13 @@ def part_latency(args, st: bench.Stack, result: dict) -> None:
             return _visible(st, emp, order, move, before, seen)
 
         bench.wait_until(visible, args.latency_timeout, poll_s=0.2, check=st.check)
-        runs = st.instance.get_run_records(
-            RunsFilter(tags={"sync/trigger": "invoice_sensor"}, created_after=posted_dt), ascending=True
-        )
+        sensor_runs = RunsFilter(tags={"sync/trigger": "invoice_sensor"}, created_after=posted_dt)
+
+        def finished(sensor_runs=sensor_runs):
+            found = st.instance.get_run_records(sensor_runs, ascending=True)
+            return found if found and all(r.dagster_run.is_finished for r in found) else None
+
+        runs = bench.wait_until(finished, 60, poll_s=0.5) or st.instance.get_run_records(sensor_runs, ascending=True)
         run = runs[0] if runs else None
         fat = seen.get("faturamento", float("nan")) - posted_at
         sal = seen.get("carteira_saldo", float("nan")) - posted_at
