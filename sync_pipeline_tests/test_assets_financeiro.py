@@ -8,6 +8,7 @@ The runs select the financeiro assets only (the rest of sync_job has its own tes
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from sync_pipeline.definitions import ASSETS
 from sync_pipeline.domain import financeiro as f
 from sync_pipeline.partitions import SyncPartition, empreendimento_key, last_day
-from sync_pipeline.sensors import invoice_sensor
+from sync_pipeline.sensors import financeiro_sensor, invoice_sensor
 from sync_pipeline.simulator.generator import add_invoice, add_payment
 from sync_pipeline_tests.oracle_financeiro import expected_financeiro
 from sync_pipeline_tests.support import START, empreendimentos, partition_metadata, resources, table_rows
@@ -347,3 +348,36 @@ def test_generated_data_equals_oracle(db, database_url, simulator):
     assert _rows(db, "saidas_caixa")
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM odoo_financeiro_pagamento")).scalar() > 0
+
+
+def test_a_vendor_bill_paid_is_requested_by_the_financeiro_sensor(db, database_url, simulator):
+    handle = simulator(seed=2, scale=0.1, days=1, companies=1)
+    case = _hand_built(handle)
+    res = resources(handle, database_url)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("empreendimento", [case["emp"]])
+        first = financeiro_sensor(build_sensor_context(instance=instance, cursor=None, resources=res))
+        assert first.run_requests == []
+        # the hand-built bill is paid already: a new one, then its payment
+        bill = handle.call(
+            "account.move",
+            "create",
+            {
+                "move_type": "in_invoice",
+                "partner_id": next(p["id"] for p in handle.sim.rows("res.partner") if p.get("vat")),
+                "company_id": case["company"],
+                "invoice_date": "2025-01-16",
+                "invoice_line_ids": [(0, 0, {"name": "Frete", "quantity": 1, "price_unit": 80.0})],
+            },
+        )
+        handle.call("account.move", "action_post", [bill])
+        tick = financeiro_sensor(build_sensor_context(instance=instance, cursor=first.cursor, resources=res))
+        keys = {r.partition_key for r in tick.run_requests}
+        assert keys == {SyncPartition(case["emp"], date(2025, 1, 16)).key}
+        # write_date has whole seconds: a change in the second already reported would look the same
+        time.sleep(1.1)
+        add_payment(handle.sim, bill, 80.0, "2025-02-20")  # the bill's write_date moves, and its payment's entry
+        again = financeiro_sensor(build_sensor_context(instance=instance, cursor=tick.cursor, resources=res))
+        keys = {r.partition_key for r in again.run_requests}
+        assert SyncPartition(case["emp"], date(2025, 1, 16)).key in keys
+        assert keys <= {SyncPartition(case["emp"], d).key for d in (date(2025, 1, 16), date(2025, 2, 20))}
