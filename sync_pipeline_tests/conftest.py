@@ -93,18 +93,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -LONG_MODULES.get(item.path.stem, 0))
 
 
-# Minutes each module took in `make test` (2 cores, one worker), longest first in the run.
+# Minutes each module took in `make test` (2 workers on 2 cores, under load, 2026-12-02): the
+# longest are handed out first.
 LONG_MODULES = {
-    "test_faults_daemon": 17,
+    "test_faults_daemon": 22,
+    "test_property_convergence": 13,
+    "test_daemon_e2e": 11,
+    "test_assets_real_odoo": 10,
+    "test_sensors_reconcile": 7,
     "test_demo_runs": 4,
-    "test_daemon_e2e": 4,
-    "test_property_convergence": 3,
+    "test_chunked_partitions": 3,
+    "test_split_backfill": 3,
+    "test_assets_carteira": 3,
+    "test_assets_faturamento": 3,
     "test_browser_ui": 3,
-    "test_split_backfill": 2,
+    "test_checks": 2,
+    "test_assets_financeiro": 2,
     "test_webserver": 2,
-    "test_sensors_reconcile": 2,
-    "test_assets_faturamento": 2,
-    "test_assets_real_odoo": 2,
 }
 
 

@@ -301,7 +301,7 @@ def _step_failure(stack: Stack, run_id: str) -> str:
 
 
 def _no_overlap(records: list) -> list:
-    spans = sorted((r.start_time, r.end_time) for r in records)
+    spans = sorted((r.start_time, r.end_time) for r in records if r.start_time is not None)
     return [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
 
 
@@ -445,6 +445,8 @@ def test_two_identical_backfills_at_once_never_write_concurrently(stack: Stack) 
         diffs = dict(conn.execute(text("SELECT run_id, count(*) FROM carteira_diff GROUP BY run_id")).all())
     later = {}  # per empreendimento, the run that started last
     for rec in records:
+        if rec.start_time is None:  # never started (e.g. retried before launch): wrote nothing
+            continue
         emp = rec.dagster_run.tags["sync/empreendimento"]
         if emp not in later or rec.start_time > later[emp].start_time:
             later[emp] = rec
