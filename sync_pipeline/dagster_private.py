@@ -117,3 +117,12 @@ def add_partition_metadata(context, metadata: Mapping[str, object], *, partition
     step._metadata_accumulator = step._metadata_accumulator.with_additional_asset_metadata(  # noqa: SLF001
         asset_key=key, metadata=metadata, partition_key=partition_key
     )
+
+
+def partition_effective_dt():
+    """The effective datetime of the current ``partition_loading_context`` (tests move time with
+    it), or None outside one: what ``partitions.last_day`` keys its cache on."""
+    from dagster._core.definitions.partitions.context import _current_ctx
+
+    ctx = _current_ctx.get()
+    return ctx.effective_dt if ctx is not None else None

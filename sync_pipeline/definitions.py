@@ -15,6 +15,7 @@ from sync_pipeline.checks import (
 )
 from sync_pipeline.jobs import sync_job
 from sync_pipeline.resources.config import build_resources
+from sync_pipeline.schedules import financeiro_daily
 from sync_pipeline.sensors import (
     empreendimento_sensor,
     financeiro_sensor,
@@ -46,6 +47,7 @@ defs = Definitions(
     asset_checks=ASSET_CHECKS,
     jobs=[sync_job],
     sensors=[empreendimento_sensor, invoice_sensor, financeiro_sensor, order_sensor, reconciliation_sensor],
+    schedules=[financeiro_daily],
     resources=build_resources(),
     # Backfills launched from the UI or `sync-pipeline backfill` run the assets' own job, not
     # sync_job: the same executor for them (see jobs.py).

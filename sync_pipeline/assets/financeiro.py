@@ -171,7 +171,13 @@ def _financeiro_metadata(counts: dict) -> dict:
         )
 
     return {
-        PARCELAS_KEY: pick(counts, rows_inserted="inserted", rows_updated="updated", rows_deleted="deleted")
+        PARCELAS_KEY: pick(
+            counts,
+            "parcelas_now_overdue",
+            rows_inserted="inserted",
+            rows_updated="updated",
+            rows_deleted="deleted",
+        )
         | {"odoo_calls": 0},
         ENTRADAS_KEY: written("entradas_caixa") | pick(counts, "month", *_CASH_IN),
         SAIDAS_KEY: written("saidas_caixa") | pick(counts, "month", "saidas_orcamento", "saidas_realizado"),

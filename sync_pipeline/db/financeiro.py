@@ -322,15 +322,26 @@ def _figures(row) -> dict:
     return out
 
 
+# What only the passing of days changes: an open instalment of any partition of the empreendimento
+# becomes overdue the day after its due date, although nothing about it changed in Odoo.
+_NOW_OVERDUE_SQL = """
+UPDATE parcelas SET status = :vencida, updated_at = now()
+WHERE empreendimento = :emp AND status IN (:aberta, :parcial) AND valor_residual > 0
+  AND data_vencimento < CAST(:today AS date)
+"""
+
+
 def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decimal) -> dict[date, dict]:
     """``parcelas`` of the scope's partitions, then the monthly tables of its empreendimento for the
-    months they touch: seven statements whatever the number of partitions and instalments. Returns
+    months they touch, and the statuses the date alone changed: eight statements whatever the number of
+    partitions and instalments. Returns
     per day its parcelas counts, its month's figures, and (on the chunk's first day, once) the
     monthly rows written."""
     params = {**scope.params(), **rule_params(today, rate)}
     lower = conn.execute(text(_LOWER_SQL), params).scalar_one()
     params["lower"] = lower
     counts = per_day(conn.execute(_parcelas_statement(), params), ("inserted", "updated", "deleted"))
+    now_overdue = conn.execute(text(_NOW_OVERDUE_SQL), params).rowcount
     monthly = {}
     for name, table, sql in MONTHLY:
         inserted, updated, deleted = conn.execute(_monthly_statement(table, sql), params).one()
@@ -344,6 +355,7 @@ def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decim
             "months_from": lower.isoformat(),
             **figures[day.replace(day=1)],
         }
+        of_day["parcelas_now_overdue"] = now_overdue if first else 0
         for name, c in monthly.items():
             for k, v in c.items():
                 of_day[f"{name}_{k}"] = v if first else 0
@@ -351,11 +363,15 @@ def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decim
     return out
 
 
-COUNTS = ("inserted", "updated", "deleted") + tuple(
+COUNTS = ("inserted", "updated", "deleted", "parcelas_now_overdue") + tuple(
     f"{name}_{k}" for name, _, _ in MONTHLY for k in ("inserted", "updated", "deleted")
 )
 
 
 def has_rows(conn: Connection, scope: Scope) -> bool:
-    """Whether the scope holds staged instalments or parcelas: one query."""
+    """Whether the scope holds staged instalments or parcelas: one query. A chunk holding the
+    last partition (today) always runs: today's date alone changes the statuses and the current
+    month's figures (the daily schedule runs it when nothing else did)."""
+    if scope.last:
+        return True
     return owns_any(conn, scope, ("odoo_financeiro_parcela", "partition_date"), ("parcelas", "partition_date"))
