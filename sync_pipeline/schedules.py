@@ -9,12 +9,17 @@ from sync_pipeline.jobs import sync_job
 from sync_pipeline.partitions import EMPREENDIMENTO, SyncPartition, last_day
 
 
+def default_status() -> DefaultScheduleStatus:
+    """Running with the daemon unless SYNC_FINANCEIRO_DAILY=off."""
+    return DefaultScheduleStatus.RUNNING if settings.financeiro_daily_running() else DefaultScheduleStatus.STOPPED
+
+
 @schedule(
     name="financeiro_daily",
     job=sync_job,
     cron_schedule="30 0 * * *",
     execution_timezone=settings.timezone_name(),
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_status(),
     description=(
         "Every day at 00:30, today's partition of every empreendimento: an open instalment becomes overdue "
         "and the current month's portfolio and delinquency move to the new day although nothing changed in "

@@ -224,3 +224,13 @@ def discount_rate() -> Decimal:
     if not value.is_finite() or value <= -1 or value >= 10:
         raise SettingsError(f"SYNC_DISCOUNT_RATE={raw!r} must be a yearly rate such as 0.10")
     return value
+
+
+def financeiro_daily_running() -> bool:
+    """SYNC_FINANCEIRO_DAILY: ``on`` (default) starts the financeiro_daily schedule with the daemon,
+    ``off`` leaves it stopped (turn it on in the UI); the test suite sets ``off`` so a daemon of a
+    test never launches a run of its own at 00:30."""
+    raw = os.environ.get("SYNC_FINANCEIRO_DAILY", "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise SettingsError(f"SYNC_FINANCEIRO_DAILY={raw!r}: give on or off")
+    return raw == "on"

@@ -113,6 +113,11 @@ LONG_MODULES = {
 }
 
 
+# A daemon a test starts must not launch runs of its own at 00:30 (the schedule financeiro_daily):
+# tests count runs. Set before any import of the definitions; subprocesses inherit it.
+os.environ["SYNC_FINANCEIRO_DAILY"] = "off"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (`make test` runs two workers), each worker gets a database of its own,
     created next to DATABASE_URL's as ``<name>_<worker>``, with Dagster's schema in it: tests

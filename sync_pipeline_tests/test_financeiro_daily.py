@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 from dagster import RunRequest, build_schedule_context, instance_for_test
 from sqlalchemy import text
 
@@ -14,6 +15,7 @@ from sync_pipeline.db.financeiro import apply_partitions, has_rows
 from sync_pipeline.db.staging import Scope
 from sync_pipeline.partitions import SyncPartition, last_day
 from sync_pipeline.schedules import financeiro_daily
+from sync_pipeline.settings import SettingsError
 from sync_pipeline_tests.support import table_rows
 
 EMP = "empresa-7"
@@ -63,3 +65,16 @@ def test_the_daily_schedule_runs_today_for_every_empreendimento():
     today = last_day()
     assert [r.partition_key for r in requests] == [SyncPartition(e, today).key for e in ("empresa-1", "empresa-2")]
     assert len({r.run_key for r in requests}) == 2 and all(today.isoformat() in r.run_key for r in requests)
+
+
+def test_the_schedule_starts_with_the_daemon_unless_switched_off(monkeypatch):
+    from dagster import DefaultScheduleStatus
+
+    from sync_pipeline import schedules
+
+    assert financeiro_daily.default_status == DefaultScheduleStatus.STOPPED  # the suite sets off
+    monkeypatch.delenv("SYNC_FINANCEIRO_DAILY")
+    assert schedules.default_status() == DefaultScheduleStatus.RUNNING
+    monkeypatch.setenv("SYNC_FINANCEIRO_DAILY", "maybe")
+    with pytest.raises(SettingsError, match="SYNC_FINANCEIRO_DAILY"):
+        schedules.default_status()
