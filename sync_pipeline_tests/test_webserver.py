@@ -54,6 +54,12 @@ LINEAGE = {
     "carteira_principal": ["carteira_diff"],
     "alerta_separacao_cotada": ["carteira_diff"],
     "carteira_saldo": ["carteira_principal", "faturado_por_pedido", "separado_por_pedido"],
+    "odoo_financeiro": [],
+    "parcelas": ["odoo_financeiro"],
+    "entradas_caixa": ["odoo_financeiro"],
+    "saidas_caixa": ["odoo_financeiro"],
+    "estatisticas_portfolio": ["odoo_financeiro"],
+    "inadimplencia": ["odoo_financeiro"],
 }
 STARTUP_TIMEOUT_S = 240
 

@@ -304,7 +304,8 @@ class Autosave:
         return True
 
     def close(self) -> bool:
-        """Stop the thread and save the changes not saved yet; whether anything was saved."""
+        """Stop the thread and save the changes not saved yet; whether the store now holds every
+        change (True too when the last one was already saved a second after it was made)."""
         with self._cond:
             self._closing = True
             self._cond.notify()
@@ -312,7 +313,7 @@ class Autosave:
         self.sim.execute_kw = self._original
         with self._cond:
             pending, self._first_unsaved = self._first_unsaved is not None, None
-        return pending and self._save()
+        return self._save() if pending else True
 
 
 # --- who serves a store -------------------------------------------------------------------------------
