@@ -364,7 +364,10 @@ def print_status(*, runs: bool = True, last_runs: int = 10) -> None:
     if found.rows.get("alerta_separacao_cotada") is not None:
         _print(f"open alerts (alerta_separacao_cotada): {counts(found.open_alerts_by_level)}")
     if finance:
-        _print("financeiro, the last 3 months per empreendimento (entradas_caixa, saidas_caixa, inadimplencia):")
+        _print(
+            "financeiro, the last 3 months in which cash came in or went out, per empreendimento "
+            "(entradas_caixa, saidas_caixa, inadimplencia, estatisticas_portfolio):"
+        )
         for line in finance:
             _print(line)
     if runs:

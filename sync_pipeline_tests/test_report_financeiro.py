@@ -54,6 +54,6 @@ def test_the_last_months_of_each_empreendimento_with_cash_in_by_category_and_the
     assert lines[4] == "  empresa-2:" and len(lines) == 6
     april = lines[3]
     assert "cash in ATIVOS 700.00, ANTECIPACOES 0.00, RECUPERACOES 0.00, OUTRAS 12.50 (due 1,000.00)" in april
-    assert "cash out 480.00" in april
+    assert "cash out 480.00 (due 500.00)" in april
     assert "overdue ≤30 40.00" in april and "(total 40.00)" in april
     assert "open 950.00 in 2 contracts, PV 900.00" in april

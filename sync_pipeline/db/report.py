@@ -185,10 +185,14 @@ def day_in_the_life(conn: Connection) -> tuple[list[tuple[str, int]], list[tuple
 # The finance figures a user of seed 04 looks at first: per empreendimento and month, cash in by
 # category (realizado; previsto on ATIVOS), cash out, and the delinquency buckets (docs/financeiro.md).
 _FINANCEIRO_MONTHS_SQL = """
-WITH months AS (
+WITH moved AS (  -- months in which cash came in or went out (not months of dues only, nor empty ones)
+    SELECT empreendimento, ref_month FROM entradas_caixa WHERE realizado <> 0
+    UNION SELECT empreendimento, ref_month FROM saidas_caixa WHERE realizado <> 0
+),
+months AS (
     SELECT empreendimento, ref_month,
            row_number() OVER (PARTITION BY empreendimento ORDER BY ref_month DESC) AS recent
-    FROM inadimplencia
+    FROM moved
 )
 SELECT m.empreendimento, m.ref_month,
        COALESCE((SELECT sum(previsto) FROM entradas_caixa e
@@ -197,10 +201,12 @@ SELECT m.empreendimento, m.ref_month,
                  WHERE e.empreendimento = m.empreendimento AND e.ref_month = m.ref_month), '{}') AS realizado,
        COALESCE((SELECT sum(realizado) FROM saidas_caixa s
                  WHERE s.empreendimento = m.empreendimento AND s.ref_month = m.ref_month), 0) AS saidas,
+       COALESCE((SELECT sum(orcamento) FROM saidas_caixa s
+                 WHERE s.empreendimento = m.empreendimento AND s.ref_month = m.ref_month), 0) AS orcamento,
        i.ate_30, i.de_31_a_60, i.de_61_a_90, i.de_91_a_180, i.acima_180, i.total_vencido,
        p.saldo_aberto, p.valor_presente, p.contratos_ativos
 FROM months m
-JOIN inadimplencia i ON i.empreendimento = m.empreendimento AND i.ref_month = m.ref_month
+LEFT JOIN inadimplencia i ON i.empreendimento = m.empreendimento AND i.ref_month = m.ref_month
 LEFT JOIN estatisticas_portfolio p ON p.empreendimento = m.empreendimento AND p.ref_month = m.ref_month
 WHERE m.recent <= :months
 ORDER BY m.empreendimento, m.ref_month
@@ -210,8 +216,8 @@ CASH_IN_CATEGORIES = ("ATIVOS", "ANTECIPACOES", "RECUPERACOES", "OUTRAS")
 
 
 def financeiro_months(conn: Connection, *, months: int = 3) -> list[str]:
-    """Lines: the last ``months`` months of each empreendimento's finance figures (none when the
-    finance tables are missing or empty). Read-only, one statement."""
+    """Lines: the last ``months`` months in which cash came in or went out, per empreendimento, with their
+    figures (none when the finance tables are missing or empty). Read-only, one statement."""
     present = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
     if not present.issuperset(FINANCEIRO_REPORT_TABLES):
         return []
@@ -223,7 +229,8 @@ def financeiro_months(conn: Connection, *, months: int = 3) -> list[str]:
             lines.append(f"  {current}:")
         cash_in = ", ".join(f"{c} {_money(r.realizado.get(c, 0))}" for c in CASH_IN_CATEGORIES)
         lines.append(
-            f"    {r.ref_month:%Y-%m}  cash in {cash_in} (due {_money(r.previsto)}); cash out {_money(r.saidas)}; "
+            f"    {r.ref_month:%Y-%m}  cash in {cash_in} (due {_money(r.previsto)}); "
+            f"cash out {_money(r.saidas)} (due {_money(r.orcamento)}); "
             f"overdue ≤30 {_money(r.ate_30)}, 31–60 {_money(r.de_31_a_60)}, 61–90 {_money(r.de_61_a_90)}, "
             f"91–180 {_money(r.de_91_a_180)}, >180 {_money(r.acima_180)} (total {_money(r.total_vencido)}); "
             f"open {_money(r.saldo_aberto)} in {r.contratos_ativos or 0} contracts, PV {_money(r.valor_presente)}"
