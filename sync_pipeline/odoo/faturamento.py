@@ -51,7 +51,8 @@ OPTIONAL_MOVE_FIELDS = {"invoice_user_id", "team_id", "payment_state", "reversed
 INVOICE_LINE_LIMITS = column_limits(odoo_fatura_linha)
 
 
-def _date_domain(field: str, first: date | None, last: date | None) -> list:
+def date_domain(field: str, first: date | None, last: date | None) -> list:
+    """Odoo domain leaves for ``field`` within [first, last] (either open)."""
     leaves: list = []
     if first is not None:
         leaves.append((field, ">=", first.isoformat()))
@@ -75,8 +76,8 @@ def invoice_domain(company_id: int, first: date | None, last: date | None) -> li
         "|",
         "&",
         ("invoice_date", "=", False),
-        *_date_domain("date", first, last),
-        *_date_domain("invoice_date", first, last),
+        *date_domain("date", first, last),
+        *date_domain("invoice_date", first, last),
     ]
 
 

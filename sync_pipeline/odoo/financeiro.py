@@ -28,7 +28,7 @@ from sync_pipeline.domain.financeiro import (
 )
 from sync_pipeline.domain.values import m2o_id
 from sync_pipeline.odoo.client import OdooClient
-from sync_pipeline.odoo.faturamento import NF_NUMBER_FIELDS
+from sync_pipeline.odoo.faturamento import NF_NUMBER_FIELDS, date_domain
 
 MOVE_TYPES = (CUSTOMER_INVOICE, VENDOR_BILL)
 MOVE_FIELDS = [
@@ -58,17 +58,6 @@ PARTIAL_FIELDS = ["debit_move_id", "credit_move_id", "amount", "max_date"]
 DETAIL_WORKERS = 3  # the three independent reads of a slice
 
 
-def _date_domain(field: str, first: date | None, last: date | None) -> list:
-    leaves: list = []
-    if first is not None:
-        leaves.append((field, ">=", first.isoformat()))
-    if last is not None:
-        leaves.append((field, "<=", last.isoformat()))
-    if not leaves:
-        return [(field, "!=", False)] if field == "invoice_date" else [(1, "=", 1)]
-    return ["&", *leaves] if len(leaves) == 2 else leaves
-
-
 def document_domain(company_id: int, first: date | None, last: date | None) -> list:
     """Posted and cancelled customer invoices and vendor bills whose partition date (invoice date,
     else accounting date) falls in [first, last]; None ends are open (first/last partition)."""
@@ -79,8 +68,8 @@ def document_domain(company_id: int, first: date | None, last: date | None) -> l
         "|",
         "&",
         ("invoice_date", "=", False),
-        *_date_domain("date", first, last),
-        *_date_domain("invoice_date", first, last),
+        *date_domain("date", first, last),
+        *date_domain("invoice_date", first, last),
     ]
 
 
@@ -95,7 +84,7 @@ CUSTOMER_PAYMENT_DOMAIN = [
 
 
 def customer_payment_domain(company_id: int, first: date | None, last: date | None) -> list:
-    return [("company_id", "=", company_id), *CUSTOMER_PAYMENT_DOMAIN, *_date_domain("date", first, last)]
+    return [("company_id", "=", company_id), *CUSTOMER_PAYMENT_DOMAIN, *date_domain("date", first, last)]
 
 
 @dataclass
