@@ -9,7 +9,7 @@ product), must equal what the sync wrote — in faturamento_produto and in the c
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -279,7 +279,8 @@ def test_invoice_dated_ahead_is_synced_today_and_moves_when_its_date_comes(db, d
     partner, (p1, _, _) = _customer_and_products(handle, company)
     order = _order(handle, company, partner, [(p1, 7)])
     move = _invoice_orders(handle, [order])
-    ahead = _today() + timedelta(days=3)
+    today = _today()
+    ahead = today + timedelta(days=3)
     handle.call("account.move", "write", [move], {"invoice_date": ahead.isoformat()})
     handle.call("account.move", "action_post", [move])
     assert _move(handle, move)["invoice_date"] == ahead.isoformat()  # Odoo posts it without a word
@@ -296,10 +297,12 @@ def test_invoice_dated_ahead_is_synced_today_and_moves_when_its_date_comes(db, d
         _assert_odoo_figures(db, handle, emp, [order])
 
         # four days later its own partition exists: syncing it (or the old one) moves the document there
-        later = datetime.now() + timedelta(days=4)
+        # (the old partition is the one synced above: "four days from now" may be five days of
+        # São Paulo's calendar later when UTC has already passed midnight)
+        later = datetime.now(UTC) + timedelta(days=4)
         with dg.partition_loading_context(effective_dt=later):
             assert last_day() > ahead
-            assert sync_partition(instance, res, emp, _today() - timedelta(days=4)).success
+            assert sync_partition(instance, res, emp, today).success
             staged = table_rows(
                 db, "SELECT DISTINCT partition_date FROM odoo_fatura_linha WHERE odoo_move_id = :m", m=move
             )
