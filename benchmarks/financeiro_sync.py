@@ -73,7 +73,7 @@ RSS_WORKERS = 8
 RSS_EMPS = 20
 SAO_PAULO = timedelta(hours=3)
 OUTPUT_TABLES = "parcelas, entradas_caixa, saidas_caixa, estatisticas_portfolio, inadimplencia"
-TABLES = f"odoo_financeiro_parcela, odoo_financeiro_pagamento, sync_rejeitado, {OUTPUT_TABLES}"
+TABLES = f"odoo_financeiro_parcela, odoo_financeiro_pagamento, sync_rejeitado, financeiro_particao, {OUTPUT_TABLES}"
 SIZES = {  # full / --quick
     "contracts": (50, 10),
     "instalments": (29_674, 3_000),
@@ -493,7 +493,7 @@ def cashout(engine: Engine, pg: PostgresResource, trips: Statements, emp: str) -
         for side in ("naive", "ours"):
             with engine.begin() as conn:
                 if scenario == "empty":
-                    conn.execute(text(f"TRUNCATE {OUTPUT_TABLES}"))
+                    conn.execute(text(f"TRUNCATE {OUTPUT_TABLES}, financeiro_particao"))
             trips.start()
             started = time.perf_counter()
             if side == "naive":

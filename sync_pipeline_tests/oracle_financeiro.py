@@ -16,6 +16,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from sync_pipeline import partitions
 from sync_pipeline.simulator.core import OdooSimulator
 
+# each table's key: the order its rows are compared in
+TABLE_KEYS = {
+    "parcelas": "odoo_line_id",
+    "entradas_caixa": "empreendimento, ref_month, categoria",
+    "saidas_caixa": "empreendimento, ref_month, categoria",
+    "estatisticas_portfolio": "empreendimento, ref_month",
+    "inadimplencia": "empreendimento, ref_month",
+}
 CENT, PRAZO, DURATION = Decimal("0.01"), Decimal("0.01"), Decimal("0.0001")
 ZERO = Decimal(0)
 BUCKETS = (("ate_30", 30), ("de_31_a_60", 60), ("de_61_a_90", 90), ("de_91_a_180", 180), ("acima_180", None))

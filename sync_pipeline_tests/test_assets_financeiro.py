@@ -20,16 +20,10 @@ from sync_pipeline.domain import financeiro as f
 from sync_pipeline.partitions import SyncPartition, empreendimento_key, last_day
 from sync_pipeline.sensors import financeiro_sensor, invoice_sensor
 from sync_pipeline.simulator.generator import add_invoice, add_payment
-from sync_pipeline_tests.oracle_financeiro import expected_financeiro
+from sync_pipeline_tests.oracle_financeiro import TABLE_KEYS, expected_financeiro
 from sync_pipeline_tests.support import START, empreendimentos, partition_metadata, resources, table_rows
 
-TABLES = {
-    "parcelas": "odoo_line_id",
-    "entradas_caixa": "empreendimento, ref_month, categoria",
-    "saidas_caixa": "empreendimento, ref_month, categoria",
-    "estatisticas_portfolio": "empreendimento, ref_month",
-    "inadimplencia": "empreendimento, ref_month",
-}
+TABLES = TABLE_KEYS
 ASSET_NAMES = ("odoo_financeiro", *TABLES)
 
 

@@ -539,6 +539,42 @@ def test_staging_tables_without_staged_at_get_it(engine):
 # --- (e) twice -----------------------------------------------------------------------------------
 
 
+def test_financeiro_ledger_is_filled_from_the_staging_as_it_stands(engine):
+    """0005: each staged financeiro partition enters ``financeiro_particao`` with the earliest
+    month its rows touch (issue, due or payment date), so a row leaving staging after the upgrade
+    still has its months recomputed."""
+    assert migrate.upgrade(engine, "0004_financeiro")[-1] == "0004_financeiro"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO odoo_financeiro_parcela (odoo_line_id, odoo_move_id, empreendimento, partition_date, "
+                "tipo, move_type, move_state, data_emissao, data_vencimento, valor_original, valor_residual) VALUES "
+                "(1, 10, 'empresa-1', '2025-03-10', 'RECEBER', 'out_invoice', 'posted', '2025-03-10', '2025-04-09', "
+                "100, 100), "
+                "(2, 11, 'empresa-1', '2025-03-12', 'AVULSO', 'entry', 'posted', '2025-03-12', NULL, 50, 50), "
+                "(3, 12, 'empresa-2', '2025-05-02', 'PAGAR', 'in_invoice', 'posted', '2025-05-02', '2025-06-01', "
+                "70, 70)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO odoo_financeiro_pagamento (odoo_partial_id, odoo_line_id, empreendimento, "
+                "partition_date, valor, data, em_caixa) "
+                "VALUES (7, 3, 'empresa-2', '2025-05-02', 70, '2025-04-28', true)"
+            )
+        )
+    assert migrate.upgrade(engine) == ["0005_financeiro_particao"]
+    with engine.connect() as conn:
+        ledger = conn.execute(
+            sa.text("SELECT empreendimento, partition_date, primeiro_mes FROM financeiro_particao ORDER BY 1, 2")
+        ).all()
+    assert [tuple(r) for r in ledger] == [
+        ("empresa-1", date(2025, 3, 10), date(2025, 3, 1)),
+        ("empresa-1", date(2025, 3, 12), date(2025, 3, 1)),
+        ("empresa-2", date(2025, 5, 2), date(2025, 4, 1)),  # a payment dated in April
+    ]
+
+
 def test_upgrade_twice_is_a_noop(engine):
     assert migrate.upgrade(engine)
     with engine.connect() as conn:

@@ -60,6 +60,22 @@ DIFF_KEY = AssetKey("carteira_diff")
 ALERTA_KEY = AssetKey("alerta_separacao_cotada")
 
 
+def extract_carteira(client, emp: str, first, last, ids=None) -> Extracted:
+    """What ``odoo_pedido_linha`` reads of one empreendimento, dates [first, last] or orders ``ids``."""
+    found = extract_orders(
+        client,
+        empreendimento=emp,
+        company_id=company_id_for(emp),
+        first=first,
+        last=last,
+        partition_day_of=partition_day,
+        tz=settings.timezone_name(),
+        ids=ids,
+    )
+    summary = f"{len(found.documents)} orders, {found.lines} lines"
+    return Extracted(found.staged.rows_by_day, found.staged.rejects, summary, found.documents)
+
+
 @asset(
     key=ORDERS_KEY,
     group_name="carteira",
@@ -76,24 +92,13 @@ def odoo_pedido_linha(
     SYNC_TIMEZONE (orders older than SYNC_START_DATE belong to the first date). Section and note
     lines are left out; lines that break a rule are set aside in `sync_rejeitado`.
     """
-    tz = settings.timezone_name()
-
-    def extract(client, emp: str, first, last, ids=None) -> Extracted:
-        found = extract_orders(
-            client,
-            empreendimento=emp,
-            company_id=company_id_for(emp),
-            first=first,
-            last=last,
-            partition_day_of=partition_day,
-            tz=tz,
-            ids=ids,
-        )
-        summary = f"{len(found.documents)} orders, {found.lines} lines"
-        return Extracted(found.staged.rows_by_day, found.staged.rejects, summary, found.documents)
-
     return run_extract(
-        context, odoo, postgres, table=odoo_pedido_linha_table, document_column="odoo_order_id", extract=extract
+        context,
+        odoo,
+        postgres,
+        table=odoo_pedido_linha_table,
+        document_column="odoo_order_id",
+        extract=extract_carteira,
     )
 
 

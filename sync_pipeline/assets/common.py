@@ -102,122 +102,143 @@ def run_extract(
     extract: Callable[..., Extracted],
 ) -> MaterializeResult:
     """The body of every extract asset: per chunk of one empreendimento and up to CHUNK_DAYS
-    dates, one extraction from Odoo, then one transaction mirroring the chunk's rows into the
-    staging ``table`` (a constant number of statements, whatever the number of partitions and
-    rows), with a materialization (and its metadata) per partition. A chunk with nothing in Odoo,
-    nothing staged and no reject recorded costs no transaction at all.
-
-    ``extract(client, emp, first, last, ids=None)`` reads the documents dated in [first, last], or
-    the documents ``ids`` whatever their date. Odoo never reports a deletion, and a document's date
-    can move (a draft re-dated, an order confirmed another day): documents staged in the chunk that
-    Odoo no longer returns for it are read again by id (DESIGN §4, id reconciliation) — those that
-    still exist are staged under their new partition, the others leave with the mirror."""
+    dates, ``extract_chunk``, with a materialization (and its metadata) per partition."""
     ensure_schema_once(postgres, context.log)
     partitions = partitions_of(context)
     asset = context.assets_def.key.to_user_string()
-    run_id = context.run.run_id
     totals: dict[str, int] = defaultdict(int)
     skipped = 0
     client = odoo.get_client(logger=context.log)  # one per run: fields_get is asked once
     for chunk in chunk_partitions(partitions, CHUNK_DAYS):
-        started = time.perf_counter()
-        calls_before = client.stats.total
-        emp = chunk[0].empreendimento
-        found = extract(
+        done = extract_chunk(
             client,
-            emp,
-            None if chunk[0].is_first else chunk[0].day,
-            None if chunk[-1].is_last else chunk[-1].day,
-            ids=None,
+            postgres,
+            chunk,
+            table=table,
+            document_column=document_column,
+            extract=extract,
+            asset=asset,
+            run_id=context.run.run_id,
+            log=context.log,
         )
-        staged, rejects_recorded = staged_state(postgres, table, document_column, asset, chunk)
-        moved_rows: list[dict] = []
-        moved_related: dict[Table, list[dict]] = {}
-        if staged - found.documents:
-            moved = extract(client, emp, None, None, ids=sorted(staged - found.documents))
-            chunk_days = {p.day for p in chunk}
-            moved_rows = [r for day, rows in moved.rows_by_day.items() if day not in chunk_days for r in rows]
-            moved_related = {
-                t: [r for day, rows in by_day.items() if day not in chunk_days for r in rows]
-                for t, by_day in moved.related.items()
-            }
-            context.log.info(
-                f"{emp}: {len(staged - found.documents)} documents left these dates: "
-                f"{len(moved.documents)} still in Odoo ({len(moved_rows)} lines restaged under their new date), "
-                f"{len(staged - found.documents - moved.documents)} deleted"
-            )
-        calls = client.stats.total - calls_before
-        extract_seconds = time.perf_counter() - started
-        context.log.info(
-            f"{emp} {chunk[0].day}..{chunk[-1].day}: read {found.summary} in {calls} Odoo calls "
-            f"({extract_seconds:.2f}s); {len(found.rejects)} set aside"
-        )
-        rejects_by_day: dict[date, list[Reject]] = defaultdict(list)
-        for r in found.rejects:  # a record with no date of its own is set aside on the chunk's first date
-            rejects_by_day[r.partition_day or chunk[0].day].append(r)
-        rows = [r for p in chunk for r in found.rows_by_day.get(p.day, [])]
-        scope, keys = scope_of(*chunk), keys_of(chunk)
-        if rows or staged or rejects_recorded or any(rejects_by_day.get(p.day) for p in chunk):
-            related = {t: [r for p in chunk for r in by_day.get(p.day, [])] for t, by_day in found.related.items()}
-
-            def mirror(
-                conn,
-                scope=scope,
-                keys=keys,
-                rows=rows,
-                moved_rows=moved_rows,
-                rejects=rejects_by_day,
-                related=related,
-                moved_related=moved_related,
-            ):
-                upsert_rows(conn, table, moved_rows)
-                by_day = mirror_partitions(
-                    conn, table, scope, rows, rejects, asset=asset, partition_keys=keys, run_id=run_id
-                )
-                for other, other_rows in related.items():
-                    upsert_rows(conn, other, moved_related.get(other, []))
-                    # the same rejects again: recorded already, this writes nothing
-                    of_other = mirror_partitions(
-                        conn, other, scope, other_rows, rejects, asset=asset, partition_keys=keys, run_id=run_id
-                    )
-                    for day, counts in of_other.items():
-                        by_day[day]["related_written"] = (
-                            by_day[day].get("related_written", 0)
-                            + counts["inserted"]
-                            + counts["updated"]
-                            + counts["deleted"]
-                        )
-                return by_day
-
-            unit = postgres.unit_of_work(
-                mirror, name=f"{asset} {chunk_name(chunk)}", logger=context.log, lock=empreendimento_lock(chunk[0])
-            )
-            by_day, cost = unit.value, _cost(unit, len(chunk))
-        else:
-            by_day, cost = {}, skipped_cost(len(chunk))
-            skipped += len(chunk)
+        skipped += len(chunk) if done.cost["skipped"] else 0
         for p in chunk:
-            counts = by_day.get(p.day) or dict.fromkeys(MIRROR_COUNTS, 0)
+            counts = done.by_day.get(p.day) or dict.fromkeys(MIRROR_COUNTS, 0)
             for k, v in counts.items():
                 totals[k] += v
             add_partition_metadata(
                 context,
                 {
-                    "lines": len(found.rows_by_day.get(p.day, [])),
+                    "lines": len(done.found.rows_by_day.get(p.day, [])),
                     "rows_inserted": counts["inserted"],
                     "rows_updated": counts["updated"],
                     "rows_deleted": counts["deleted"],
                     "rejects": counts["rejects"],
-                    **({"related_rows_written": counts.get("related_written", 0)} if found.related else {}),
-                    **cost,
-                    "odoo_calls_chunk": calls,
-                    "seconds": round(cost["seconds"] + extract_seconds / len(chunk), 3),
+                    **({"related_rows_written": counts.get("related_written", 0)} if done.found.related else {}),
+                    **done.cost,
+                    "odoo_calls_chunk": done.calls,
+                    "seconds": round(done.cost["seconds"] + done.extract_seconds / len(chunk), 3),
                 },
                 partition_key=p.key,
             )
     totals["partitions_skipped"] = skipped
     log_totals(context, asset, len(partitions), totals)
     return MaterializeResult()
+
+
+@dataclass
+class ExtractedChunk:
+    found: Extracted
+    by_day: dict[date, dict]  # mirror counts per partition day (empty when skipped)
+    cost: dict  # what each partition's metadata says of the chunk's transaction
+    calls: int  # Odoo calls of the chunk
+    extract_seconds: float
+
+
+def extract_chunk(
+    client,
+    postgres: PostgresResource,
+    chunk: list[SyncPartition],
+    *,
+    table: Table,
+    document_column: str,
+    extract: Callable[..., Extracted],
+    asset: str,
+    run_id: str,
+    log,
+) -> ExtractedChunk:
+    """One chunk of an extract (one empreendimento, up to CHUNK_DAYS dates): one extraction from
+    Odoo, then one transaction mirroring the chunk's rows into the staging ``table`` (a constant
+    number of statements, whatever the number of partitions and rows). A chunk with nothing in
+    Odoo, nothing staged and no reject recorded costs no transaction at all.
+
+    ``extract(client, emp, first, last, ids=None)`` reads the documents dated in [first, last], or
+    the documents ``ids`` whatever their date. Odoo never reports a deletion, and a document's date
+    can move (a draft re-dated, an order confirmed another day): documents staged in the chunk that
+    Odoo no longer returns for it are read again by id (DESIGN §4, id reconciliation) — those that
+    still exist are staged under their new partition, the others leave with the mirror."""
+    started = time.perf_counter()
+    calls_before = client.stats.total
+    emp = chunk[0].empreendimento
+    found = extract(
+        client,
+        emp,
+        None if chunk[0].is_first else chunk[0].day,
+        None if chunk[-1].is_last else chunk[-1].day,
+        ids=None,
+    )
+    staged, rejects_recorded = staged_state(postgres, table, document_column, asset, chunk)
+    moved_rows: list[dict] = []
+    moved_related: dict[Table, list[dict]] = {}
+    if staged - found.documents:
+        moved = extract(client, emp, None, None, ids=sorted(staged - found.documents))
+        chunk_days = {p.day for p in chunk}
+        moved_rows = [r for day, rows in moved.rows_by_day.items() if day not in chunk_days for r in rows]
+        moved_related = {
+            t: [r for day, rows in by_day.items() if day not in chunk_days for r in rows]
+            for t, by_day in moved.related.items()
+        }
+        log.info(
+            f"{emp}: {len(staged - found.documents)} documents left these dates: "
+            f"{len(moved.documents)} still in Odoo ({len(moved_rows)} lines restaged under their new date), "
+            f"{len(staged - found.documents - moved.documents)} deleted"
+        )
+    calls = client.stats.total - calls_before
+    extract_seconds = time.perf_counter() - started
+    log.info(
+        f"{emp} {chunk[0].day}..{chunk[-1].day}: read {found.summary} in {calls} Odoo calls "
+        f"({extract_seconds:.2f}s); {len(found.rejects)} set aside"
+    )
+    rejects_by_day: dict[date, list[Reject]] = defaultdict(list)
+    for r in found.rejects:  # a record with no date of its own is set aside on the chunk's first date
+        rejects_by_day[r.partition_day or chunk[0].day].append(r)
+    rows = [r for p in chunk for r in found.rows_by_day.get(p.day, [])]
+    scope, keys = scope_of(*chunk), keys_of(chunk)
+    if not (rows or staged or rejects_recorded or any(rejects_by_day.get(p.day) for p in chunk)):
+        return ExtractedChunk(found, {}, skipped_cost(len(chunk)), calls, extract_seconds)
+    related = {t: [r for p in chunk for r in by_day.get(p.day, [])] for t, by_day in found.related.items()}
+
+    def mirror(conn):
+        upsert_rows(conn, table, moved_rows)
+        by_day = mirror_partitions(
+            conn, table, scope, rows, rejects_by_day, asset=asset, partition_keys=keys, run_id=run_id
+        )
+        for other, other_rows in related.items():
+            upsert_rows(conn, other, moved_related.get(other, []))
+            # the same rejects again: recorded already, this writes nothing
+            of_other = mirror_partitions(
+                conn, other, scope, other_rows, rejects_by_day, asset=asset, partition_keys=keys, run_id=run_id
+            )
+            for day, counts in of_other.items():
+                by_day[day]["related_written"] = (
+                    by_day[day].get("related_written", 0) + counts["inserted"] + counts["updated"] + counts["deleted"]
+                )
+        return by_day
+
+    unit = postgres.unit_of_work(
+        mirror, name=f"{asset} {chunk_name(chunk)}", logger=log, lock=empreendimento_lock(chunk[0])
+    )
+    return ExtractedChunk(found, unit.value, _cost(unit, len(chunk)), calls, extract_seconds)
 
 
 # Counts of a chunk that needed no transaction (nothing in Odoo, nothing staged): what a unit
@@ -268,19 +289,8 @@ def run_transform(
     totals: dict[str, int] = defaultdict(int)
     skipped = 0
     for chunk in chunk_partitions(partitions, CHUNK_DAYS):
-        scope, keys = scope_of(*chunk), keys_of(chunk)
-
-        def unit_work(conn, scope=scope, keys=keys):
-            return work(conn, scope, keys) if active(conn, scope) else None
-
-        unit = postgres.unit_of_work(
-            unit_work, name=f"{name} {chunk_name(chunk)}", logger=context.log, lock=empreendimento_lock(chunk[0])
-        )
-        by_day = unit.value or {}
-        cost = _cost(unit, len(chunk))
-        if unit.value is None:
-            cost["skipped"] = True
-            skipped += len(chunk)
+        by_day, cost = transform_chunk(postgres, chunk, work, active=active, name=name, log=context.log)
+        skipped += len(chunk) if cost["skipped"] else 0
         for p in chunk:
             of_day = by_day.get(p.day) or dict.fromkeys(counts, 0)
             for k, v in of_day.items():
@@ -299,6 +309,32 @@ def run_transform(
         return MaterializeResult()
     # in the order ``by_asset`` names them (Dagster wants a multi-asset's outputs in dependency order)
     return tuple(MaterializeResult(asset_key=key) for key in by_asset({}) if key in context.selected_asset_keys)
+
+
+def transform_chunk(
+    postgres: PostgresResource,
+    chunk: list[SyncPartition],
+    work: Callable[[Connection, Scope, dict[date, str]], dict[date, dict]],
+    *,
+    active: Callable[[Connection, Scope], bool],
+    name: str,
+    log,
+) -> tuple[dict[date, dict], dict]:
+    """One chunk of a transform: ``work`` in one transaction if ``active`` says the chunk holds
+    anything; its counts per day (empty when skipped) and what each partition's metadata says of
+    the transaction."""
+    scope, keys = scope_of(*chunk), keys_of(chunk)
+
+    def unit_work(conn):
+        return work(conn, scope, keys) if active(conn, scope) else None
+
+    unit = postgres.unit_of_work(
+        unit_work, name=f"{name} {chunk_name(chunk)}", logger=log, lock=empreendimento_lock(chunk[0])
+    )
+    cost = _cost(unit, len(chunk))
+    if unit.value is None:
+        cost["skipped"] = True
+    return unit.value or {}, cost
 
 
 def pick(counts: dict, *names: str, **renamed: str) -> dict:

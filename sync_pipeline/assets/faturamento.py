@@ -39,6 +39,21 @@ RELATORIO_KEY = AssetKey("relatorio_faturamento_importado")
 CADASTRO_KEY = AssetKey("cadastro_palletizacao")
 
 
+def extract_faturamento(client, emp: str, first, last, ids=None) -> Extracted:
+    """What ``odoo_fatura_linha`` reads of one empreendimento, dates [first, last] or documents ``ids``."""
+    found = extract_invoices(
+        client,
+        empreendimento=emp,
+        company_id=company_id_for(emp),
+        first=first,
+        last=last,
+        partition_day_of=partition_day,
+        ids=ids,
+    )
+    summary = f"{len(found.documents)} invoices, {found.lines} lines"
+    return Extracted(found.staged.rows_by_day, found.staged.rejects, summary, found.documents)
+
+
 @asset(
     key=EXTRACT_KEY,
     group_name="faturamento",
@@ -57,21 +72,13 @@ def odoo_fatura_linha(
     set aside in `sync_rejeitado` with the rule, and the rest of the partition commits.
     """
 
-    def extract(client, emp: str, first, last, ids=None) -> Extracted:
-        found = extract_invoices(
-            client,
-            empreendimento=emp,
-            company_id=company_id_for(emp),
-            first=first,
-            last=last,
-            partition_day_of=partition_day,
-            ids=ids,
-        )
-        summary = f"{len(found.documents)} invoices, {found.lines} lines"
-        return Extracted(found.staged.rows_by_day, found.staged.rejects, summary, found.documents)
-
     return run_extract(
-        context, odoo, postgres, table=odoo_fatura_linha_table, document_column="odoo_move_id", extract=extract
+        context,
+        odoo,
+        postgres,
+        table=odoo_fatura_linha_table,
+        document_column="odoo_move_id",
+        extract=extract_faturamento,
     )
 
 

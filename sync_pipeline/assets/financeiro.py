@@ -30,6 +30,30 @@ PORTFOLIO_KEY = AssetKey("estatisticas_portfolio")
 INADIMPLENCIA_KEY = AssetKey("inadimplencia")
 
 
+def extract_financeiro_of(client, emp: str, first, last, ids=None) -> Extracted:
+    """What ``odoo_financeiro`` reads of one empreendimento, dates [first, last] or documents ``ids``."""
+    found = extract_financeiro(
+        client,
+        empreendimento=emp,
+        company_id=company_id_for(emp),
+        first=first,
+        last=last,
+        partition_day_of=partition_day,
+        ids=ids,
+    )
+    summary = (
+        f"{len(found.documents)} documents, {found.instalments} instalments, {found.partials} payments, "
+        f"{found.customer_payments} unmatched customer payments"
+    )
+    return Extracted(
+        found.staged.parcelas,
+        found.staged.rejects,
+        summary,
+        found.documents,
+        related={odoo_financeiro_pagamento: found.staged.pagamentos},
+    )
+
+
 @asset(
     key=EXTRACT_KEY,
     group_name=GROUP,
@@ -51,30 +75,13 @@ def odoo_financeiro(
     positive) are set aside in `sync_rejeitado` with the rule, and the rest commits.
     """
 
-    def extract(client, emp: str, first, last, ids=None) -> Extracted:
-        found = extract_financeiro(
-            client,
-            empreendimento=emp,
-            company_id=company_id_for(emp),
-            first=first,
-            last=last,
-            partition_day_of=partition_day,
-            ids=ids,
-        )
-        summary = (
-            f"{len(found.documents)} documents, {found.instalments} instalments, {found.partials} payments, "
-            f"{found.customer_payments} unmatched customer payments"
-        )
-        return Extracted(
-            found.staged.parcelas,
-            found.staged.rejects,
-            summary,
-            found.documents,
-            related={odoo_financeiro_pagamento: found.staged.pagamentos},
-        )
-
     return run_extract(
-        context, odoo, postgres, table=odoo_financeiro_parcela, document_column="odoo_move_id", extract=extract
+        context,
+        odoo,
+        postgres,
+        table=odoo_financeiro_parcela,
+        document_column="odoo_move_id",
+        extract=extract_financeiro_of,
     )
 
 

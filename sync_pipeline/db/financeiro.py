@@ -22,7 +22,7 @@ from sqlalchemy import Table, bindparam, column, delete, exists, func, literal_c
 from sqlalchemy.engine import Connection
 
 from sync_pipeline.db.schema import entradas_caixa, estatisticas_portfolio, inadimplencia, parcelas, saidas_caixa
-from sync_pipeline.db.staging import Scope, count_where, day_of_column, owns, owns_any, per_day, scope_days
+from sync_pipeline.db.staging import Scope, count_where, day_of, day_of_column, owns, owns_any, per_day, scope_days
 from sync_pipeline.db.upsert import upsert_statement
 from sync_pipeline.domain import financeiro as rules
 
@@ -56,16 +56,42 @@ def rule_params(today: date, rate: Decimal) -> dict:
     }
 
 
-# The earliest month the scope's rows touch, old (parcelas as last written) or new (staged now):
-# issue dates, due dates, payment dates, never later than the scope's own first month.
+# The earliest month the scope's rows touch, old (as last applied: the ledger, parcelas) or new
+# (staged now): issue dates, due dates, payment dates, never later than the scope's own first month.
+# The same statement brings the ledger in line with what each partition of the scope contributes
+# now (its CTEs write; the SELECT sees the ledger as it was, PostgreSQL's one snapshot per statement);
+# partitions with nothing staged any more leave it.
 _LOWER_SQL = f"""
-SELECT {_month("least(CAST(:start AS date), s.low, p.low, x.low)")}
+WITH low AS (
+    SELECT x.day, CAST(date_trunc('month', CAST(COALESCE(min(x.low), x.day) AS timestamp)) AS date) AS mes
+    FROM (SELECT {day_of("s", "partition_date")} AS day, least(s.data_emissao, s.data_vencimento) AS low
+          FROM odoo_financeiro_parcela s WHERE s.empreendimento = :emp AND {owns("s", "partition_date")}
+          UNION ALL
+          SELECT {day_of("p", "partition_date")}, p.data
+          FROM odoo_financeiro_pagamento p WHERE p.empreendimento = :emp AND {owns("p", "partition_date")}) x
+    GROUP BY x.day
+),
+gone AS (
+    DELETE FROM financeiro_particao f
+    WHERE f.empreendimento = :emp AND {owns("f", "partition_date")}
+      AND NOT EXISTS (SELECT 1 FROM low WHERE low.day = f.partition_date)
+),
+kept AS (
+    INSERT INTO financeiro_particao AS f (empreendimento, partition_date, primeiro_mes)
+    SELECT :emp, low.day, low.mes FROM low
+    ON CONFLICT (empreendimento, partition_date)
+    DO UPDATE SET primeiro_mes = EXCLUDED.primeiro_mes, updated_at = now()
+    WHERE f.primeiro_mes IS DISTINCT FROM EXCLUDED.primeiro_mes
+)
+SELECT {_month("least(CAST(:start AS date), s.low, p.low, x.low, f.low)")}
 FROM (SELECT min(least(s.data_emissao, s.data_vencimento)) AS low FROM odoo_financeiro_parcela s
       WHERE s.empreendimento = :emp AND {owns("s", "partition_date")}) s,
      (SELECT min(p.data) AS low FROM odoo_financeiro_pagamento p
       WHERE p.empreendimento = :emp AND {owns("p", "partition_date")}) p,
      (SELECT min(least(x.data_vencimento, x.data_ultimo_pagamento, x.partition_date)) AS low FROM parcelas x
-      WHERE x.empreendimento = :emp AND {owns("x", "partition_date")}) x
+      WHERE x.empreendimento = :emp AND {owns("x", "partition_date")}) x,
+     (SELECT min(f.primeiro_mes) AS low FROM financeiro_particao f
+      WHERE f.empreendimento = :emp AND {owns("f", "partition_date")}) f
 """
 
 # parcelas of the scope: numbered within the contract by due date then line id; paid = Σ payments
@@ -150,6 +176,8 @@ months AS (
     FROM (SELECT min(data_emissao) AS first_issue FROM inst) f,
          generate_series(CAST(greatest({_month("f.first_issue")}, CAST(:lower AS date)) AS timestamp),
                          CAST({_month(":today")} AS timestamp), interval '1 month') gs
+    -- no contract, no month (PostgreSQL's greatest() skips a NULL: it would start at :lower)
+    WHERE f.first_issue IS NOT NULL
 ),
 open_at AS (
     SELECT m.ref_month, m.as_of, i.odoo_move_id, i.data_vencimento,
@@ -333,7 +361,8 @@ WHERE empreendimento = :emp AND status IN (:aberta, :parcial) AND valor_residual
 
 def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decimal) -> dict[date, dict]:
     """``parcelas`` of the scope's partitions, then the monthly tables of its empreendimento for the
-    months they touch, and the statuses the date alone changed: eight statements whatever the number of
+    months they touch (and the ledger of them), and the statuses the date alone changed: eight
+    statements whatever the number of
     partitions and instalments. Returns
     per day its parcelas counts, its month's figures, and (on the chunk's first day, once) the
     monthly rows written."""
@@ -369,9 +398,15 @@ COUNTS = ("inserted", "updated", "deleted", "parcelas_now_overdue") + tuple(
 
 
 def has_rows(conn: Connection, scope: Scope) -> bool:
-    """Whether the scope holds staged instalments or parcelas: one query. A chunk holding the
+    """Whether the scope holds staged instalments, parcelas or months it counted in: one query. A chunk holding the
     last partition (today) always runs: today's date alone changes the statuses and the current
     month's figures (the daily schedule runs it when nothing else did)."""
     if scope.last:
         return True
-    return owns_any(conn, scope, ("odoo_financeiro_parcela", "partition_date"), ("parcelas", "partition_date"))
+    return owns_any(
+        conn,
+        scope,
+        ("odoo_financeiro_parcela", "partition_date"),
+        ("parcelas", "partition_date"),
+        ("financeiro_particao", "partition_date"),  # rows that left staging since the last run
+    )

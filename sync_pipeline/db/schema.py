@@ -460,6 +460,19 @@ parcelas = Table(
 )
 
 
+# What each financeiro partition last contributed to the monthly tables: the earliest month its
+# staged rows touched when it was last applied. Its rows may leave staging (a payment undone, a bill
+# deleted): the months they counted in are then still known, and recomputed.
+financeiro_particao = Table(
+    "financeiro_particao",
+    metadata,
+    Column("empreendimento", String(64), primary_key=True),
+    Column("partition_date", Date, primary_key=True),
+    Column("primeiro_mes", Date, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
 def _monthly(name: str, *columns, categoria: bool = False) -> Table:
     keys = [
         Column("empreendimento", String(64), primary_key=True),
