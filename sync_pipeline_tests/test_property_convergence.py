@@ -344,6 +344,8 @@ class World:
         if amount <= 0 or day > LOCAL_DAYS[-1]:
             return
         entry = add_payment(self.sim, move["id"], float(amount), day.isoformat())
+        if currently_in_test_context() and os.environ.get("CONVERGENCE_EVENTS") == "1":
+            event("payment registered")
 
         self.payments.append(next(p["id"] for p in self.sim.rows("account.payment") if p["move_id"] == entry))
 
@@ -737,8 +739,18 @@ def test_any_interleaving_converges_to_the_source(server, database_url, initial,
 
 
 # Payments need posted invoices to pay: a history of invoices and payments over confirmed orders
+posted_invoice = st.tuples(
+    st.just("invoice"),
+    idx,
+    st.lists(st.integers(10, 100), min_size=3, max_size=3),
+    when,
+    a_day,
+    st.just("posted"),
+    st.booleans(),
+)
 payment_history = st.one_of(
-    invoice,
+    posted_invoice,
+    posted_invoice,
     invoice,
     payment_change,
     payment_change,
@@ -758,16 +770,20 @@ payment_history = st.one_of(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 @given(
-    initial=st.lists(
-        st.tuples(
-            st.just("create_order"),
-            when,
-            st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=3),
-            st.just("sale"),
+    # confirmed orders and a first posted invoice, so that there is something to pay from the start
+    initial=st.tuples(
+        st.lists(
+            st.tuples(
+                st.just("create_order"),
+                when,
+                st.lists(st.tuples(st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=3),
+                st.just("sale"),
+            ),
+            min_size=1,
+            max_size=3,
         ),
-        min_size=1,
-        max_size=3,
-    ),
+        posted_invoice,
+    ).map(lambda t: [*t[0], t[1]]),
     steps=st.lists(payment_history, min_size=4, max_size=25),
     final_orders=st.lists(st.permutations(PARTITION_DAYS), min_size=4, max_size=4),
 )
