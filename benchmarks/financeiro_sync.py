@@ -39,7 +39,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from sync_pipeline import settings
-from sync_pipeline.assets.common import CHUNK_DAYS, scope_of
+from sync_pipeline.assets.common import CHUNK_DAYS, analyze_if_grown, scope_of
 from sync_pipeline.db.financeiro import apply_partitions, has_rows
 from sync_pipeline.db.schema import create_schema, odoo_financeiro_pagamento, odoo_financeiro_parcela
 from sync_pipeline.db.staging import Scope, mirror_partitions
@@ -290,6 +290,7 @@ def stage(pg: PostgresResource, emp: str, found) -> None:
             )
 
     pg.unit_of_work(mirror, name=f"stage {emp}")
+    analyze_if_grown(pg, [odoo_financeiro_parcela, odoo_financeiro_pagamento], len(parcelas) + len(pagamentos))
 
 
 def chunk_scopes(emp: str) -> list[Scope]:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from dagster import instance_for_test
 from sqlalchemy import text
 
+from sync_pipeline.assets import common
 from sync_pipeline.assets.common import CHUNK_DAYS
 from sync_pipeline.partitions import SyncPartition
 from sync_pipeline_tests.support import (
@@ -117,3 +118,30 @@ def test_partitions_with_nothing_cost_one_query_per_chunk_and_still_get_their_ma
     assert {md["odoo_pedido_linha"][d]["sql_statements"] for d in empty} == {0}
     assert {md["carteira_principal"][d]["sql_statements"] for d in empty} <= {1, 2}
     assert again["carteira_principal"][START]["rows_inserted"] == again["carteira_principal"][START]["diffs"] == 0
+
+
+def _planner_rows(engine, table: str) -> float:
+    """What PostgreSQL's planner believes ``table`` holds (pg_class.reltuples; -1: never analysed)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}).scalar()
+
+
+def test_a_chunk_that_stages_many_rows_gives_the_planner_their_statistics(db, database_url, simulator, monkeypatch):
+    """A first backfill stages into tables PostgreSQL has no statistics of yet: the transforms
+    would be planned for one row (nested loops: 88 s for a financeiro partition of 32,000
+    instalments). A chunk staging ANALYZE_AFTER_ROWS new rows or more ANALYZEs what it staged into."""
+    handle = simulator(seed=8, scale=0.3, days=3, companies=1)
+    res = resources(handle, database_url)
+    (emp,) = empreendimentos(handle)
+    with db.begin() as conn:  # as a new table is: never analysed
+        conn.execute(text("TRUNCATE odoo_fatura_linha, odoo_pedido_linha"))
+    monkeypatch.setattr(common, "ANALYZE_AFTER_ROWS", 10**9)
+    with instance_for_test() as instance:
+        assert sync_range(instance, res, emp, START, START).success
+        not_analysed = _planner_rows(db, "odoo_pedido_linha")
+        monkeypatch.setattr(common, "ANALYZE_AFTER_ROWS", 2)
+        assert sync_range(instance, res, emp, START + timedelta(days=1), START + timedelta(days=2)).success
+    with db.connect() as conn:
+        staged = conn.execute(text("SELECT count(*) FROM odoo_pedido_linha")).scalar()
+    assert not_analysed < staged
+    assert _planner_rows(db, "odoo_pedido_linha") == staged

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, BetaWarning, MaterializeResult
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.engine import Connection
 
 from sync_pipeline import settings
@@ -23,6 +23,11 @@ from sync_pipeline.resources.odoo import OdooResource
 from sync_pipeline.resources.postgres import PostgresResource
 
 CHUNK_DAYS = 31  # dates of one empreendimento read from Odoo together
+# A chunk that stages at least this many new rows has its staging tables ANALYZEd after it commits:
+# on a first backfill the tables are new and PostgreSQL has no statistics yet (autovacuum gathers
+# them later), so the transforms' planner expects one row and picks nested loops — measured: one
+# financeiro partition of 32,000 instalments, 88 s instead of 0.2 s.
+ANALYZE_AFTER_ROWS = 2_000
 MAX_PARTITIONS_PER_RUN = settings.max_partitions_per_run()  # about a year of one empreendimento (DESIGN §7)
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 # `@asset(backfill_policy=...)` warns at every decoration (faturamento.py, carteira.py import this
@@ -238,6 +243,8 @@ def extract_chunk(
     unit = postgres.unit_of_work(
         mirror, name=f"{asset} {chunk_name(chunk)}", logger=log, lock=empreendimento_lock(chunk[0])
     )
+    inserted = sum(c["inserted"] + c.get("related_written", 0) for c in unit.value.values())
+    analyze_if_grown(postgres, [table, *related], inserted, log)
     return ExtractedChunk(found, unit.value, _cost(unit, len(chunk)), calls, extract_seconds)
 
 
@@ -309,6 +316,19 @@ def run_transform(
         return MaterializeResult()
     # in the order ``by_asset`` names them (Dagster wants a multi-asset's outputs in dependency order)
     return tuple(MaterializeResult(asset_key=key) for key in by_asset({}) if key in context.selected_asset_keys)
+
+
+def analyze_if_grown(postgres: PostgresResource, tables: list[Table], inserted: int, log=None) -> bool:
+    """ANALYZE ``tables`` when a commit staged ``inserted`` ≥ ANALYZE_AFTER_ROWS new rows in them."""
+    if inserted < ANALYZE_AFTER_ROWS:
+        return False
+    names = ", ".join(t.name for t in tables)
+    started = time.perf_counter()
+    with postgres.engine().begin() as conn:
+        conn.execute(text(f"ANALYZE {names}"))
+    if log is not None:
+        log.info(f"{inserted} rows staged: ANALYZE {names} ({time.perf_counter() - started:.2f}s)")
+    return True
 
 
 def transform_chunk(

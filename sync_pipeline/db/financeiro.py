@@ -261,7 +261,13 @@ def _parcelas_statement():
         .where(
             t.c.empreendimento == bindparam("emp"),
             text(owns(t.name, "partition_date")),
-            ~exists(select(literal_column("1")).select_from(src).where(src.c.odoo_line_id == t.c.odoo_line_id)),
+            # against the staging table's primary key, not the CTE: a CTE has no index, and on a
+            # first backfill (statistics not yet gathered, the planner expects one parcelas row)
+            # PostgreSQL picked a nested loop over it — 90 s for one partition of 32,000 instalments
+            text(
+                "NOT EXISTS (SELECT 1 FROM odoo_financeiro_parcela s WHERE s.odoo_line_id = parcelas.odoo_line_id "
+                f"AND s.empreendimento = :emp AND s.tipo = :receber AND {owns('s', 'partition_date')})"
+            ),
         )
         .returning(day_of_column(t.c.partition_date).label("day"))
         .cte("gone")
