@@ -42,7 +42,8 @@ set +e
 if (($#)); then
     "$REPO_ROOT/.venv/bin/pytest" -q "${XDIST[@]}" "$@"
 else
-    "$REPO_ROOT/.venv/bin/pytest" -q "${XDIST[@]}" sync_pipeline_tests
+    # the slowest tests at the end: where CI's minutes go
+    "$REPO_ROOT/.venv/bin/pytest" -q "${XDIST[@]}" --durations=25 sync_pipeline_tests
 fi
 rc=$?
 set -e
