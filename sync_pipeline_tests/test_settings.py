@@ -228,3 +228,17 @@ def test_api_key_is_not_in_the_resource_config_dagster_shows():
     assert shown["configured"]["api_key"] == {"env": "ODOO_API_KEY"}
     assert shown["configured"]["url"] == {"env": "ODOO_URL"}
     assert shown["configured"]["protocol"] == json.dumps("auto")
+
+
+def test_dagster_event_defaults_are_set_on_import_and_an_explicit_value_wins():
+    """Every Dagster process of ours imports the package (run workers, code servers, the daemon
+    through dagster.yaml's run queue and launcher): it turns on event batching and one planned
+    event per asset for range runs (issue 8), unless the environment says otherwise."""
+    names = ("DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS")
+    code = f"import os, sync_pipeline; print([os.environ.get(n) for n in {names!r}])"
+    clean = {k: v for k, v in os.environ.items() if k not in names}
+    out = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(["1000", "true"])
+    explicit = {**clean, "DAGSTER_EVENT_BATCH_SIZE": "0", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "false"}
+    out = subprocess.run([sys.executable, "-c", code], env=explicit, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(["0", "false"])
