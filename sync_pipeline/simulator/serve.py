@@ -12,6 +12,7 @@ exit, and holds the store while it serves (persist.py); ``--fresh`` generates an
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -74,6 +75,9 @@ def serve(
 
         # Installed explicitly: a background process may inherit SIGTERM/SIGINT as ignored.
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # The dataset lives as long as the server: keep it out of the cyclic collector's passes (at a
+        # million records a full pass takes seconds, and it would land in the middle of a call).
+        gc.freeze()
         server = SimulatorServer(sim, host=host, port=port, faults=faults)
         server.start()
         autosave = None
