@@ -191,9 +191,15 @@ def empreendimento_key_map() -> dict[int, str]:
     return mapping
 
 
+DEFAULT_SENSOR_INTERVAL_SECONDS = 15
+
+
 def sensor_interval_seconds() -> int:
-    """SYNC_SENSOR_INTERVAL_SECONDS: how often the invoice sensor polls Odoo (default 30)."""
-    raw = os.environ.get("SYNC_SENSOR_INTERVAL_SECONDS", "30")
+    """SYNC_SENSOR_INTERVAL_SECONDS: how often the invoice, order and finance sensors poll Odoo
+    (default 15: an invoice waits for the next tick, then its run's launch and the run itself — at 30 s
+    the wait for the tick alone is up to 30 s, 28.5 s at the 95th percentile; a tick costs Odoo one
+    small indexed read when nothing changed)."""
+    raw = os.environ.get("SYNC_SENSOR_INTERVAL_SECONDS", str(DEFAULT_SENSOR_INTERVAL_SECONDS))
     try:
         return max(1, int(raw))
     except ValueError as exc:
