@@ -315,6 +315,9 @@ def test_a_killed_run_worker_fails_its_run_and_run_retries_launch_it_again(stack
     with stack.engine.begin() as conn:  # the retry must rebuild this empreendimento's carteira
         for table in ("carteira_saldo", "carteira_principal", "faturado_por_pedido", "separado_por_pedido"):
             conn.execute(text(f"DELETE FROM {table} WHERE empreendimento = :e"), {"e": emp})
+    # Odoo answers slowly while the run goes, so the kill lands in its steps however fast the run
+    # is otherwise (a run of these partitions now takes about as long as a fixed pause used to give).
+    stack.handle.faults.update(latency_per_call=0.5)
     backfill_id = submit_asset_backfill(stack.instance, empreendimentos=[emp], start=START, end=end, title="killed")
 
     def started_with_pid():
@@ -324,9 +327,12 @@ def test_a_killed_run_worker_fails_its_run_and_run_retries_launch_it_again(stack
             return (runs[0].run_id, pid) if pid else None
         return None
 
-    run_id, pid = _wait(started_with_pid, BACKFILL_TIMEOUT_S, "the backfill's run to start", stack)
-    time.sleep(3)  # into its steps
-    os.kill(pid, signal.SIGKILL)
+    try:
+        run_id, pid = _wait(started_with_pid, BACKFILL_TIMEOUT_S, "the backfill's run to start", stack)
+        time.sleep(3)  # into its steps, which wait on Odoo for seconds
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        stack.handle.faults.clear()
     killed_at = time.monotonic()
 
     def failed():
