@@ -132,11 +132,22 @@ def daemon_is_running(instance: DagsterInstance, *, max_age_seconds: float = HEA
     return all(t in heartbeats and now - heartbeats[t].timestamp <= max_age_seconds for t in required)
 
 
-def _reset_signals() -> None:
-    # A child can inherit SIGINT/SIGTERM as ignored (background jobs of a non-interactive shell);
-    # Dagster maps SIGTERM onto SIGINT's handler, so both must be at their defaults.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
+# A child can inherit SIGINT/SIGTERM as ignored (background jobs of a non-interactive shell), and
+# Dagster maps SIGTERM onto SIGINT's handler, so both must be at their defaults. This little Python
+# resets them and execs the command (same pid). Not Popen's preexec_fn: it runs Python between fork
+# and exec, which can deadlock a process with threads (seen here: a test process hung for good in
+# fork while starting the daemon).
+_DEFAULT_SIGNALS_THEN_EXEC = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):  # the last two: Python's own\n"
+    "    signal.signal(s, signal.SIG_DFL)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def with_default_signals(argv: list[str]) -> list[str]:
+    """``argv`` (its first item an absolute path) run with SIGINT and SIGTERM at their defaults."""
+    return [sys.executable, "-c", _DEFAULT_SIGNALS_THEN_EXEC, *argv]
 
 
 def _daemon_executable() -> str:
@@ -186,14 +197,13 @@ class DaemonProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [_daemon_executable(), "run", "-w", self.workspace],
+                with_default_signals([_daemon_executable(), "run", "-w", self.workspace]),
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_reset_signals,
             )
         return self
 

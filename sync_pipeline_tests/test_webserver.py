@@ -25,6 +25,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from sync_pipeline.backfill import with_default_signals
 from sync_pipeline.dagster_home import ensure_dagster_schema
 from sync_pipeline.processes import port_is_free
 from sync_pipeline.settings import libpq_url, normalize_pg_url
@@ -154,13 +155,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _restore_default_signals() -> None:
-    # A child can inherit SIGINT/SIGTERM as ignored (and Dagster maps SIGTERM onto SIGINT's handler):
-    # reset them so terminate() really stops the server.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def _log_tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -204,14 +198,14 @@ def _webserver(port: int, env: dict[str, str], log_path: Path) -> Iterator[subpr
     webserver = Path(sys.executable).parent / "dagster-webserver"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            # SIGINT/SIGTERM at their defaults, so terminate() really stops the server
+            with_default_signals([str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]),
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_restore_default_signals,
         )
     try:
         yield proc
