@@ -173,3 +173,62 @@ def test_the_faturamento_source_is_analysed_before_the_statements_that_join_it(d
         rows = conn.execute(text("SELECT count(*) FROM faturamento_produto WHERE empreendimento = :e"), {"e": emp})
         assert rows.scalar() >= 2, "the generated days hold invoices to apply"
     assert len(seen) == 1, "one chunk, its source analysed once"
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def test_the_rows_the_faturamento_upsert_wrote_are_joined_once_never_in_a_nested_loop(db, database_url, simulator):
+    """The planner has no statistics for an upsert's RETURNING rows and takes their join with
+    fat_src for one row: a second join above it ran as a nested loop over fat_src for every row
+    written (a 100,000-line partition re-writing its rows: over 8 minutes). The upsert's plan,
+    taken from the very statement the asset sends, has no nested loop above the upsert's rows."""
+    import json
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    handle = simulator(seed=8, scale=0.3, days=10, companies=1)
+    res = resources(handle, database_url)
+    (emp,) = empreendimentos(handle)
+    plans: list[dict] = []
+
+    def explain(conn, cursor, statement, parameters, *_):
+        if "INSERT INTO faturamento_produto" in statement and statement.lstrip().startswith("WITH"):
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)  # plans, runs nothing
+            plan = cursor.fetchone()[0]
+            plans.append(plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"])
+
+    with instance_for_test() as instance:
+        assert sync_range(instance, res, emp, START, START + timedelta(days=9)).success
+        with db.begin() as conn:  # every row differs from Odoo now: the re-sync re-writes them all
+            changed = conn.execute(
+                text("UPDATE faturamento_produto SET qtd_produto_faturado = qtd_produto_faturado + 1")
+            ).rowcount
+        assert changed >= 2
+        event.listen(Engine, "before_cursor_execute", explain)
+        try:
+            assert sync_range(instance, res, emp, START, START + timedelta(days=9)).success
+        finally:
+            event.remove(Engine, "before_cursor_execute", explain)
+    assert len(plans) == 1, "one chunk, one upsert"
+    loops = [
+        n
+        for n in _plan_nodes(plans[0])
+        if n["Node Type"] == "Nested Loop"
+        and any(c.get("CTE Name") == "up" for c in _plan_nodes(n) if c["Node Type"] == "CTE Scan")
+    ]
+    assert not loops, json.dumps(loops, indent=1)[:2000]
+    with db.connect() as conn:
+        left = conn.execute(
+            text(
+                "SELECT count(*) FROM faturamento_produto f JOIN odoo_fatura_linha l USING (odoo_move_id)"
+                " WHERE f.qtd_produto_faturado <> (SELECT sum(quantidade) FROM odoo_fatura_linha x"
+                " WHERE x.odoo_move_id = f.odoo_move_id AND x.cod_produto = f.cod_produto"
+                " AND x.origem IS NOT DISTINCT FROM f.origem) * CASE WHEN f.move_type = 'out_refund' THEN -1 ELSE 1 END"
+            )
+        ).scalar()
+    assert left == 0, "the re-sync put Odoo's quantities back"

@@ -79,7 +79,8 @@ SELECT s.empreendimento, s.numero_nf, s.move_type, s.data_fatura, s.cnpj_cliente
        s.sign * s.valor AS valor_produto_faturado, s.peso_unitario_produto,
        s.sign * round(s.qtd * s.peso_unitario_produto, 3) AS peso_total,
        COALESCE(CAST(:status_nf AS jsonb) ->> s.move_state, CAST(:status_nf AS jsonb) ->> 'draft') AS status_nf,
-       s.revertida, s.nota_credito_id, s.data_reversao, s.odoo_move_id, s.odoo_write_date, s.day
+       s.revertida, s.nota_credito_id, s.data_reversao, s.odoo_move_id, s.odoo_write_date, s.day,
+       p.status_nf AS prev_status
 FROM (SELECT g.*, first_value(g.odoo_move_id) OVER (PARTITION BY g.numero_nf ORDER BY g.day DESC, g.odoo_move_id DESC)
              AS holder
       FROM (
@@ -101,6 +102,8 @@ FROM (SELECT g.*, first_value(g.odoo_move_id) OVER (PARTITION BY g.numero_nf ORD
     WHERE l.empreendimento = :emp AND {owns}
     GROUP BY l.empreendimento, l.odoo_move_id, l.cod_produto, l.origem
 ) g) s
+LEFT JOIN faturamento_produto p
+       ON p.odoo_move_id = s.odoo_move_id AND p.cod_produto = s.cod_produto AND p.origem IS NOT DISTINCT FROM s.origem
 WHERE s.odoo_move_id = s.holder
 """
 
@@ -147,22 +150,18 @@ def _same_line(a, b) -> ColumnElement[bool]:
 
 def _fat_upsert_statement() -> Select:
     """Upsert ``fat_src`` into ``faturamento_produto``, counting per day rows inserted, rows
-    updated, and rows that turned 'Cancelado' (``prev``: the rows as they were before this
-    statement)."""
+    updated, and rows that turned 'Cancelado' (``fat_src.prev_status``: the row's status before
+    this statement, read when fat_src was made).
+
+    One join on top of the upsert and nothing more: the planner has no statistics for the
+    upsert's RETURNING rows and takes their join with fat_src for one row, so anything joined
+    above it would run as nested loops (a second join there made a 100,000-line partition that
+    re-writes existing rows quadratic: minutes)."""
     f = faturamento_produto
-    prev = select(f.c.odoo_move_id, f.c.cod_produto, f.c.origem, f.c.status_nf).join(
-        _fat_src, _same_line(f.c, _fat_src.c)
-    )
-    prev = prev.cte("prev")
     returning = [f.c.odoo_move_id, f.c.cod_produto, f.c.origem, f.c.status_nf]
     up = upsert_statement(f, _FAT_KEY, select(*_fat_src.c), returning=returning).cte("up")
-    written = (
-        select(up, _src_day.c.day)
-        .join_from(up, _src_day, _same_line(up.c, _src_day.c))
-        .outerjoin(prev, _same_line(prev.c, up.c))
-        .add_columns(prev.c.status_nf.label("prev_status"))
-        .cte("written")
-    )
+    written = select(up, _src_day.c.day, _src_day.c.prev_status).join_from(up, _src_day, _same_line(up.c, _src_day.c))
+    written = written.cte("written")
     cancelado = bindparam("cancelado")
     d = scope_days()
     on_day = written.c.day == d.c.day
@@ -176,10 +175,10 @@ def _fat_upsert_statement() -> Select:
     )
 
 
-# fat_src's rows with their partition's date
-_src_day = sql_table("fat_src", column("odoo_move_id"), column("cod_produto"), column("origem"), column("day")).alias(
-    "src_day"
-)
+# fat_src's rows with their partition's date and the status their row had before the upsert
+_src_day = sql_table(
+    "fat_src", column("odoo_move_id"), column("cod_produto"), column("origem"), column("day"), column("prev_status")
+).alias("src_day")
 
 
 def apply_partitions(conn: Connection, scope: Scope) -> dict[date, dict[str, int]]:
