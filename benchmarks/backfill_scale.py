@@ -5,9 +5,10 @@ Dagster instance on PostgreSQL (the repo's dagster.yaml) and split into runs by 
 `dagster-daemon` (benchmarks/stack.py). Parts, each printed with how it was measured:
 
 - fixed:     400 unchanged, nearly empty partitions of one empreendimento (the graph synced once,
-             then again with nothing to change), and floor_s: Dagster's own event cost for that run
-             (its ASSET_MATERIALIZATION_PLANNED + ASSET_MATERIALIZATION events stored again, one by
-             one, into the same kind of storage on the same PostgreSQL).
+             then again with nothing to change): fixed_run_s is that run's own wall time, and
+             floor_s Dagster's own event cost for it (its ASSET_MATERIALIZATION_PLANNED +
+             ASSET_MATERIALIZATION events stored again, in batches of DAGSTER_EVENT_BATCH_SIZE as
+             the run worker stores them, into the same kind of storage on the same PostgreSQL).
 - year:      N empreendimentos × 365 days (full: 10 × 365, ~1,000,000 invoice lines).
 - parallel:  the faturamento extract of one empreendimento's year (in a child process, as in a run
              worker: not sharing the simulator's interpreter lock), 8 workers vs 1, 20 ms per call added;
@@ -255,10 +256,12 @@ def print_backfill(f: dict, lines: int | None = None) -> None:
 # --- fixed cost and the floor --------------------------------------------------------------------
 
 
-def event_floor(st: bench.Stack, run_ids: list[str]) -> tuple[float, int]:
-    """Store again, one by one, the run's ASSET_MATERIALIZATION_PLANNED and ASSET_MATERIALIZATION
-    events (same shape: same asset keys, partitions and metadata) into a PostgresEventLogStorage
-    on a schema of its own in the same database; the seconds it took and the events stored."""
+def event_floor(st: bench.Stack, run_ids: list[str]) -> tuple[float, int, int]:
+    """Store again the run's ASSET_MATERIALIZATION_PLANNED and ASSET_MATERIALIZATION events (same
+    shape: same asset keys, partitions and metadata) into a PostgresEventLogStorage on a schema of
+    its own in the same database, in batches of DAGSTER_EVENT_BATCH_SIZE as the run worker stores
+    them (sync_pipeline sets 1000; 0 or 1: one by one); the seconds it took, the events stored and
+    the batch size."""
     from dagster._core.events.log import EventLogEntry
     from dagster_postgres import PostgresEventLogStorage
 
@@ -288,16 +291,21 @@ def event_floor(st: bench.Stack, run_ids: list[str]) -> tuple[float, int]:
             )
             for e in entries
         ]
+        batch = int(os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "0") or 0)
         started = time.perf_counter()
-        for entry in copies:
-            storage.store_event(entry)
+        if batch > 1:
+            for start in range(0, len(copies), batch):
+                storage.store_event_batch(copies[start : start + batch])
+        else:
+            for entry in copies:
+                storage.store_event(entry)
         seconds = time.perf_counter() - started
     finally:
         storage.dispose()
         bench._admin(
             st.database_url, bench.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(bench.sql.Identifier(schema))
         )
-    return seconds, len(copies)
+    return seconds, len(copies), batch
 
 
 def part_fixed(args, result: dict) -> None:
@@ -313,13 +321,19 @@ def part_fixed(args, result: dict) -> None:
         print_backfill(first_sync)
         unchanged = run_backfill(st, [emp], START, last, "re-sync, nothing changed", args.timeout)
         print_backfill(unchanged)
-        floor_s, stored = event_floor(st, _runs_of(st, unchanged))
+        floor_s, stored, batch = event_floor(st, _runs_of(st, unchanged))
+        how = f"in batches of {batch} as the run worker stores them" if batch > 1 else "one by one"
         print(
-            f"  floor: {stored} events (the re-sync's PLANNED + MATERIALIZATION) stored again one by one into "
+            f"  floor: {stored} events (the re-sync's PLANNED + MATERIALIZATION) stored again {how} into "
             f"Dagster's PostgreSQL event log storage: {floor_s:.1f}s ({floor_s / max(1, stored) * 1000:.2f} ms each)"
         )
-    result["fixed_run_s"] = unchanged["wall_s"]
-    result["fixed_run_own_s"] = unchanged["run_wall_s"]
+        print(
+            f"  fixed run: {unchanged['run_wall_s']:.1f}s the run itself (fixed_run_s), "
+            f"{unchanged['wall_s']:.1f}s from submit to done — Dagster's backfill daemon looks at a new "
+            "backfill every 30 s (its loop, not configurable in 1.13), the pick-up above"
+        )
+    result["fixed_run_s"] = unchanged["run_wall_s"]
+    result["fixed_end_to_end_s"] = unchanged["wall_s"]
     result["floor_s"] = floor_s
     result.setdefault("rss", []).extend(unchanged["rss_mb"].values())
 
