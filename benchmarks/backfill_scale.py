@@ -687,9 +687,8 @@ def part_curve(args) -> None:
         seeds.reset(engine, refs)
         seeds.TRIPS.reset(0.0)
         seeds.run_ours(pg, rows, after_stage=analyze_staged)
-        for lines in args.size["curve"]:
-            rows, refs = seeds.generate(lines)
-            seeds.reset(engine, refs)
+
+        def timed(rows: list[dict], label: str) -> None:
             seeds.TRIPS.reset(0.0)
             before = peak_rss_self_mb()
             started = time.perf_counter()
@@ -697,19 +696,17 @@ def part_curve(args) -> None:
             statements, commits, _ = seeds.run_ours(pg, rows, after_stage=analyze_staged)
             seconds = time.perf_counter() - started
             print(
-                f"  {lines:>7,} lines: {seconds:6.2f}s, {seconds / lines * 1e6:6.1f} µs per line, {statements} "
-                f"statements, {commits} commits, this process's peak RSS {before:.0f} → {peak_rss_self_mb():.0f} MiB"
+                f"  {label}: {seconds:6.2f}s, {seconds / len(rows) * 1e6:6.1f} µs per line, {statements} statements, "
+                f"{commits} commits, this process's peak RSS {before:.0f} → {peak_rss_self_mb():.0f} MiB"
             )
+
+        for lines in args.size["curve"]:
+            rows, refs = seeds.generate(lines)
+            seeds.reset(engine, refs)
+            timed(rows, f"{lines:>7,} lines")
             for row in rows:  # the same partition again, every line changed in Odoo: every row re-written
                 row["quantidade"] += 1
-            seeds.TRIPS.reset(0.0)
-            started = time.perf_counter()
-            statements, commits, _ = seeds.run_ours(pg, rows, after_stage=analyze_staged)
-            seconds = time.perf_counter() - started
-            print(
-                f"  {lines:>7,} lines re-written: {seconds:6.2f}s, {seconds / lines * 1e6:6.1f} µs per line, "
-                f"{statements} statements, {commits} commits"
-            )
+            timed(rows, f"{lines:>7,} lines re-written")
 
 
 # --- incremental latency -----------------------------------------------------------------------
