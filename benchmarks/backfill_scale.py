@@ -193,6 +193,9 @@ def run_figures(st: bench.Stack, run_ids: list[str]) -> dict:
             md = {k: v.value for k, v in mat.metadata.items()}
             cost.setdefault((ev.step_key, mat.partition), md)
     seconds = sum(float(md.get("seconds") or 0) for md in cost.values())
+    by_step: Counter[str] = Counter()
+    for (step, _partition), md in cost.items():
+        by_step[step] += float(md.get("seconds") or 0)
     statements = sum(
         float(md.get("sql_statements") or 0) / max(1, int(md.get("chunk_partitions") or 1)) for md in cost.values()
     )
@@ -207,6 +210,7 @@ def run_figures(st: bench.Stack, run_ids: list[str]) -> dict:
         "planned_span_s": (max(planned_at) - min(planned_at)) if planned_at else 0.0,
         "asset_partitions": len(materialized),
         "asset_s": seconds,
+        "asset_s_by_step": by_step,
         "statements": statements,
         "metadata_odoo_calls": calls,
     }
@@ -232,6 +236,10 @@ def print_backfill(f: dict, lines: int | None = None) -> None:
         f"    time in Dagster {dagster_s:.1f}s (runs' wall time minus the seconds the assets report: process, "
         f"code load, events) · our code {ours_s:.1f}s (the assets' seconds minus the simulator's) · "
         f"simulator {f['sim_s']:.1f}s (its own time per call, server side)"
+    )
+    print(
+        "    the assets' seconds by step: "
+        + ", ".join(f"{step} {s:.1f}s" for step, s in f["asset_s_by_step"].most_common())
     )
     print(
         f"    per partition: {f['statements'] / parts:.2f} SQL statements, {f['odoo_calls'] / parts:.2f} Odoo calls "
