@@ -207,15 +207,19 @@ def _status_kb(pid: int, field_name: str) -> int | None:
 
 
 def _children(pid: int) -> list[int]:
+    """The pid's child processes, from the kernel's per-thread lists (no scan of all of /proc: the
+    poll must not take the CPU the runs it measures need)."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
     return found
 
 
@@ -224,10 +228,11 @@ class RunMemory:
     """Peak RSS of each run worker: a thread polls the instance for started runs, takes the worker
     pid its code server recorded in the run's event log (``run_launcher.run_worker_pid``), and reads
     VmHWM (the kernel's high-water mark of resident memory) of that pid and its children from
-    /proc every ``poll_s`` until the process is gone. The last reading before exit is the peak."""
+    /proc every ``poll_s`` until the process is gone. The last reading before exit is the peak (a
+    peak reached in a run's last second may be missed: runs here last minutes)."""
 
     instance: object
-    poll_s: float = 0.25
+    poll_s: float = 1.0
     peak_kb: dict[str, int] = field(default_factory=dict)  # run id -> peak VmHWM of worker (or a child)
     pids: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)

@@ -161,8 +161,14 @@ FROM facts f GROUP BY f.ref_month, f.categoria
 HAVING sum(f.orcamento) <> 0 OR sum(f.realizado) <> 0
 """
 
-# Every receivable instalment of a non-cancelled contract issued by each month's as_of, with what
-# was open of it then (original − payments dated on or before as_of) and its days to due.
+# Every receivable instalment of a non-cancelled contract issued by each month's as_of whose open
+# amount then is not zero (original − payments dated on or before as_of), with its days to due.
+# As of a past month's last day, or today for the current month, an instalment counts from its
+# issue month and a payment from the month of the later of its date and the issue (nothing dated
+# after today counts): so an instalment's open amount is a step function of the month, one step per
+# month with a change. ``seg`` holds those steps (from_month, to_month, open amount), and only the
+# months of a non-zero step become rows — a paid instalment's months after its last payment cost
+# nothing (they were 70 % of the rows of a year of instalments, all read again by every chunk).
 _OPEN_AS_OF_CTE = f"""
 inst AS (
     SELECT s.odoo_line_id, s.odoo_move_id, s.data_emissao, s.data_vencimento, s.valor_original
@@ -179,14 +185,33 @@ months AS (
     -- no contract, no month (PostgreSQL's greatest() skips a NULL: it would start at :lower)
     WHERE f.first_issue IS NOT NULL
 ),
+steps AS (
+    SELECT i.odoo_line_id, {_month("i.data_emissao")} AS from_month, i.valor_original AS delta
+    FROM inst i WHERE i.data_emissao <= CAST(:today AS date)
+    UNION ALL
+    SELECT i.odoo_line_id, {_month("greatest(p.data, i.data_emissao)")}, -p.valor
+    FROM inst i JOIN odoo_financeiro_pagamento p ON p.odoo_line_id = i.odoo_line_id
+    WHERE i.data_emissao <= CAST(:today AS date) AND p.data <= CAST(:today AS date)
+),
+seg AS (
+    SELECT x.odoo_line_id, x.from_month, lead(x.from_month) OVER w AS to_month, sum(x.delta) OVER w AS aberto
+    FROM (SELECT odoo_line_id, from_month, sum(delta) AS delta FROM steps GROUP BY odoo_line_id, from_month) x
+    WINDOW w AS (PARTITION BY x.odoo_line_id ORDER BY x.from_month)
+),
 open_at AS (
-    SELECT m.ref_month, m.as_of, i.odoo_move_id, i.data_vencimento,
-           i.valor_original - COALESCE(sum(p.valor), 0) AS aberto,
+    SELECT m.ref_month, m.as_of, i.odoo_move_id, i.data_vencimento, s.aberto,
            i.data_vencimento - m.as_of AS days_to_due
-    FROM months m
-    JOIN inst i ON i.data_emissao <= m.as_of
-    LEFT JOIN odoo_financeiro_pagamento p ON p.odoo_line_id = i.odoo_line_id AND p.data <= m.as_of
-    GROUP BY m.ref_month, m.as_of, i.odoo_line_id, i.odoo_move_id, i.data_vencimento, i.valor_original
+    FROM seg s
+    JOIN months m ON m.ref_month >= s.from_month AND (s.to_month IS NULL OR m.ref_month < s.to_month)
+    JOIN inst i ON i.odoo_line_id = s.odoo_line_id
+    WHERE s.aberto <> 0
+),
+-- contracts issued by each as_of, open or not (open_at leaves out what was wholly paid then)
+issued AS (
+    SELECT m.ref_month, count(*) AS total
+    FROM months m JOIN (SELECT odoo_move_id, min(data_emissao) AS first_issue FROM inst GROUP BY odoo_move_id) c
+         ON c.first_issue <= m.as_of
+    GROUP BY m.ref_month
 )
 """
 
@@ -203,7 +228,7 @@ contracts AS (
     FROM open_at GROUP BY ref_month, odoo_move_id
 ),
 per_month AS (
-    SELECT c.ref_month, count(*) AS total, count(*) FILTER (WHERE c.aberto > 0) AS ativos,
+    SELECT c.ref_month, count(*) FILTER (WHERE c.aberto > 0) AS ativos,
            avg(CAST(greatest(c.last_due - m.as_of, 0) AS numeric) * 12 / :days_per_year)
                FILTER (WHERE c.aberto > 0) AS prazo
     FROM contracts c JOIN months m ON m.ref_month = c.ref_month GROUP BY c.ref_month
@@ -211,13 +236,14 @@ per_month AS (
 SELECT CAST(:emp AS varchar) AS empreendimento, m.ref_month, m.as_of,
        round(COALESCE(sum(d.pv), 0), 2) AS valor_presente,
        COALESCE(sum(d.aberto), 0) AS saldo_aberto,
-       CAST(COALESCE(min(pm.total), 0) AS integer) AS total_contratos,
+       CAST(COALESCE(min(it.total), 0) AS integer) AS total_contratos,
        CAST(COALESCE(min(pm.ativos), 0) AS integer) AS contratos_ativos,
        round(COALESCE(min(pm.prazo), 0), 2) AS prazo_medio_meses,
        round(sum(d.pv * greatest(d.days_to_due, 0)) / :days_per_year / NULLIF(sum(d.pv), 0), 4) AS duration_anos
 FROM months m
 LEFT JOIN discounted d ON d.ref_month = m.ref_month
 LEFT JOIN per_month pm ON pm.ref_month = m.ref_month
+LEFT JOIN issued it ON it.ref_month = m.ref_month
 GROUP BY m.ref_month, m.as_of
 """
 
