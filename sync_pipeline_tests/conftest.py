@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # longest are handed out first.
 LONG_MODULES = {
     "test_faults_daemon": 22,
-    "test_property_convergence": 13,
+    "test_property_convergence": 3,  # 30 + 7 examples (CONVERGENCE_EXAMPLES): 13 at 200
     "test_daemon_e2e": 11,
     "test_assets_real_odoo": 10,
     "test_sensors_reconcile": 7,

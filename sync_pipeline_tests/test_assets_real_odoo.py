@@ -25,6 +25,7 @@ from sync_pipeline_tests.support import (
     partition_metadata,
     resources,
     sync_partition,
+    sync_range,
     table_rows,
 )
 
@@ -249,15 +250,19 @@ def test_numbers_repeat_across_companies(db, database_url, simulator):
 def test_a_number_taken_over_by_another_document_moves_to_it(db, database_url, simulator):
     """The same database synced from one Odoo, then from another whose numbers belong to other moves
     (the failure seen as relatorio_faturamento_importado_numero_nf_key): every partition commits and
-    the tables end equal to the second source."""
+    the tables end equal to the second source. The first source is synced in one range run per
+    empreendimento (a backfill), the second partition by partition: a number moves to a document of
+    a partition not synced yet."""
     first = simulator(seed=24, scale=0.5, days=4, companies=2)
     second = simulator(seed=25, scale=0.5, days=4, companies=2)
     with instance_for_test() as instance:
-        for handle in (first, second):
-            res = resources(handle, database_url)
-            for emp in empreendimentos(handle):
-                for day in range(4):
-                    assert sync_partition(instance, res, emp, START + timedelta(days=day)).success
+        res = resources(first, database_url)
+        for emp in empreendimentos(first):
+            assert sync_range(instance, res, emp, START, START + timedelta(days=3)).success
+        res = resources(second, database_url)
+        for emp in empreendimentos(second):
+            for day in range(4):
+                assert sync_partition(instance, res, emp, START + timedelta(days=day)).success
     old = {(v["empreendimento"], v["numero_nf"]): v["odoo_move_id"] for v in expected_faturamento(first.sim).values()}
     new = {(v["empreendimento"], v["numero_nf"]): v["odoo_move_id"] for v in expected_faturamento(second.sim).values()}
     assert any(old[k] != new[k] for k in old.keys() & new.keys())  # numbers did move to other documents

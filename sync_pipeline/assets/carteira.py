@@ -38,6 +38,8 @@ from sync_pipeline.db.saldos import (
     refresh_separado,
     saldos_have_rows,
 )
+from sync_pipeline.db.schema import carteira_diff as carteira_diff_table
+from sync_pipeline.db.schema import carteira_principal as carteira_principal_table
 from sync_pipeline.db.schema import odoo_pedido_linha as odoo_pedido_linha_table
 from sync_pipeline.db.staging import Scope
 from sync_pipeline.domain.hierarchy import plan_partition
@@ -186,6 +188,7 @@ def carteira(context: AssetExecutionContext, postgres: PostgresResource):
         active=carteira_has_rows,
         counts=CARTEIRA_COUNTS,
         by_asset=_carteira_metadata,
+        analyze=(carteira_principal_table, carteira_diff_table),
     )
 
 

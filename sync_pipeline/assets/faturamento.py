@@ -27,7 +27,9 @@ from sync_pipeline.assets.common import (
 from sync_pipeline.assets.operational import EMBARQUE_KEY, MOVIMENTACAO_KEY, SEPARACAO_KEY
 from sync_pipeline.db.faturamento import COUNTS as FATURAMENTO_COUNTS
 from sync_pipeline.db.faturamento import apply_partitions, has_rows
+from sync_pipeline.db.schema import faturamento_produto as faturamento_produto_table
 from sync_pipeline.db.schema import odoo_fatura_linha as odoo_fatura_linha_table
+from sync_pipeline.db.schema import relatorio_faturamento_importado as relatorio_table
 from sync_pipeline.odoo.faturamento import extract_invoices
 from sync_pipeline.partitions import company_id_for, partition_day, sync_partitions
 from sync_pipeline.resources.odoo import OdooResource
@@ -131,6 +133,7 @@ def faturamento(context: AssetExecutionContext, postgres: PostgresResource):
         active=has_rows,
         counts=FATURAMENTO_COUNTS,
         by_asset=_faturamento_metadata,
+        analyze=(faturamento_produto_table, relatorio_table),
     )
 
 

@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from sync_pipeline import settings
 from sync_pipeline.assets.common import BACKFILL_POLICY, Extracted, pick, run_extract, run_transform
 from sync_pipeline.db.financeiro import COUNTS, apply_partitions, has_rows
-from sync_pipeline.db.schema import odoo_financeiro_pagamento, odoo_financeiro_parcela
+from sync_pipeline.db.schema import odoo_financeiro_pagamento, odoo_financeiro_parcela, parcelas
 from sync_pipeline.odoo.financeiro import extract_financeiro
 from sync_pipeline.partitions import company_id_for, last_day, partition_day, sync_partitions
 from sync_pipeline.resources.odoo import OdooResource
@@ -159,6 +159,7 @@ def financeiro(context: AssetExecutionContext, postgres: PostgresResource):
         active=has_rows,
         counts=COUNTS,
         by_asset=_financeiro_metadata,
+        analyze=(parcelas,),
     )
 
 
