@@ -147,6 +147,39 @@ def test_a_chunk_that_stages_many_rows_gives_the_planner_their_statistics(db, da
     assert _planner_rows(db, "odoo_pedido_linha") == staged
 
 
+def test_a_transform_that_fills_its_tables_gives_the_next_asset_their_statistics(
+    db, database_url, simulator, monkeypatch
+):
+    """The transforms fill faturamento_produto, carteira_principal and parcelas from empty on a first
+    backfill, and the next asset joins them in the same run (carteira reads faturamento_produto):
+    without statistics one of its statements took 1.7 s per chunk instead of 0.005 s. A transform
+    that inserted ANALYZE_AFTER_ROWS rows or more since its last ANALYZE ANALYZEs its tables."""
+    handle = simulator(seed=8, scale=0.3, days=3, companies=1)
+    res = resources(handle, database_url)
+    (emp,) = empreendimentos(handle)
+    filled = ("faturamento_produto", "parcelas")  # (these days' orders leave no open carteira line)
+    with db.begin() as conn:  # as new tables are: never analysed, and autovacuum not in the way
+        conn.execute(text(f"TRUNCATE {', '.join(filled)} CASCADE"))
+        for t in filled:
+            conn.execute(text(f"ALTER TABLE {t} SET (autovacuum_enabled = false)"))
+    monkeypatch.setattr(common, "ANALYZE_AFTER_ROWS", 10**9)
+    try:
+        with instance_for_test() as instance:
+            assert sync_range(instance, res, emp, START, START).success
+            not_analysed = {t: _planner_rows(db, t) for t in filled}
+            monkeypatch.setattr(common, "ANALYZE_AFTER_ROWS", 2)
+            assert sync_range(instance, res, emp, START + timedelta(days=1), START + timedelta(days=2)).success
+    finally:
+        with db.begin() as conn:
+            for t in filled:
+                conn.execute(text(f"ALTER TABLE {t} RESET (autovacuum_enabled)"))
+    with db.connect() as conn:
+        rows = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in filled}
+    assert all(rows[t] > 2 for t in filled), rows
+    assert all(not_analysed[t] < rows[t] for t in filled), (not_analysed, rows)
+    assert {t: _planner_rows(db, t) for t in filled} == rows
+
+
 def test_the_faturamento_source_is_analysed_before_the_statements_that_join_it(db, database_url, simulator):
     """``fat_src`` is a temporary table, which autovacuum never analyses: every chunk with rows
     ANALYZEs it in its own transaction (30,000 lines took 13 s in one join planned for a handful
