@@ -197,7 +197,9 @@ def run_figures(st: bench.Stack, run_ids: list[str]) -> dict:
     for (step, _partition), md in cost.items():
         by_step[step] += float(md.get("seconds") or 0)
     statements = sum(
-        float(md.get("sql_statements") or 0) / max(1, int(md.get("chunk_partitions") or 1)) for md in cost.values()
+        float(md.get("sql_statements") or 0) / max(1, int(md.get("chunk_partitions") or 1))
+        + float(md.get("run_sql_statements") or 0) / max(1, int(md.get("run_partitions") or 1))  # once per run
+        for md in cost.values()
     )
     calls = sum(
         float(md.get("odoo_calls_chunk") or 0) / max(1, int(md.get("chunk_partitions") or 1)) for md in cost.values()
@@ -771,6 +773,30 @@ def _visible(st: bench.Stack, emp: str, order: str, move: int, before, seen: dic
     return len(seen) == 2
 
 
+def _run_breakdown(st: bench.Stack, run, emp: str, posted_at: float) -> str:
+    """Where a latency run's seconds went: its steps (the seconds the assets report, the slowest
+    first) and the rest (process start, code load, events); and the other runs of the
+    empreendimento that held its one-writer slot after the post (what it queued behind)."""
+    f = run_figures(st, [run.dagster_run.run_id])
+    ran = (run.end_time or 0) - (run.start_time or 0)
+    steps = ", ".join(f"{step} {s:.2f}" for step, s in f["asset_s_by_step"].most_common(3))
+    out = f"; in the run: steps {f['asset_s']:.2f}s ({steps}), Dagster {max(0.0, ran - f['asset_s']):.2f}s"
+    others = [
+        r
+        for r in st.instance.get_run_records(RunsFilter(tags={"sync/empreendimento": emp}), limit=20)
+        if r.dagster_run.run_id != run.dagster_run.run_id
+        and r.start_time is not None
+        and (r.end_time or time.time()) > posted_at
+        and r.start_time < (run.start_time or time.time())
+    ]
+    if others:
+        out += "; queued behind " + ", ".join(
+            f"{r.dagster_run.tags.get('sync/trigger', 'backfill')} {(r.end_time or 0) - r.start_time:.1f}s"
+            for r in others
+        )
+    return out
+
+
 def part_latency(args, st: bench.Stack, result: dict) -> None:
     from sync_pipeline.partitions import company_id_for, empreendimento_key
     from sync_pipeline.sensors import SENSOR_INTERVAL_SECONDS
@@ -823,6 +849,7 @@ def part_latency(args, st: bench.Stack, result: dict) -> None:
             queued = (run.start_time or float("nan")) - run.create_timestamp.timestamp()
             ran = (run.end_time or float("nan")) - (run.start_time or float("nan"))
             where = f"sensor tick +{tick:.1f}s, queue+launch {queued:.1f}s, run {ran:.1f}s ({len(runs)} sensor runs)"
+            where += _run_breakdown(st, run, emp, posted_at)
         else:
             where = "no invoice_sensor run seen"
         print(

@@ -375,3 +375,83 @@ def test_a_vendor_bill_paid_is_requested_by_the_financeiro_sensor(db, database_u
         keys = {r.partition_key for r in again.run_requests}
         assert SyncPartition(case["emp"], date(2025, 1, 16)).key in keys
         assert keys <= {SyncPartition(case["emp"], d).key for d in (date(2025, 1, 16), date(2025, 2, 20))}
+
+
+def test_a_run_of_many_chunks_recomputes_the_months_once_and_a_failed_end_leaves_them_to_the_next_run(
+    db, database_url, simulator, monkeypatch
+):
+    """A run of two chunks (40 dates) applies each chunk's parcelas and recomputes the monthly tables
+    once, after its last chunk: one upsert per monthly table per run, not per chunk. A run failing
+    between its chunks and its end leaves the months it touched in ``financeiro_pendente``; the next
+    run of the empreendimento — one partition of another month — recomputes from there, and the
+    tables equal Odoo's figures."""
+    import sqlalchemy as sa
+
+    import sync_pipeline.assets.financeiro as financeiro_assets
+
+    handle = simulator(seed=11, scale=0.2, days=40, companies=1)
+    (emp,) = empreendimentos(handle)
+    res = resources(handle, database_url, page_size=200)
+    last = START + timedelta(days=39)
+    monthly_upserts: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        for table in ("entradas_caixa", "saidas_caixa", "estatisticas_portfolio", "inadimplencia"):
+            if f"INSERT INTO {table} " in statement:
+                monthly_upserts.append(table)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        with instance_for_test() as instance:
+            instance.add_dynamic_partitions("empreendimento", [emp])
+            _sync(instance, res, emp, START, last)
+            md = partition_metadata(instance, "parcelas", SyncPartition(emp, START).key)
+            later = partition_metadata(instance, "parcelas", SyncPartition(emp, last).key)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+    assert sorted(monthly_upserts) == ["entradas_caixa", "estatisticas_portfolio", "inadimplencia", "saidas_caixa"]
+    assert md["chunk_partitions"] == 31 and later["chunk_partitions"] == 9  # two chunks
+    assert md["run_sql_statements"] == later["run_sql_statements"] <= 9  # lock, 7 statements, commit
+    assert md["run_partitions"] == 40
+    expected = _oracle_of(handle, emp)
+    for table in TABLES:
+        assert expected[table], table
+        assert _rows(db, table, emp) == expected[table], table
+    assert table_rows(db, "SELECT * FROM financeiro_pendente") == []
+
+    # the same again from empty tables, the run failing at its end
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "TRUNCATE parcelas, financeiro_particao, entradas_caixa, saidas_caixa, estatisticas_portfolio, "
+                "inadimplencia, odoo_financeiro_parcela, odoo_financeiro_pagamento"
+            )
+        )
+
+    def fail(*_a, **_kw):
+        raise RuntimeError("the run's end failed")
+
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("empreendimento", [emp])
+        with monkeypatch.context() as m:
+            m.setattr(financeiro_assets, "apply_months", fail)
+            failed = _job(res).execute_in_process(
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": SyncPartition(emp, START).key,
+                    "dagster/asset_partition_range_end": SyncPartition(emp, last).key,
+                },
+                raise_on_error=False,
+            )
+        assert not failed.success
+        assert [m for m in failed.get_asset_materialization_events() if m.asset_key.path == ["parcelas"]] == []
+        pending = table_rows(db, "SELECT empreendimento, desde FROM financeiro_pendente")
+        assert pending == [{"empreendimento": emp, "desde": START.replace(day=1)}]
+        assert _rows(db, "parcelas", emp) == expected["parcelas"]  # the chunks committed
+        assert _rows(db, "estatisticas_portfolio", emp) == []  # the months did not
+        (day,) = [r["d"] for r in table_rows(db, "SELECT max(partition_date) AS d FROM parcelas")]
+        assert day.month == 2
+        _sync(instance, res, emp, day, day)  # one partition, of the second month
+    for table in TABLES:
+        assert _rows(db, table, emp) == expected[table], table
+    assert table_rows(db, "SELECT * FROM financeiro_pendente") == []

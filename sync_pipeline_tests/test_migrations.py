@@ -563,7 +563,7 @@ def test_financeiro_ledger_is_filled_from_the_staging_as_it_stands(engine):
                 "VALUES (7, 3, 'empresa-2', '2025-05-02', 70, '2025-04-28', true)"
             )
         )
-    assert migrate.upgrade(engine) == ["0005_financeiro_particao"]
+    assert migrate.upgrade(engine, "0005_financeiro_particao") == ["0005_financeiro_particao"]
     with engine.connect() as conn:
         ledger = conn.execute(
             sa.text("SELECT empreendimento, partition_date, primeiro_mes FROM financeiro_particao ORDER BY 1, 2")

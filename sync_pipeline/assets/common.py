@@ -280,6 +280,7 @@ def run_transform(
     metadata: Callable[[dict], dict] = dict,
     by_asset: Callable[[dict], dict[AssetKey, dict]] | None = None,
     analyze: tuple[Table, ...] = (),
+    finish: Callable[[Connection, str, list[date]], dict[date, dict]] | None = None,
 ) -> MaterializeResult | tuple[MaterializeResult, ...]:
     """The body of every transform asset: per chunk of one empreendimento and up to CHUNK_DAYS
     dates, ``work(conn, scope, keys)`` in one transaction (replayed whole on a transient error)
@@ -295,29 +296,41 @@ def run_transform(
 
     ``analyze``: the tables the transform fills, ANALYZEd once ANALYZE_AFTER_ROWS rows were inserted
     since (a first backfill fills them from empty; without statistics PostgreSQL planned the next
-    asset's join over them as over a handful of rows: 0.005 s became 1.7 s per chunk, 17 s seen)."""
+    asset's join over them as over a handful of rows: 0.005 s became 1.7 s per chunk, 17 s seen).
+
+    ``finish(conn, empreendimento, days)``: what the run does once per empreendimento after its
+    last chunk, in one more transaction, for the days of its chunks that were not skipped (the
+    financeiro months); its counts per day join theirs, its statements are each such partition's
+    ``run_sql_statements`` and its seconds are shared among them. The materializations, emitted
+    when the step ends, carry both: a partition is materialized only once its run finished."""
     ensure_schema_once(postgres, context.log)
     partitions = partitions_of(context)
     name = context.op_def.name if by_asset else context.assets_def.key.to_user_string()
     totals: dict[str, int] = defaultdict(int)
     skipped = 0
     grown = 0
+    done: list[tuple[list[SyncPartition], dict[date, dict], dict]] = []
     for chunk in chunk_partitions(partitions, CHUNK_DAYS):
         by_day, cost = transform_chunk(postgres, chunk, work, active=active, name=name, log=context.log)
         skipped += len(chunk) if cost["skipped"] else 0
         grown += sum(v for of_day in by_day.values() for k, v in of_day.items() if _is_inserted_count(k, v))
         if analyze and analyze_if_grown(postgres, list(analyze), grown, context.log):
             grown = 0
+        done.append((chunk, by_day, cost))
+    if finish is not None:
+        _finish_run(postgres, done, finish, name=name, log=context.log)
+    for chunk, by_day, cost in done:
         for p in chunk:
             of_day = by_day.get(p.day) or dict.fromkeys(counts, 0)
             for k, v in of_day.items():
                 if isinstance(v, int):
                     totals[k] += v
+            of_cost = {**cost, **of_day.pop("_run_cost", {})}
             if by_asset is None:
-                add_partition_metadata(context, {**metadata(of_day), **cost}, partition_key=p.key)
+                add_partition_metadata(context, {**metadata(of_day), **of_cost}, partition_key=p.key)
             else:
                 for key, values in by_asset(of_day).items():
-                    add_partition_metadata(context, {**values, **cost}, asset_key=key, partition_key=p.key)
+                    add_partition_metadata(context, {**values, **of_cost}, asset_key=key, partition_key=p.key)
             if of_day.get("critical_alerts"):
                 context.log.warning(f"{p.key}: {of_day['critical_alerts']} critical alerts (alerta_separacao_cotada)")
     totals["partitions_skipped"] = skipped
@@ -326,6 +339,35 @@ def run_transform(
         return MaterializeResult()
     # in the order ``by_asset`` names them (Dagster wants a multi-asset's outputs in dependency order)
     return tuple(MaterializeResult(asset_key=key) for key in by_asset({}) if key in context.selected_asset_keys)
+
+
+def _finish_run(postgres: PostgresResource, done: list, finish, *, name: str, log) -> None:
+    """``finish`` once per empreendimento of the run, for the days of its chunks not skipped; its
+    counts go into those days' counts, its cost into their metadata (``_run_cost``)."""
+    days_of: dict[str, list[date]] = defaultdict(list)
+    first_of: dict[str, SyncPartition] = {}
+    for chunk, _by_day, cost in done:
+        first_of.setdefault(chunk[0].empreendimento, chunk[0])
+        if not cost["skipped"]:
+            days_of[chunk[0].empreendimento] += [p.day for p in chunk]
+    for emp, days in days_of.items():
+        unit = postgres.unit_of_work(
+            lambda conn, emp=emp, days=days: finish(conn, emp, days),
+            name=f"{name} {emp} (end of run, {len(days)} partitions)",
+            logger=log,
+            lock=empreendimento_lock(first_of[emp]),
+        )
+        run_cost = {
+            "run_sql_statements": unit.statements,
+            "run_partitions": len(days),
+        }
+        share = unit.seconds / len(days)
+        for chunk, by_day, cost in done:
+            if chunk[0].empreendimento != emp or cost["skipped"]:
+                continue
+            cost["seconds"] = round(cost["seconds"] + share, 3)
+            for p in chunk:
+                by_day.setdefault(p.day, {}).update(unit.value.get(p.day, {}), _run_cost=run_cost)
 
 
 def _is_inserted_count(name: str, value) -> bool:

@@ -1,12 +1,15 @@
 """The financeiro graph (DESIGN §5.4, docs/financeiro.md): Odoo receivables and payables →
 ``parcelas`` (per partition) and the monthly tables finance reads (cash in, cash out, portfolio,
-delinquency), one multi-asset writing all five in one transaction per chunk.
+delinquency), one multi-asset writing parcelas in one transaction per chunk and the monthly tables
+once per run, after its last chunk.
 
 Everything hangs on the shared daily partitions (empreendimento × date): an instalment belongs to
 its invoice's (or bill's) date, an unmatched customer payment to its own. A partition's run
 recomputes, set-based for its whole empreendimento, the months its rows touch (old and new), so a
 payment made in June on a March invoice — which requests the March partition — rewrites exactly the
-June cash row and the portfolio/delinquency months from June on. Backfills stay one run per
+June cash row and the portfolio/delinquency months from June on. A run of many chunks recomputes
+those months once, from the earliest any chunk touched (``financeiro_pendente`` holds it between
+the chunks, and after a run that failed before its end until the next run takes it in). Backfills stay one run per
 empreendimento and year (the shared BACKFILL_POLICY).
 """
 
@@ -14,7 +17,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from sync_pipeline import settings
 from sync_pipeline.assets.common import BACKFILL_POLICY, Extracted, pick, run_extract, run_transform
-from sync_pipeline.db.financeiro import COUNTS, apply_partitions, has_rows
+from sync_pipeline.db.financeiro import COUNTS, apply_months, apply_parcelas, has_rows
 from sync_pipeline.db.schema import odoo_financeiro_pagamento, odoo_financeiro_parcela, parcelas
 from sync_pipeline.odoo.financeiro import extract_financeiro
 from sync_pipeline.partitions import company_id_for, last_day, partition_day, sync_partitions
@@ -149,14 +152,16 @@ def odoo_financeiro(
 )
 def financeiro(context: AssetExecutionContext, postgres: PostgresResource):
     """The financeiro of each partition (empreendimento × invoice date): `parcelas` of its
-    instalments and the months they touch of the four monthly tables, in one transaction per chunk
-    of partitions with a constant number of set-based statements (docs/financeiro.md)."""
+    instalments in one transaction per chunk of partitions, then the months they touch of the four
+    monthly tables once per run, in one more transaction, each with a constant number of set-based
+    statements (docs/financeiro.md)."""
     today, rate = last_day(), settings.discount_rate()
     return run_transform(
         context,
         postgres,
-        lambda conn, scope, _keys: apply_partitions(conn, scope, today=today, rate=rate),
+        lambda conn, scope, _keys: apply_parcelas(conn, scope, today=today, rate=rate),
         active=has_rows,
+        finish=lambda conn, emp, days: apply_months(conn, emp, days, today=today, rate=rate),
         counts=COUNTS,
         by_asset=_financeiro_metadata,
         analyze=(parcelas,),

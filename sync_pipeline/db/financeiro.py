@@ -1,12 +1,13 @@
 """Set-based SQL of the financeiro graph (docs/financeiro.md): a constant number of statements per
-chunk of partitions, whatever the number of instalments.
+chunk of partitions, whatever the number of instalments, and per run.
 
-``apply_partitions`` brings ``parcelas`` of a scope's partitions in line with their staged
-instalments (``odoo_financeiro_parcela`` / ``odoo_financeiro_pagamento``, mirrored by the extract),
-then recomputes the monthly tables of the whole empreendimento for the months the scope's rows
-touch: from the earliest month any of them (old or new: due dates, payments, issue dates) falls in
-— to the last month with a figure for the cash tables, to the current month for the portfolio and
-delinquency. A row that did not change is not written (IS DISTINCT FROM), so an unchanged source
+``apply_parcelas`` brings ``parcelas`` of a scope's partitions in line with their staged
+instalments (``odoo_financeiro_parcela`` / ``odoo_financeiro_pagamento``, mirrored by the extract)
+and notes the earliest month the scope's rows touch (old or new: due dates, payments, issue dates)
+in ``financeiro_pendente``. ``apply_months``, once per run after its last chunk, recomputes the
+monthly tables of the whole empreendimento from the earliest month noted — to the last month with
+a figure for the cash tables, to the current month for the portfolio and delinquency — and removes
+the note. A row that did not change is not written (IS DISTINCT FROM), so an unchanged source
 writes nothing; rows of those months the recomputation no longer produces are deleted.
 
 The rules (categories, statuses, buckets, the discount rate) come from ``domain.financeiro`` as bind
@@ -391,37 +392,65 @@ WHERE empreendimento = :emp AND status IN (:aberta, :parcial) AND valor_residual
 """
 
 
-def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decimal) -> dict[date, dict]:
-    """``parcelas`` of the scope's partitions, then the monthly tables of its empreendimento for the
-    months they touch (and the ledger of them), and the statuses the date alone changed: eight
-    statements whatever the number of
-    partitions and instalments. Returns
-    per day its parcelas counts, its month's figures, and (on the chunk's first day, once) the
-    monthly rows written."""
+# A chunk notes the earliest month it touched; the run's last step recomputes from the earliest
+# noted (by it or by a run that failed before its end) and removes the note in its transaction.
+_NOTE_PENDING_SQL = """
+INSERT INTO financeiro_pendente AS f (empreendimento, desde) VALUES (:emp, :lower)
+ON CONFLICT (empreendimento) DO UPDATE SET desde = least(f.desde, EXCLUDED.desde), updated_at = now()
+WHERE EXCLUDED.desde < f.desde
+"""
+_TAKE_PENDING_SQL = "DELETE FROM financeiro_pendente WHERE empreendimento = :emp RETURNING desde"
+
+
+def apply_parcelas(conn: Connection, scope: Scope, *, today: date, rate: Decimal) -> dict[date, dict]:
+    """``parcelas`` of the scope's partitions and the ledger of the months they touch, noting those
+    months as pending in ``financeiro_pendente`` (``apply_months`` recomputes them): three
+    statements whatever the number of partitions and instalments. Returns per day its parcelas
+    counts."""
     params = {**scope.params(), **rule_params(today, rate)}
-    lower = conn.execute(text(_LOWER_SQL), params).scalar_one()
-    params["lower"] = lower
+    params["lower"] = conn.execute(text(_LOWER_SQL), params).scalar_one()
     counts = per_day(conn.execute(_parcelas_statement(), params), ("inserted", "updated", "deleted"))
+    conn.execute(text(_NOTE_PENDING_SQL), params)
+    return {day: counts[day] for day in scope.days}
+
+
+def apply_months(
+    conn: Connection, empreendimento: str, days: list[date], *, today: date, rate: Decimal
+) -> dict[date, dict]:
+    """The monthly tables of the empreendimento for the months pending (from the earliest month
+    noted by ``apply_parcelas``), the statuses the date alone changed, and the figures of the
+    months of ``days``: seven statements, once per run. Returns per day its month's figures and
+    (on the first of ``days``, once) the monthly rows written and the parcelas now overdue. Nothing
+    pending: no month recomputed, the figures only."""
+    params = {"emp": empreendimento, "days": list(days), **rule_params(today, rate)}
+    pending = conn.execute(text(_TAKE_PENDING_SQL), params).scalars().all()
     now_overdue = conn.execute(text(_NOW_OVERDUE_SQL), params).rowcount
     monthly = {}
-    for name, table, sql in MONTHLY:
-        inserted, updated, deleted = conn.execute(_monthly_statement(table, sql), params).one()
-        monthly[name] = {"inserted": inserted, "updated": updated, "deleted": deleted}
+    lower = min(pending) if pending else None
+    if lower is not None:
+        params["lower"] = lower
+        for name, table, sql in MONTHLY:
+            inserted, updated, deleted = conn.execute(_monthly_statement(table, sql), params).one()
+            monthly[name] = {"inserted": inserted, "updated": updated, "deleted": deleted}
     figures = {row.ref_month: _figures(row) for row in conn.execute(text(_FIGURES_SQL), params)}
     out = {}
-    for day in scope.days:
-        first = day == scope.start
-        of_day = {
-            **counts[day],
-            "months_from": lower.isoformat(),
-            **figures[day.replace(day=1)],
-        }
+    for day in days:
+        first = day == days[0]
+        of_day = {"months_from": lower.isoformat() if lower else "", **figures[day.replace(day=1)]}
         of_day["parcelas_now_overdue"] = now_overdue if first else 0
-        for name, c in monthly.items():
-            for k, v in c.items():
-                of_day[f"{name}_{k}"] = v if first else 0
+        for name, _, _ in MONTHLY:
+            for k in ("inserted", "updated", "deleted"):
+                of_day[f"{name}_{k}"] = monthly.get(name, {}).get(k, 0) if first else 0
         out[day] = of_day
     return out
+
+
+def apply_partitions(conn: Connection, scope: Scope, *, today: date, rate: Decimal) -> dict[date, dict]:
+    """``apply_parcelas`` then ``apply_months`` for one scope, in the caller's transaction (a run
+    applies its chunks' parcelas first and the months once, at its end: assets/financeiro.py)."""
+    counts = apply_parcelas(conn, scope, today=today, rate=rate)
+    months = apply_months(conn, scope.empreendimento, list(scope.days), today=today, rate=rate)
+    return {day: {**counts[day], **months[day]} for day in scope.days}
 
 
 COUNTS = ("inserted", "updated", "deleted", "parcelas_now_overdue") + tuple(

@@ -473,6 +473,19 @@ financeiro_particao = Table(
 )
 
 
+# The months of an empreendimento's monthly financeiro tables still to recompute, from ``desde``:
+# a run's chunks apply their parcelas and note here the earliest month they touched; the run
+# recomputes the months once, after its last chunk, and removes the row in that transaction. A row
+# left by a run that failed in between is taken in by the next run of the empreendimento.
+financeiro_pendente = Table(
+    "financeiro_pendente",
+    metadata,
+    Column("empreendimento", String(64), primary_key=True),
+    Column("desde", Date, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
 def _monthly(name: str, *columns, categoria: bool = False) -> Table:
     keys = [
         Column("empreendimento", String(64), primary_key=True),

@@ -40,8 +40,17 @@ def _field(specs, model: str, name: str):
 # -- reading ------------------------------------------------------------------------------------
 def getter(sim, model: str, name: str):
     """A callable id -> raw value of ``model.name``, stored or not."""
-    fld = sim.specs[model].fields[name]
+    special = _computed_getter(sim, model, name)
+    if special is not None:
+        return special
     records = sim.store[model].records
+    return lambda rec_id: records[rec_id].get(name)
+
+
+def _computed_getter(sim, model: str, name: str):
+    """The getter of a field whose value is not its record dict's entry (ids, display names,
+    x2many inverses, non-stored related and computed fields); None for a plain stored field."""
+    fld = sim.specs[model].fields[name]
     if name == "id":
         return lambda rec_id: rec_id
     if name == "display_name":
@@ -65,18 +74,7 @@ def getter(sim, model: str, name: str):
     special = compute.NONSTORED.get((model, name))
     if special is not None:
         return lambda rec_id: special(sim, rec_id)
-    return lambda rec_id: records[rec_id].get(name)
-
-
-def _stored_plain(sim, model: str, name: str, fld) -> bool:
-    """Whether ``getter`` reads ``model.name`` straight from the record dict."""
-    return (
-        name not in ("id", "display_name")
-        and fld.type != "one2many"
-        and not fld.inverse_of
-        and not (fld.related and not fld.store)
-        and (model, name) not in compute.NONSTORED
-    )
+    return None
 
 
 def column_reader(sim, model: str, name: str, load) -> Callable[[int], Any]:
@@ -84,7 +82,8 @@ def column_reader(sim, model: str, name: str, load) -> Callable[[int], Any]:
     value), specialised once per read: a page of a thousand rows calls it a thousand times."""
     fld = sim.specs[model].fields[name]
     t = fld.type
-    if _stored_plain(sim, model, name, fld):
+    get = _computed_getter(sim, model, name)
+    if get is None:  # stored: straight from the record dict
         records = sim.store[model].records
         if t == "many2one" and load:
             display = sim.display_getter(fld.relation)
@@ -93,7 +92,6 @@ def column_reader(sim, model: str, name: str, load) -> Callable[[int], Any]:
             return lambda i: list(records[i].get(name) or [])
         empty = 0 if t == "integer" else False
         return lambda i: empty if (v := records[i].get(name)) is None else v
-    get = getter(sim, model, name)
     if name == "id":
         return get
     names_of = None
